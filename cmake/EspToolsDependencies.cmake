@@ -1,0 +1,24 @@
+# Every dependency comes from Debian's packages (scripts/install-deps.sh installs them).
+
+# LLVM: libObject reads ELF files, Support gives Expected<T>, MD5 and SHA-256. Linking the static
+# component libraries keeps a tool's start-up in milliseconds (the shared libLLVM costs ~50 ms).
+find_package(LLVM REQUIRED CONFIG HINTS /usr/lib/llvm-19/lib/cmake/llvm /usr/lib/llvm-16/lib/cmake/llvm
+             /usr/lib/llvm-15/lib/cmake/llvm /usr/lib/llvm-14/lib/cmake/llvm)
+message(STATUS "LLVM ${LLVM_PACKAGE_VERSION} from ${LLVM_DIR}")
+llvm_map_components_to_libnames(ESPTOOLS_LLVM_LIBS object support)
+add_library(esptools_llvm INTERFACE)
+target_include_directories(esptools_llvm SYSTEM INTERFACE ${LLVM_INCLUDE_DIRS})
+target_compile_definitions(esptools_llvm INTERFACE ${LLVM_DEFINITIONS})
+target_link_libraries(esptools_llvm INTERFACE ${ESPTOOLS_LLVM_LIBS})
+if(NOT LLVM_ENABLE_RTTI)
+  # LLVM's static libraries are built without RTTI; classes deriving from its types must match.
+  set(ESPTOOLS_LLVM_NO_RTTI ON)
+endif()
+target_link_options(esptools_llvm INTERFACE -Wl,--gc-sections)
+
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
+find_package(ZLIB REQUIRED)
+find_package(Threads REQUIRED)
+if(ESPTOOLS_TESTS)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs EspTools' build and test dependencies from Debian's packages. Idempotent: when every
+# package is present it only runs dpkg-query and returns in well under a second.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ clang lld llvm-dev
+  libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev
+  libunicorn-dev
+)
+if [[ "${ESPTOOLS_WITH_NODE:-0}" == 1 ]]; then packages+=(nodejs npm); fi
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "Installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

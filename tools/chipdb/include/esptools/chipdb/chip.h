@@ -1,0 +1,153 @@
+// The chip database: every fact that differs between Espressif chips, as data.
+// Code asks a ChipDescription; it never branches on a chip's name.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace esptools::chipdb {
+
+struct AddressRange {
+    uint32_t start = 0;
+    uint32_t end = 0; // exclusive
+    constexpr bool contains(uint32_t address) const { return address >= start && address < end; }
+};
+
+// One MEMORY_MAP row: image_info names a segment's memory types from these, and elf2image only
+// merges neighbouring sections whose set of names is equal.
+struct MemoryRegion {
+    AddressRange range;
+    std::string_view name;
+};
+
+struct FlashCode {
+    std::string_view name; // "80m", "4MB", ...
+    uint8_t code;
+};
+
+// A bit field of a 32-bit register read with READ_REG: (word(address) >> shift) & mask.
+struct RegisterField {
+    uint32_t address = 0;
+    uint8_t shift = 0;
+    uint8_t width = 0;
+    constexpr bool present() const { return width != 0; }
+    constexpr uint32_t extract(uint32_t word) const {
+        uint32_t mask = width >= 32 ? 0xFFFFFFFFu : ((1u << width) - 1u);
+        return (word >> shift) & mask;
+    }
+};
+
+// Chip revision = major * 100 + minor. Each part is a concatenation of fields, most significant
+// first (e.g. ESP32-C3 minor = w5[23] << 3 | w3[20:18]).
+struct RevisionFields {
+    RegisterField major[3];
+    RegisterField minor[3];
+    // ESP32 encodes its major revision as a 3-bit code that must be mapped: {0:0,1:1,3:2,7:3}.
+    bool major_is_esp32_code = false;
+};
+
+enum class ImageFormat : uint8_t {
+    Esp8266, // v1 / v2 / v3 images; no extended header in v1/v2
+    Esp32,   // common header + 16-byte extended header
+};
+
+enum class MacLayout : uint8_t {
+    Esp8266Otp,     // OUI from OTP words, see chips.md §3
+    Esp32Words,     // hi = lo + 4, two CRC bytes dropped
+    Standard,       // lo = mac_efuse_reg, hi = lo + 4
+    StandardEui64,  // Standard, plus MAC_EXT bytes hi[31:16] form an EUI-64
+};
+
+struct SpiRegisters {
+    uint32_t base = 0;
+    uint8_t usr = 0, usr1 = 0, usr2 = 0;
+    std::optional<uint8_t> mosi_dlen, miso_dlen; // absent on ESP8266
+    uint8_t w0 = 0;
+    bool address_msb_aligned = false; // address shifted to the top of the ADDR register
+};
+
+// What the chip's ROM loader implements (protocol.md §4/§6).
+struct RomCapabilities {
+    uint8_t status_bytes = 4;          // 2 on ESP8266, 4 on ESP32+
+    bool flash_begin_encrypt_word = false; // 5th word in FLASH_BEGIN / FLASH_DEFL_BEGIN
+    bool compressed_flash = true;      // FLASH_DEFL_*
+    bool spi_flash_md5 = true;         // answers 32 ASCII hex characters
+    bool change_baudrate = true;
+    bool read_flash_slow = true;
+    bool spi_attach = true;            // ESP8266 attaches through FLASH_BEGIN(0, 0)
+    bool spi_set_params = true;
+    uint8_t security_info_bytes = 20;  // 0 = command unsupported, 12 on ESP32-S2
+    bool erase_size_bug = false;       // ESP8266 FLASH_BEGIN erase-size quirk
+};
+
+struct ChipDescription {
+    std::string_view name;         // "esp32c3": the --chip spelling
+    std::string_view display_name; // "ESP32-C3"
+
+    // Identification
+    std::optional<uint32_t> magic_value;     // at kChipDetectMagicRegister; chips without one use the chip id
+    std::optional<uint16_t> image_chip_id;   // extended-header chip id = GET_SECURITY_INFO chip id
+    uint32_t uf2_family_id = 0;
+
+    // Image facts
+    ImageFormat image_format = ImageFormat::Esp32;
+    uint32_t bootloader_flash_offset = 0;
+    AddressRange irom_map;
+    AddressRange drom_map;
+    std::span<const MemoryRegion> memory_map;
+    std::span<const FlashCode> flash_sizes;
+    std::span<const FlashCode> flash_frequencies;
+    uint32_t default_mmu_page_size = 0x10000;
+    std::span<const uint32_t> configurable_mmu_page_sizes; // empty = fixed
+    // ESP32 only: a flash segment whose end lands less than this past a page start is extended
+    // with zeros (an old bootloader's MMU bug). 0 = no such rule.
+    uint32_t flash_segment_min_page_tail = 0;
+    bool supports_secure_pad_v1 = false;
+
+    // Registers and ROM
+    uint32_t uart_date_reg = 0x60000078;
+    uint32_t uart_clkdiv_reg = 0x60000014;
+    SpiRegisters spi;
+    uint32_t efuse_base = 0;
+    MacLayout mac_layout = MacLayout::Standard;
+    uint32_t mac_efuse_reg = 0; // "lo" word
+    RevisionFields revision;
+    RomCapabilities rom;
+    uint32_t xtal_clk_divider = 1;
+    std::optional<uint32_t> fixed_crystal_mhz; // absent: estimated from the UART divider
+    bool stub_supported = true;
+};
+
+inline constexpr uint32_t kChipDetectMagicRegister = 0x40001000;
+
+// Every chip, in esptool's CHIP_DEFS order (which is also the detection order).
+std::span<const ChipDescription> allChips();
+
+// Accepts "esp32c3", "ESP32-C3", "esp32_c3": lowercase, '-', '_', '(' and ')' ignored.
+const ChipDescription *findChip(std::string_view name);
+const ChipDescription *findChipByImageId(uint16_t image_chip_id);
+const ChipDescription *findChipByMagic(uint32_t magic);
+
+// "esp8266, esp32, ..." for error messages.
+std::string_view chipNameList();
+
+// Flash parameter codes. Return nullopt for a name the chip does not accept.
+std::optional<uint8_t> flashSizeCode(const ChipDescription &chip, std::string_view name);
+std::optional<uint8_t> flashFrequencyCode(const ChipDescription &chip, std::string_view name);
+std::optional<uint8_t> flashModeCode(std::string_view name);
+// Reverse lookups return the first name with that code (so ESP32-C6's 0 prints "80m").
+std::optional<std::string_view> flashSizeName(const ChipDescription &chip, uint8_t code);
+std::optional<std::string_view> flashFrequencyName(const ChipDescription &chip, uint8_t code);
+std::optional<std::string_view> flashModeName(uint8_t code);
+// Bytes of a flash size name ("4MB" -> 4 MiB, "2MB-c1" -> 2 MiB).
+std::optional<uint32_t> flashSizeBytes(std::string_view name);
+
+bool isFlashAddress(const ChipDescription &chip, uint32_t address);
+// Names of the memory regions containing address, in memory-map order.
+// Fills out and returns how many names were written (at most out.size()).
+size_t memoryTypes(const ChipDescription &chip, uint32_t address,
+                   std::span<std::string_view> out);
+
+} // namespace esptools::chipdb

@@ -1,0 +1,649 @@
+// One description per chip. Values are esptool's (targets/*.py), summarised in
+// ../shared/reference/chips.md; a field a chip does not set keeps its parent class's value there.
+#include "esptools/chipdb/chip.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string>
+
+namespace esptools::chipdb {
+namespace {
+
+constexpr MemoryRegion kEsp8266Memory[] = {
+    {{0x3FF00000, 0x3FF00010}, "DPORT"},
+    {{0x3FFE8000, 0x40000000}, "DRAM"},
+    {{0x40100000, 0x40108000}, "IRAM"},
+    {{0x40201010, 0x402E1010}, "IROM"},
+};
+constexpr MemoryRegion kEsp32Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x3F400000, 0x3F800000}, "DROM"},
+    {{0x3F800000, 0x3FC00000}, "EXTRAM_DATA"},
+    {{0x3FF80000, 0x3FF82000}, "RTC_DRAM"},
+    {{0x3FF90000, 0x40000000}, "BYTE_ACCESSIBLE"},
+    {{0x3FFAE000, 0x40000000}, "DRAM"},
+    {{0x3FFE0000, 0x3FFFFFFC}, "DIRAM_DRAM"},
+    {{0x40000000, 0x40070000}, "IROM"},
+    {{0x40070000, 0x40078000}, "CACHE_PRO"},
+    {{0x40078000, 0x40080000}, "CACHE_APP"},
+    {{0x40080000, 0x400A0000}, "IRAM"},
+    {{0x400A0000, 0x400BFFFC}, "DIRAM_IRAM"},
+    {{0x400C0000, 0x400C2000}, "RTC_IRAM"},
+    {{0x400D0000, 0x40400000}, "IROM"},
+    {{0x50000000, 0x50002000}, "RTC_DATA"},
+};
+constexpr MemoryRegion kEsp32s2Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x3F000000, 0x3FF80000}, "DROM"},
+    {{0x3F500000, 0x3FF80000}, "EXTRAM_DATA"},
+    {{0x3FF9E000, 0x3FFA0000}, "RTC_DRAM"},
+    {{0x3FF9E000, 0x40000000}, "BYTE_ACCESSIBLE"},
+    {{0x3FF9E000, 0x40072000}, "MEM_INTERNAL"},
+    {{0x3FFB0000, 0x40000000}, "DRAM"},
+    {{0x40000000, 0x4001A100}, "IROM_MASK"},
+    {{0x40020000, 0x40070000}, "IRAM"},
+    {{0x40070000, 0x40072000}, "RTC_IRAM"},
+    {{0x40080000, 0x40800000}, "IROM"},
+    {{0x50000000, 0x50002000}, "RTC_DATA"},
+};
+constexpr MemoryRegion kEsp32s3Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x3C000000, 0x3D000000}, "DROM"},
+    {{0x3D000000, 0x3E000000}, "EXTRAM_DATA"},
+    {{0x600FE000, 0x60100000}, "RTC_DRAM"},
+    {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
+    {{0x3FC88000, 0x403E2000}, "MEM_INTERNAL"},
+    {{0x3FC88000, 0x3FD00000}, "DRAM"},
+    {{0x40000000, 0x4001A100}, "IROM_MASK"},
+    {{0x40370000, 0x403E0000}, "IRAM"},
+    {{0x600FE000, 0x60100000}, "RTC_IRAM"},
+    {{0x42000000, 0x42800000}, "IROM"},
+    {{0x50000000, 0x50002000}, "RTC_DATA"},
+};
+constexpr MemoryRegion kEsp32c3Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x3C000000, 0x3C800000}, "DROM"},
+    {{0x3FC80000, 0x3FCE0000}, "DRAM"},
+    {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
+    {{0x3FF00000, 0x3FF20000}, "DROM_MASK"},
+    {{0x40000000, 0x40060000}, "IROM_MASK"},
+    {{0x42000000, 0x42800000}, "IROM"},
+    {{0x4037C000, 0x403E0000}, "IRAM"},
+    {{0x50000000, 0x50002000}, "RTC_IRAM"},
+    {{0x50000000, 0x50002000}, "RTC_DRAM"},
+    {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
+};
+constexpr MemoryRegion kEsp32c2Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x3C000000, 0x3C400000}, "DROM"},
+    {{0x3FCA0000, 0x3FCE0000}, "DRAM"},
+    {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
+    {{0x3FF00000, 0x3FF50000}, "DROM_MASK"},
+    {{0x40000000, 0x40090000}, "IROM_MASK"},
+    {{0x42000000, 0x42400000}, "IROM"},
+    {{0x4037C000, 0x403C0000}, "IRAM"},
+};
+constexpr MemoryRegion kEsp32c6Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x42000000, 0x43000000}, "DROM"},
+    {{0x40800000, 0x40880000}, "DRAM"},
+    {{0x40800000, 0x40880000}, "BYTE_ACCESSIBLE"},
+    {{0x4004AC00, 0x40050000}, "DROM_MASK"},
+    {{0x40000000, 0x4004AC00}, "IROM_MASK"},
+    {{0x42000000, 0x43000000}, "IROM"},
+    {{0x40800000, 0x40880000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
+};
+constexpr MemoryRegion kEsp32c61Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x42000000, 0x44000000}, "DROM"},
+    {{0x40800000, 0x40860000}, "DRAM"},
+    {{0x40800000, 0x40860000}, "BYTE_ACCESSIBLE"},
+    {{0x4004AC00, 0x40050000}, "DROM_MASK"},
+    {{0x40000000, 0x4004AC00}, "IROM_MASK"},
+    {{0x42000000, 0x44000000}, "IROM"},
+    {{0x40800000, 0x40860000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
+};
+constexpr MemoryRegion kEsp32c5Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x42000000, 0x44000000}, "DROM"},
+    {{0x40800000, 0x40860000}, "DRAM"},
+    {{0x40800000, 0x40860000}, "BYTE_ACCESSIBLE"},
+    {{0x4003A000, 0x40040000}, "DROM_MASK"},
+    {{0x40000000, 0x4003A000}, "IROM_MASK"},
+    {{0x42000000, 0x44000000}, "IROM"},
+    {{0x40800000, 0x40860000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
+};
+constexpr MemoryRegion kEsp32p4Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x40000000, 0x4C000000}, "DROM"},
+    {{0x4FF00000, 0x4FFA0000}, "DRAM"},
+    {{0x4FF00000, 0x4FFA0000}, "BYTE_ACCESSIBLE"},
+    {{0x4FC00000, 0x4FC20000}, "DROM_MASK"},
+    {{0x4FC00000, 0x4FC20000}, "IROM_MASK"},
+    {{0x40000000, 0x4C000000}, "IROM"},
+    {{0x4FF00000, 0x4FFA0000}, "IRAM"},
+    {{0x50108000, 0x50110000}, "RTC_IRAM"},
+    {{0x50108000, 0x50110000}, "RTC_DRAM"},
+    {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
+};
+constexpr MemoryRegion kEsp32s31Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x40000000, 0x54000000}, "DROM"},
+    {{0x2F000000, 0x2F080000}, "DRAM"},
+    {{0x2F000000, 0x2F080000}, "BYTE_ACCESSIBLE"},
+    {{0x2F800000, 0x2F850000}, "DROM_MASK"},
+    {{0x2F800000, 0x2F850000}, "IROM_MASK"},
+    {{0x40000000, 0x54000000}, "IROM"},
+    {{0x2F000000, 0x2F080000}, "IRAM"},
+    {{0x2E000000, 0x2E008000}, "RTC_IRAM"},
+    {{0x2E000000, 0x2E008000}, "RTC_DRAM"},
+};
+constexpr MemoryRegion kEsp32e22Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x3C000000, 0x40000000}, "DROM"},
+    {{0x31000000, 0x31200000}, "DRAM"},
+    {{0x31000000, 0x31200000}, "BYTE_ACCESSIBLE"},
+    {{0x30000000, 0x30120000}, "DROM_MASK"},
+    {{0x30000000, 0x30120000}, "IROM_MASK"},
+    {{0x3C000000, 0x40000000}, "IROM"},
+    {{0x30FE0000, 0x31200000}, "IRAM"},
+    {{0xC0000000, 0xC0008000}, "RTC_IRAM"},
+    {{0xC0000000, 0xC0008000}, "RTC_DRAM"},
+};
+constexpr MemoryRegion kEsp32h4Memory[] = {
+    {{0x00000000, 0x00010000}, "PADDING"},
+    {{0x42000000, 0x44000000}, "DROM"},
+    {{0x40810000, 0x40860000}, "DRAM"},
+    {{0x40810000, 0x40860000}, "BYTE_ACCESSIBLE"},
+    {{0x40000000, 0x40050000}, "DROM_MASK"},
+    {{0x40000000, 0x40050000}, "IROM_MASK"},
+    {{0x42000000, 0x44000000}, "IROM"},
+    {{0x40810000, 0x40860000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x60000000, 0x60100000}, "MEM_INTERNAL2"},
+};
+
+constexpr FlashCode kEsp8266FlashSizes[] = {
+    {"512KB", 0x00}, {"256KB", 0x10}, {"1MB", 0x20},    {"2MB", 0x30},  {"4MB", 0x40},
+    {"2MB-c1", 0x50}, {"4MB-c1", 0x60}, {"8MB", 0x80}, {"16MB", 0x90},
+};
+constexpr FlashCode kEsp32FlashSizes[] = {
+    {"1MB", 0x00},  {"2MB", 0x10},  {"4MB", 0x20},  {"8MB", 0x30},
+    {"16MB", 0x40}, {"32MB", 0x50}, {"64MB", 0x60}, {"128MB", 0x70},
+};
+
+constexpr FlashCode kClassicFrequencies[] = {{"80m", 0xF}, {"40m", 0x0}, {"26m", 0x1}, {"20m", 0x2}};
+constexpr FlashCode kEsp32c2Frequencies[] = {{"60m", 0xF}, {"30m", 0x0}, {"20m", 0x1}, {"15m", 0x2}};
+// ESP32-C6's ROM programs a wrong MSPI divider for 80 MHz, so 80m is written as 40m's code.
+constexpr FlashCode kEsp32c6Frequencies[] = {{"80m", 0x0}, {"40m", 0x0}, {"20m", 0x2}};
+constexpr FlashCode kEsp32c5Frequencies[] = {{"80m", 0xF}, {"40m", 0x0}, {"20m", 0x2}};
+constexpr FlashCode kEsp32h2Frequencies[] = {{"48m", 0xF}, {"24m", 0x0}, {"16m", 0x1}, {"12m", 0x2}};
+
+constexpr uint32_t kMmu16To64[] = {0x4000, 0x8000, 0x10000};
+constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
+constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
+
+constexpr RomCapabilities kEsp8266Rom{
+    .status_bytes = 2,
+    .flash_begin_encrypt_word = false,
+    .compressed_flash = false,
+    .spi_flash_md5 = false,
+    .change_baudrate = false,
+    .read_flash_slow = false,
+    .spi_attach = false,
+    .spi_set_params = false,
+    .security_info_bytes = 0,
+    .erase_size_bug = true,
+};
+constexpr RomCapabilities kEsp32Rom{.security_info_bytes = 0};
+constexpr RomCapabilities kEsp32s2Rom{.flash_begin_encrypt_word = true, .security_info_bytes = 12};
+constexpr RomCapabilities kModernRom{.flash_begin_encrypt_word = true, .security_info_bytes = 20};
+
+constexpr SpiRegisters kEsp8266Spi{0x60000200, 0x1C, 0x20, 0x24, std::nullopt, std::nullopt, 0x40, true};
+constexpr SpiRegisters kEsp32Spi{0x3FF42000, 0x1C, 0x20, 0x24, 0x28, 0x2C, 0x80, true};
+constexpr SpiRegisters modernSpi(uint32_t base) {
+    return SpiRegisters{base, 0x18, 0x1C, 0x20, 0x24, 0x28, 0x58, false};
+}
+
+constexpr RegisterField field(uint32_t address, uint8_t high_bit, uint8_t low_bit) {
+    return RegisterField{address, low_bit, static_cast<uint8_t>(high_bit - low_bit + 1)};
+}
+
+// Revision layouts where major = w[a:b] and minor = w[c:d] of one word.
+constexpr RevisionFields simpleRevision(uint32_t word, uint8_t major_hi, uint8_t major_lo,
+                                        uint8_t minor_hi, uint8_t minor_lo) {
+    return RevisionFields{{field(word, major_hi, major_lo)}, {field(word, minor_hi, minor_lo)}};
+}
+
+constexpr ChipDescription kChips[] = {
+    {
+        .name = "esp8266",
+        .display_name = "ESP8266",
+        .magic_value = 0xFFF0C101,
+        .uf2_family_id = 0x7EAB61ED,
+        .image_format = ImageFormat::Esp8266,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x40200000, 0x40300000},
+        .memory_map = kEsp8266Memory,
+        .flash_sizes = kEsp8266FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .uart_date_reg = 0x60000078,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = kEsp8266Spi,
+        .efuse_base = 0x3FF00050,
+        .mac_layout = MacLayout::Esp8266Otp,
+        .mac_efuse_reg = 0x3FF00050,
+        .rom = kEsp8266Rom,
+        .xtal_clk_divider = 2,
+    },
+    {
+        .name = "esp32",
+        .display_name = "ESP32",
+        .magic_value = 0x00F01D83,
+        .image_chip_id = 0,
+        .uf2_family_id = 0x1C5F21B0,
+        .bootloader_flash_offset = 0x1000,
+        .irom_map = {0x400D0000, 0x40400000},
+        .drom_map = {0x3F400000, 0x3F800000},
+        .memory_map = kEsp32Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .flash_segment_min_page_tail = 0x24,
+        .supports_secure_pad_v1 = true,
+        .uart_date_reg = 0x60000078,
+        .uart_clkdiv_reg = 0x3FF40014,
+        .spi = kEsp32Spi,
+        .efuse_base = 0x3FF5A000,
+        .mac_layout = MacLayout::Esp32Words,
+        .mac_efuse_reg = 0x3FF5A004,
+        .revision = {{field(0x3FF6607C, 31, 31), field(0x3FF5A014, 20, 20),
+                      field(0x3FF5A00C, 15, 15)},
+                     {field(0x3FF5A014, 25, 24)},
+                     true},
+        .rom = kEsp32Rom,
+    },
+    {
+        .name = "esp32s2",
+        .display_name = "ESP32-S2",
+        .magic_value = 0x000007C6,
+        .image_chip_id = 2,
+        .uf2_family_id = 0xBFDD4EEE,
+        .bootloader_flash_offset = 0x1000,
+        .irom_map = {0x40080000, 0x40B80000},
+        .drom_map = {0x3F000000, 0x3F3F0000},
+        .memory_map = kEsp32s2Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .uart_date_reg = 0x60000078,
+        .uart_clkdiv_reg = 0x3F400014,
+        .spi = modernSpi(0x3F402000),
+        .efuse_base = 0x3F41A000,
+        .mac_efuse_reg = 0x3F41A044,
+        .revision = {{field(0x3F41A050, 19, 18)},
+                     {field(0x3F41A050, 20, 20), field(0x3F41A054, 6, 4)}},
+        .rom = kEsp32s2Rom,
+        .fixed_crystal_mhz = 40,
+    },
+    {
+        .name = "esp32s3",
+        .display_name = "ESP32-S3",
+        .image_chip_id = 9,
+        .uf2_family_id = 0xC47E5767,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x44000000},
+        .drom_map = {0x3C000000, 0x3E000000},
+        .memory_map = kEsp32s3Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .uart_date_reg = 0x60000080,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60002000),
+        .efuse_base = 0x60007000,
+        .mac_efuse_reg = 0x60007044,
+        .revision = {{field(0x60007058, 25, 24)},
+                     {field(0x60007058, 23, 23), field(0x60007050, 20, 18)}},
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 40,
+    },
+    {
+        .name = "esp32c3",
+        .display_name = "ESP32-C3",
+        .image_chip_id = 5,
+        .uf2_family_id = 0xD42BA06C,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x42800000},
+        .drom_map = {0x3C000000, 0x3C800000},
+        .memory_map = kEsp32c3Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60002000),
+        .efuse_base = 0x60008800,
+        .mac_efuse_reg = 0x60008844,
+        .revision = {{field(0x60008858, 25, 24)},
+                     {field(0x60008858, 23, 23), field(0x60008850, 20, 18)}},
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 40,
+    },
+    {
+        .name = "esp32c2",
+        .display_name = "ESP32-C2",
+        .image_chip_id = 12,
+        .uf2_family_id = 0x2B88D29C,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x42400000},
+        .drom_map = {0x3C000000, 0x3C400000},
+        .memory_map = kEsp32c2Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32c2Frequencies,
+        .configurable_mmu_page_sizes = kMmu16To64,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60002000),
+        .efuse_base = 0x60008800,
+        .mac_efuse_reg = 0x60008840,
+        .revision = simpleRevision(0x60008844, 21, 20, 19, 16),
+        .rom = kModernRom,
+    },
+    {
+        .name = "esp32c6",
+        .display_name = "ESP32-C6",
+        .image_chip_id = 13,
+        .uf2_family_id = 0x540DDF62,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x42800000},
+        .drom_map = {0x42800000, 0x43000000},
+        .memory_map = kEsp32c6Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32c6Frequencies,
+        .configurable_mmu_page_sizes = kMmu8To64,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60003000),
+        .efuse_base = 0x600B0800,
+        .mac_layout = MacLayout::StandardEui64,
+        .mac_efuse_reg = 0x600B0844,
+        .revision = simpleRevision(0x600B0850, 23, 22, 21, 18),
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 40,
+    },
+    {
+        .name = "esp32c61",
+        .display_name = "ESP32-C61",
+        .image_chip_id = 20,
+        .uf2_family_id = 0x77D850C4,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x42800000},
+        .drom_map = {0x42800000, 0x43000000},
+        .memory_map = kEsp32c61Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32c5Frequencies,
+        .configurable_mmu_page_sizes = kMmu8To64,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60003000),
+        .efuse_base = 0x600B4800,
+        .mac_efuse_reg = 0x600B4844,
+        .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 40,
+    },
+    {
+        .name = "esp32c5",
+        .display_name = "ESP32-C5",
+        .image_chip_id = 23,
+        .uf2_family_id = 0xF71C0343,
+        .bootloader_flash_offset = 0x2000,
+        .irom_map = {0x42000000, 0x44000000},
+        .drom_map = {0x42000000, 0x44000000},
+        .memory_map = kEsp32c5Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32c5Frequencies,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60003000),
+        .efuse_base = 0x600B4800,
+        .mac_layout = MacLayout::StandardEui64,
+        .mac_efuse_reg = 0x600B4844,
+        .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
+        .rom = kModernRom,
+    },
+    {
+        .name = "esp32e22",
+        .display_name = "ESP32-E22",
+        .image_chip_id = 31,
+        .uf2_family_id = 0x1C5F21B0,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x3C000000, 0x40000000},
+        .drom_map = {0x3C000000, 0x40000000},
+        .memory_map = kEsp32e22Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .uart_date_reg = 0xC310208C,
+        .uart_clkdiv_reg = 0xC3102014,
+        .spi = modernSpi(0xC3003000),
+        .efuse_base = 0xC4008000,
+        .mac_efuse_reg = 0xC4008044,
+        .rom = kModernRom,
+        .stub_supported = false,
+    },
+    {
+        .name = "esp32h2",
+        .display_name = "ESP32-H2",
+        .image_chip_id = 16,
+        .uf2_family_id = 0x332726F6,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x42800000},
+        .drom_map = {0x42800000, 0x43000000},
+        .memory_map = kEsp32c6Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32h2Frequencies,
+        .configurable_mmu_page_sizes = kMmu8To64,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60003000),
+        .efuse_base = 0x600B0800,
+        .mac_layout = MacLayout::StandardEui64,
+        .mac_efuse_reg = 0x600B0844,
+        .revision = simpleRevision(0x600B0850, 22, 21, 20, 18),
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 32,
+    },
+    {
+        .name = "esp32h21",
+        .display_name = "ESP32-H21",
+        .image_chip_id = 25,
+        .uf2_family_id = 0xB6DD00AF,
+        .bootloader_flash_offset = 0x0,
+        .irom_map = {0x42000000, 0x42800000},
+        .drom_map = {0x42800000, 0x43000000},
+        .memory_map = kEsp32c6Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32h2Frequencies,
+        .configurable_mmu_page_sizes = kMmu8To64,
+        .uart_date_reg = 0x6000007C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60003000),
+        .efuse_base = 0x600B4000,
+        .mac_layout = MacLayout::StandardEui64,
+        .mac_efuse_reg = 0x600B4044,
+        .revision = simpleRevision(0x600B4058, 9, 8, 7, 4),
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 32,
+        .stub_supported = false,
+    },
+    {
+        .name = "esp32p4",
+        .display_name = "ESP32-P4",
+        .image_chip_id = 18,
+        .uf2_family_id = 0x3D308E94,
+        .bootloader_flash_offset = 0x2000,
+        .irom_map = {0x40000000, 0x4C000000},
+        .drom_map = {0x40000000, 0x4C000000},
+        .memory_map = kEsp32p4Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kClassicFrequencies,
+        .uart_date_reg = 0x500CA08C,
+        .uart_clkdiv_reg = 0x3FF40014,
+        .spi = modernSpi(0x5008D000),
+        .efuse_base = 0x5012D000,
+        .mac_efuse_reg = 0x5012D044,
+        .revision = {{field(0x5012D04C, 23, 23), field(0x5012D04C, 5, 4)},
+                     {field(0x5012D04C, 3, 0)}},
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 40,
+    },
+    {
+        .name = "esp32h4",
+        .display_name = "ESP32-H4",
+        .image_chip_id = 28,
+        .uf2_family_id = 0x9E0BAA8A,
+        .bootloader_flash_offset = 0x2000,
+        .irom_map = {0x42000000, 0x42800000},
+        .drom_map = {0x42800000, 0x43000000},
+        .memory_map = kEsp32h4Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32h2Frequencies,
+        .configurable_mmu_page_sizes = kMmu8To64,
+        .uart_date_reg = 0x6001207C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x60099000),
+        .efuse_base = 0x600B1800,
+        .mac_layout = MacLayout::StandardEui64,
+        .mac_efuse_reg = 0x600B1844,
+        .revision = simpleRevision(0x600B1850, 23, 22, 21, 18),
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 32,
+    },
+    {
+        .name = "esp32s31",
+        .display_name = "ESP32-S31",
+        .image_chip_id = 32,
+        .uf2_family_id = 0x3101F7C1,
+        .bootloader_flash_offset = 0x2000,
+        .irom_map = {0x40000000, 0x54000000},
+        .drom_map = {0x40000000, 0x54000000},
+        .memory_map = kEsp32s31Memory,
+        .flash_sizes = kEsp32FlashSizes,
+        .flash_frequencies = kEsp32c5Frequencies,
+        .configurable_mmu_page_sizes = kMmu32To256,
+        .uart_date_reg = 0x2038A08C,
+        .uart_clkdiv_reg = 0x60000014,
+        .spi = modernSpi(0x20501000),
+        .efuse_base = 0x20715000,
+        .mac_efuse_reg = 0x20715050,
+        .revision = simpleRevision(0x2071505C, 23, 22, 21, 18),
+        .rom = kModernRom,
+        .fixed_crystal_mhz = 40,
+    },
+};
+
+constexpr FlashCode kFlashModes[] = {{"qio", 0}, {"qout", 1}, {"dio", 2}, {"dout", 3}};
+
+std::string normalizeChipName(std::string_view name) {
+    std::string out;
+    for (char c : name) {
+        if (c == '-' || c == '_' || c == '(' || c == ')') continue;
+        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    return out;
+}
+
+std::optional<uint8_t> lookupCode(std::span<const FlashCode> table, std::string_view name) {
+    for (const auto &entry : table)
+        if (entry.name == name) return entry.code;
+    return std::nullopt;
+}
+
+std::optional<std::string_view> lookupName(std::span<const FlashCode> table, uint8_t code) {
+    for (const auto &entry : table)
+        if (entry.code == code) return entry.name;
+    return std::nullopt;
+}
+
+} // namespace
+
+std::span<const ChipDescription> allChips() { return kChips; }
+
+const ChipDescription *findChip(std::string_view name) {
+    std::string wanted = normalizeChipName(name);
+    for (const auto &chip : kChips)
+        if (chip.name == wanted) return &chip;
+    return nullptr;
+}
+
+const ChipDescription *findChipByImageId(uint16_t image_chip_id) {
+    for (const auto &chip : kChips)
+        if (!chip.magic_value && chip.image_chip_id == image_chip_id) return &chip;
+    return nullptr;
+}
+
+const ChipDescription *findChipByMagic(uint32_t magic) {
+    for (const auto &chip : kChips)
+        if (chip.magic_value == magic) return &chip;
+    return nullptr;
+}
+
+std::string_view chipNameList() {
+    static const std::string list = [] {
+        std::string out;
+        for (const auto &chip : kChips) {
+            if (!out.empty()) out += ", ";
+            out += chip.name;
+        }
+        return out;
+    }();
+    return list;
+}
+
+std::optional<uint8_t> flashSizeCode(const ChipDescription &chip, std::string_view name) {
+    return lookupCode(chip.flash_sizes, name);
+}
+std::optional<uint8_t> flashFrequencyCode(const ChipDescription &chip, std::string_view name) {
+    return lookupCode(chip.flash_frequencies, name);
+}
+std::optional<uint8_t> flashModeCode(std::string_view name) { return lookupCode(kFlashModes, name); }
+std::optional<std::string_view> flashSizeName(const ChipDescription &chip, uint8_t code) {
+    return lookupName(chip.flash_sizes, code);
+}
+std::optional<std::string_view> flashFrequencyName(const ChipDescription &chip, uint8_t code) {
+    return lookupName(chip.flash_frequencies, code);
+}
+std::optional<std::string_view> flashModeName(uint8_t code) { return lookupName(kFlashModes, code); }
+
+std::optional<uint32_t> flashSizeBytes(std::string_view name) {
+    static constexpr std::pair<std::string_view, uint32_t> kSizes[] = {
+        {"256KB", 256u << 10}, {"512KB", 512u << 10}, {"1MB", 1u << 20},     {"2MB", 2u << 20},
+        {"2MB-c1", 2u << 20},  {"4MB", 4u << 20},     {"4MB-c1", 4u << 20},  {"8MB", 8u << 20},
+        {"16MB", 16u << 20},   {"32MB", 32u << 20},   {"64MB", 64u << 20},   {"128MB", 128u << 20},
+    };
+    for (const auto &[size_name, bytes] : kSizes)
+        if (size_name == name) return bytes;
+    return std::nullopt;
+}
+
+bool isFlashAddress(const ChipDescription &chip, uint32_t address) {
+    return chip.irom_map.contains(address) || chip.drom_map.contains(address);
+}
+
+size_t memoryTypes(const ChipDescription &chip, uint32_t address,
+                   std::span<std::string_view> out) {
+    size_t count = 0;
+    for (const auto &region : chip.memory_map)
+        if (region.range.contains(address) && count < out.size()) out[count++] = region.name;
+    return count;
+}
+
+} // namespace esptools::chipdb

@@ -1,0 +1,48 @@
+// Command-line helpers shared by every EspTools executable: esptool's number and size syntax,
+// both spellings of commands and options, error reporting, and safe output files.
+#pragma once
+
+#include <llvm/ADT/StringRef.h>
+#include <llvm/Support/Error.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace esptools::cli {
+
+// Exit codes of every tool (documented in the README).
+inline constexpr int kExitSuccess = 0;
+inline constexpr int kExitIoError = 1;    // a file could not be read or written
+inline constexpr int kExitFatal = 2;      // bad input, usage error, or a device-side failure
+
+// esptool v5 spells commands and options with '-', v4 with '_': both are accepted. Rewrites
+// "--flash_mode=dio" to "--flash-mode=dio" and "image_info" to "image-info".
+std::string canonicalOption(llvm::StringRef token);
+std::string canonicalCommand(llvm::StringRef token);
+std::vector<std::string> canonicalArguments(std::span<char *const> argv);
+
+// Python int(x, 0): decimal, 0x.., 0o.., 0b.., '_' between digits; "010" is rejected.
+llvm::Expected<uint64_t> parseInteger(llvm::StringRef text);
+// An integer, or one followed by 'k' (KiB) or 'M' (MiB), e.g. "64k", "0x10k", "2M".
+llvm::Expected<uint64_t> parseSize(llvm::StringRef text);
+// "1MB", "512KB" (elf2image --pad-to-size, merge-bin --pad-to-size).
+llvm::Expected<uint64_t> parseFlashSizeString(llvm::StringRef text);
+
+// Reads a whole file; the error names the file.
+llvm::Expected<std::vector<uint8_t>> readFile(const std::string &path);
+// Writes to a temporary file beside path, then renames it over path, so a failure never leaves
+// a half-written output.
+llvm::Error writeFileAtomically(const std::string &path, std::span<const uint8_t> bytes);
+
+// Prints "<tool>: error: <message>" to stderr and returns kExitFatal.
+int reportError(llvm::StringRef tool, llvm::Error error);
+
+// An error whose message is formatted like printf.
+template <typename... Args> llvm::Error makeError(const char *format, Args &&...args) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), format,
+                                   std::forward<Args>(args)...);
+}
+
+} // namespace esptools::cli
