@@ -1,0 +1,67 @@
+// A SPI NOR flash chip as the virtual chip's SPI controller sees it. Behaviour follows common
+// 25-series parts (GigaDevice GD25Q32/GD25Q64 datasheets): status registers 1-3 with WIP, WEL, QE and
+// block-protect bits, volatile status writes after WEVSR (50h), non-volatile after WREN (06h),
+// page program that only clears bits and wraps inside its 256-byte page, erase to 0xFF.
+#pragma once
+
+#include <llvm/Support/Error.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace esptools::vchip {
+
+class SpiFlash {
+public:
+    struct Config {
+        uint32_t size = 4u << 20;
+        uint32_t jedec_id = 0;       // 0: manufacturer 0xC8, memory type 0x40, capacity log2(size)
+        std::string backing_file;    // contents + non-volatile status persist here; empty = memory only
+        std::optional<uint32_t> fail_program_at; // fault injection: programming this address fails
+    };
+
+    enum class Result : uint8_t { Ok, Protected, WriteNotEnabled, Busy, OutOfRange, InjectedFailure };
+
+    static llvm::Expected<std::unique_ptr<SpiFlash>> open(const Config &config);
+    ~SpiFlash();
+
+    uint32_t size() const;
+    uint32_t jedecId() const;
+
+    // One SPI transaction as the controller's user-command engine runs it: a command byte, an
+    // optional address, bytes sent (MOSI), and miso_length bytes returned. Handles RDID 9Fh,
+    // RDSR 05h/35h/15h, WRSR 01h/31h/11h (01h with 2 bytes writes SR1+SR2), WREN 06h, WRDI 04h,
+    // WEVSR 50h, SFDP 5Ah, READ 03h, PP 02h, SE 20h, BE32 52h, BE64 D8h, CE C7h/60h, RSTEN 66h,
+    // RST 99h, DP B9h, RDP ABh; anything else is ignored and reads 0xFF.
+    std::vector<uint8_t> transact(uint8_t command, std::optional<uint32_t> address,
+                                  std::span<const uint8_t> mosi, size_t miso_length);
+
+    // What the ROM's flash routines do for one operation: WREN, the operation, wait for WIP.
+    Result eraseSector(uint32_t address);  // 4 KiB
+    Result eraseBlock32(uint32_t address); // 32 KiB
+    Result eraseBlock64(uint32_t address); // 64 KiB
+    Result eraseChip();
+    Result programPage(uint32_t address, std::span<const uint8_t> data); // wraps inside the page
+    void read(uint32_t address, std::span<uint8_t> out) const;
+
+    uint8_t statusRegister(int index) const; // 0..2
+    void powerCycle();                       // volatile status bits revert to non-volatile values
+
+    // Datasheet-typical busy time of everything since the last call (timing model).
+    std::chrono::microseconds takeBusyTime();
+
+    // Writes contents and non-volatile status to the backing file (also done by the destructor).
+    llvm::Error flush();
+
+private:
+    struct State;
+    explicit SpiFlash(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+};
+
+} // namespace esptools::vchip
