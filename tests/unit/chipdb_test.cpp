@@ -18,7 +18,8 @@ TEST(ChipDb, DetectionKeysAreUnique) {
     std::set<uint32_t> magics;
     std::set<uint16_t> ids;
     for (const auto &chip : allChips()) {
-        if (chip.magic_value) EXPECT_TRUE(magics.insert(*chip.magic_value).second) << chip.name;
+        if (chip.magic_value)
+            EXPECT_TRUE(magics.insert(*chip.magic_value).second) << chip.name;
         else {
             ASSERT_TRUE(chip.image_chip_id.has_value()) << chip.name;
             EXPECT_TRUE(ids.insert(*chip.image_chip_id).second) << chip.name;

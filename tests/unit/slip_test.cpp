@@ -6,7 +6,8 @@ using namespace esptools::slip;
 
 TEST(Slip, EncodesTheWorkedMemDataFrameOfTheProtocolReference) {
     std::vector<uint8_t> payload = {0xC0, 0xDB, 0x01, 0x02};
-    EXPECT_EQ(encode(payload), (std::vector<uint8_t>{0xC0, 0xDB, 0xDC, 0xDB, 0xDD, 0x01, 0x02, 0xC0}));
+    EXPECT_EQ(encode(payload),
+              (std::vector<uint8_t>{0xC0, 0xDB, 0xDC, 0xDB, 0xDD, 0x01, 0x02, 0xC0}));
 }
 
 TEST(Slip, DecodesEscapesAndReportsNoiseAndBadEscapes) {

@@ -40,7 +40,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string &arg = args[i];
         if (arg == "--chip" || arg == "-c") {
-            if (i + 1 >= args.size()) return cli::reportError(kTool, cli::makeError("--chip needs a value"));
+            if (i + 1 >= args.size())
+                return cli::reportError(kTool, cli::makeError("--chip needs a value"));
             chip_name = args[++i];
         } else if (arg.rfind("--chip=", 0) == 0) {
             chip_name = arg.substr(7);
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
         } else if (command.empty() && !arg.empty() && arg[0] != '-') {
             command = cli::canonicalCommand(arg);
         } else if (command.empty()) {
-            return cli::reportError(kTool, cli::makeError("unknown global option '%s'", arg.c_str()));
+            return cli::reportError(kTool,
+                                    cli::makeError("unknown global option '%s'", arg.c_str()));
         } else {
             rest.push_back(arg);
         }
@@ -65,8 +67,9 @@ int main(int argc, char **argv) {
     if (!chip_name.empty() && chip_name != "auto") {
         chip = chipdb::findChip(chip_name);
         if (!chip)
-            return cli::reportError(kTool, cli::makeError("invalid value for --chip: '%s' (choose from auto, %s)",
-                                                          chip_name.c_str(), chipdb::chipNameList().data()));
+            return cli::reportError(
+                kTool, cli::makeError("invalid value for --chip: '%s' (choose from auto, %s)",
+                                      chip_name.c_str(), chipdb::chipNameList().data()));
     }
 
     static const std::map<std::string, int (*)(const imagegen::CommandContext &)> kCommands = {
@@ -77,7 +80,8 @@ int main(int argc, char **argv) {
     };
     auto found = kCommands.find(command);
     if (found == kCommands.end())
-        return cli::reportError(kTool, cli::makeError("unknown command '%s' (try --help)", command.c_str()));
+        return cli::reportError(
+            kTool, cli::makeError("unknown command '%s' (try --help)", command.c_str()));
     imagegen::CommandContext context{chip, std::move(rest), llvm::outs()};
     int code = found->second(context);
     llvm::outs().flush();

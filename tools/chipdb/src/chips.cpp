@@ -62,120 +62,76 @@ constexpr MemoryRegion kEsp32s3Memory[] = {
     {{0x50000000, 0x50002000}, "RTC_DATA"},
 };
 constexpr MemoryRegion kEsp32c3Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x3C000000, 0x3C800000}, "DROM"},
-    {{0x3FC80000, 0x3FCE0000}, "DRAM"},
-    {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
-    {{0x3FF00000, 0x3FF20000}, "DROM_MASK"},
-    {{0x40000000, 0x40060000}, "IROM_MASK"},
-    {{0x42000000, 0x42800000}, "IROM"},
-    {{0x4037C000, 0x403E0000}, "IRAM"},
-    {{0x50000000, 0x50002000}, "RTC_IRAM"},
-    {{0x50000000, 0x50002000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},       {{0x3C000000, 0x3C800000}, "DROM"},
+    {{0x3FC80000, 0x3FCE0000}, "DRAM"},          {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
+    {{0x3FF00000, 0x3FF20000}, "DROM_MASK"},     {{0x40000000, 0x40060000}, "IROM_MASK"},
+    {{0x42000000, 0x42800000}, "IROM"},          {{0x4037C000, 0x403E0000}, "IRAM"},
+    {{0x50000000, 0x50002000}, "RTC_IRAM"},      {{0x50000000, 0x50002000}, "RTC_DRAM"},
     {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
 };
 constexpr MemoryRegion kEsp32c2Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x3C000000, 0x3C400000}, "DROM"},
-    {{0x3FCA0000, 0x3FCE0000}, "DRAM"},
-    {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
-    {{0x3FF00000, 0x3FF50000}, "DROM_MASK"},
-    {{0x40000000, 0x40090000}, "IROM_MASK"},
-    {{0x42000000, 0x42400000}, "IROM"},
-    {{0x4037C000, 0x403C0000}, "IRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},   {{0x3C000000, 0x3C400000}, "DROM"},
+    {{0x3FCA0000, 0x3FCE0000}, "DRAM"},      {{0x3FC88000, 0x3FD00000}, "BYTE_ACCESSIBLE"},
+    {{0x3FF00000, 0x3FF50000}, "DROM_MASK"}, {{0x40000000, 0x40090000}, "IROM_MASK"},
+    {{0x42000000, 0x42400000}, "IROM"},      {{0x4037C000, 0x403C0000}, "IRAM"},
 };
 constexpr MemoryRegion kEsp32c6Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x42000000, 0x43000000}, "DROM"},
-    {{0x40800000, 0x40880000}, "DRAM"},
-    {{0x40800000, 0x40880000}, "BYTE_ACCESSIBLE"},
-    {{0x4004AC00, 0x40050000}, "DROM_MASK"},
-    {{0x40000000, 0x4004AC00}, "IROM_MASK"},
-    {{0x42000000, 0x43000000}, "IROM"},
-    {{0x40800000, 0x40880000}, "IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},       {{0x42000000, 0x43000000}, "DROM"},
+    {{0x40800000, 0x40880000}, "DRAM"},          {{0x40800000, 0x40880000}, "BYTE_ACCESSIBLE"},
+    {{0x4004AC00, 0x40050000}, "DROM_MASK"},     {{0x40000000, 0x4004AC00}, "IROM_MASK"},
+    {{0x42000000, 0x43000000}, "IROM"},          {{0x40800000, 0x40880000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},      {{0x50000000, 0x50004000}, "RTC_DRAM"},
     {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
 };
 constexpr MemoryRegion kEsp32c61Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x42000000, 0x44000000}, "DROM"},
-    {{0x40800000, 0x40860000}, "DRAM"},
-    {{0x40800000, 0x40860000}, "BYTE_ACCESSIBLE"},
-    {{0x4004AC00, 0x40050000}, "DROM_MASK"},
-    {{0x40000000, 0x4004AC00}, "IROM_MASK"},
-    {{0x42000000, 0x44000000}, "IROM"},
-    {{0x40800000, 0x40860000}, "IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},       {{0x42000000, 0x44000000}, "DROM"},
+    {{0x40800000, 0x40860000}, "DRAM"},          {{0x40800000, 0x40860000}, "BYTE_ACCESSIBLE"},
+    {{0x4004AC00, 0x40050000}, "DROM_MASK"},     {{0x40000000, 0x4004AC00}, "IROM_MASK"},
+    {{0x42000000, 0x44000000}, "IROM"},          {{0x40800000, 0x40860000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},      {{0x50000000, 0x50004000}, "RTC_DRAM"},
     {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
 };
 constexpr MemoryRegion kEsp32c5Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x42000000, 0x44000000}, "DROM"},
-    {{0x40800000, 0x40860000}, "DRAM"},
-    {{0x40800000, 0x40860000}, "BYTE_ACCESSIBLE"},
-    {{0x4003A000, 0x40040000}, "DROM_MASK"},
-    {{0x40000000, 0x4003A000}, "IROM_MASK"},
-    {{0x42000000, 0x44000000}, "IROM"},
-    {{0x40800000, 0x40860000}, "IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},       {{0x42000000, 0x44000000}, "DROM"},
+    {{0x40800000, 0x40860000}, "DRAM"},          {{0x40800000, 0x40860000}, "BYTE_ACCESSIBLE"},
+    {{0x4003A000, 0x40040000}, "DROM_MASK"},     {{0x40000000, 0x4003A000}, "IROM_MASK"},
+    {{0x42000000, 0x44000000}, "IROM"},          {{0x40800000, 0x40860000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},      {{0x50000000, 0x50004000}, "RTC_DRAM"},
     {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
 };
 constexpr MemoryRegion kEsp32p4Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x40000000, 0x4C000000}, "DROM"},
-    {{0x4FF00000, 0x4FFA0000}, "DRAM"},
-    {{0x4FF00000, 0x4FFA0000}, "BYTE_ACCESSIBLE"},
-    {{0x4FC00000, 0x4FC20000}, "DROM_MASK"},
-    {{0x4FC00000, 0x4FC20000}, "IROM_MASK"},
-    {{0x40000000, 0x4C000000}, "IROM"},
-    {{0x4FF00000, 0x4FFA0000}, "IRAM"},
-    {{0x50108000, 0x50110000}, "RTC_IRAM"},
-    {{0x50108000, 0x50110000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},       {{0x40000000, 0x4C000000}, "DROM"},
+    {{0x4FF00000, 0x4FFA0000}, "DRAM"},          {{0x4FF00000, 0x4FFA0000}, "BYTE_ACCESSIBLE"},
+    {{0x4FC00000, 0x4FC20000}, "DROM_MASK"},     {{0x4FC00000, 0x4FC20000}, "IROM_MASK"},
+    {{0x40000000, 0x4C000000}, "IROM"},          {{0x4FF00000, 0x4FFA0000}, "IRAM"},
+    {{0x50108000, 0x50110000}, "RTC_IRAM"},      {{0x50108000, 0x50110000}, "RTC_DRAM"},
     {{0x600FE000, 0x60100000}, "MEM_INTERNAL2"},
 };
 constexpr MemoryRegion kEsp32s31Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x40000000, 0x54000000}, "DROM"},
-    {{0x2F000000, 0x2F080000}, "DRAM"},
-    {{0x2F000000, 0x2F080000}, "BYTE_ACCESSIBLE"},
-    {{0x2F800000, 0x2F850000}, "DROM_MASK"},
-    {{0x2F800000, 0x2F850000}, "IROM_MASK"},
-    {{0x40000000, 0x54000000}, "IROM"},
-    {{0x2F000000, 0x2F080000}, "IRAM"},
-    {{0x2E000000, 0x2E008000}, "RTC_IRAM"},
-    {{0x2E000000, 0x2E008000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},   {{0x40000000, 0x54000000}, "DROM"},
+    {{0x2F000000, 0x2F080000}, "DRAM"},      {{0x2F000000, 0x2F080000}, "BYTE_ACCESSIBLE"},
+    {{0x2F800000, 0x2F850000}, "DROM_MASK"}, {{0x2F800000, 0x2F850000}, "IROM_MASK"},
+    {{0x40000000, 0x54000000}, "IROM"},      {{0x2F000000, 0x2F080000}, "IRAM"},
+    {{0x2E000000, 0x2E008000}, "RTC_IRAM"},  {{0x2E000000, 0x2E008000}, "RTC_DRAM"},
 };
 constexpr MemoryRegion kEsp32e22Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x3C000000, 0x40000000}, "DROM"},
-    {{0x31000000, 0x31200000}, "DRAM"},
-    {{0x31000000, 0x31200000}, "BYTE_ACCESSIBLE"},
-    {{0x30000000, 0x30120000}, "DROM_MASK"},
-    {{0x30000000, 0x30120000}, "IROM_MASK"},
-    {{0x3C000000, 0x40000000}, "IROM"},
-    {{0x30FE0000, 0x31200000}, "IRAM"},
-    {{0xC0000000, 0xC0008000}, "RTC_IRAM"},
-    {{0xC0000000, 0xC0008000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},   {{0x3C000000, 0x40000000}, "DROM"},
+    {{0x31000000, 0x31200000}, "DRAM"},      {{0x31000000, 0x31200000}, "BYTE_ACCESSIBLE"},
+    {{0x30000000, 0x30120000}, "DROM_MASK"}, {{0x30000000, 0x30120000}, "IROM_MASK"},
+    {{0x3C000000, 0x40000000}, "IROM"},      {{0x30FE0000, 0x31200000}, "IRAM"},
+    {{0xC0000000, 0xC0008000}, "RTC_IRAM"},  {{0xC0000000, 0xC0008000}, "RTC_DRAM"},
 };
 constexpr MemoryRegion kEsp32h4Memory[] = {
-    {{0x00000000, 0x00010000}, "PADDING"},
-    {{0x42000000, 0x44000000}, "DROM"},
-    {{0x40810000, 0x40860000}, "DRAM"},
-    {{0x40810000, 0x40860000}, "BYTE_ACCESSIBLE"},
-    {{0x40000000, 0x40050000}, "DROM_MASK"},
-    {{0x40000000, 0x40050000}, "IROM_MASK"},
-    {{0x42000000, 0x44000000}, "IROM"},
-    {{0x40810000, 0x40860000}, "IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_IRAM"},
-    {{0x50000000, 0x50004000}, "RTC_DRAM"},
+    {{0x00000000, 0x00010000}, "PADDING"},       {{0x42000000, 0x44000000}, "DROM"},
+    {{0x40810000, 0x40860000}, "DRAM"},          {{0x40810000, 0x40860000}, "BYTE_ACCESSIBLE"},
+    {{0x40000000, 0x40050000}, "DROM_MASK"},     {{0x40000000, 0x40050000}, "IROM_MASK"},
+    {{0x42000000, 0x44000000}, "IROM"},          {{0x40810000, 0x40860000}, "IRAM"},
+    {{0x50000000, 0x50004000}, "RTC_IRAM"},      {{0x50000000, 0x50004000}, "RTC_DRAM"},
     {{0x60000000, 0x60100000}, "MEM_INTERNAL2"},
 };
 
 constexpr FlashCode kEsp8266FlashSizes[] = {
-    {"512KB", 0x00}, {"256KB", 0x10}, {"1MB", 0x20},    {"2MB", 0x30},  {"4MB", 0x40},
+    {"512KB", 0x00},  {"256KB", 0x10},  {"1MB", 0x20}, {"2MB", 0x30},  {"4MB", 0x40},
     {"2MB-c1", 0x50}, {"4MB-c1", 0x60}, {"8MB", 0x80}, {"16MB", 0x90},
 };
 constexpr FlashCode kEsp32FlashSizes[] = {
@@ -183,12 +139,15 @@ constexpr FlashCode kEsp32FlashSizes[] = {
     {"16MB", 0x40}, {"32MB", 0x50}, {"64MB", 0x60}, {"128MB", 0x70},
 };
 
-constexpr FlashCode kClassicFrequencies[] = {{"80m", 0xF}, {"40m", 0x0}, {"26m", 0x1}, {"20m", 0x2}};
-constexpr FlashCode kEsp32c2Frequencies[] = {{"60m", 0xF}, {"30m", 0x0}, {"20m", 0x1}, {"15m", 0x2}};
+constexpr FlashCode kClassicFrequencies[] = {
+    {"80m", 0xF}, {"40m", 0x0}, {"26m", 0x1}, {"20m", 0x2}};
+constexpr FlashCode kEsp32c2Frequencies[] = {
+    {"60m", 0xF}, {"30m", 0x0}, {"20m", 0x1}, {"15m", 0x2}};
 // ESP32-C6's ROM programs a wrong MSPI divider for 80 MHz, so 80m is written as 40m's code.
 constexpr FlashCode kEsp32c6Frequencies[] = {{"80m", 0x0}, {"40m", 0x0}, {"20m", 0x2}};
 constexpr FlashCode kEsp32c5Frequencies[] = {{"80m", 0xF}, {"40m", 0x0}, {"20m", 0x2}};
-constexpr FlashCode kEsp32h2Frequencies[] = {{"48m", 0xF}, {"24m", 0x0}, {"16m", 0x1}, {"12m", 0x2}};
+constexpr FlashCode kEsp32h2Frequencies[] = {
+    {"48m", 0xF}, {"24m", 0x0}, {"16m", 0x1}, {"12m", 0x2}};
 
 constexpr uint32_t kMmu16To64[] = {0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
@@ -210,7 +169,8 @@ constexpr RomCapabilities kEsp32Rom{.security_info_bytes = 0};
 constexpr RomCapabilities kEsp32s2Rom{.flash_begin_encrypt_word = true, .security_info_bytes = 12};
 constexpr RomCapabilities kModernRom{.flash_begin_encrypt_word = true, .security_info_bytes = 20};
 
-constexpr SpiRegisters kEsp8266Spi{0x60000200, 0x1C, 0x20, 0x24, std::nullopt, std::nullopt, 0x40, true};
+constexpr SpiRegisters kEsp8266Spi{0x60000200,   0x1C,         0x20, 0x24,
+                                   std::nullopt, std::nullopt, 0x40, true};
 constexpr SpiRegisters kEsp32Spi{0x3FF42000, 0x1C, 0x20, 0x24, 0x28, 0x2C, 0x80, true};
 constexpr SpiRegisters modernSpi(uint32_t base) {
     return SpiRegisters{base, 0x18, 0x1C, 0x20, 0x24, 0x28, 0x58, false};
@@ -232,6 +192,7 @@ constexpr ChipDescription kChips[] = {
         .display_name = "ESP8266",
         .magic_value = 0xFFF0C101,
         .uf2_family_id = 0x7EAB61ED,
+        .cpu = Cpu::Xtensa,
         .image_format = ImageFormat::Esp8266,
         .bootloader_flash_offset = 0x0,
         .irom_map = {0x40200000, 0x40300000},
@@ -253,6 +214,7 @@ constexpr ChipDescription kChips[] = {
         .magic_value = 0x00F01D83,
         .image_chip_id = 0,
         .uf2_family_id = 0x1C5F21B0,
+        .cpu = Cpu::Xtensa,
         .bootloader_flash_offset = 0x1000,
         .irom_map = {0x400D0000, 0x40400000},
         .drom_map = {0x3F400000, 0x3F800000},
@@ -279,6 +241,7 @@ constexpr ChipDescription kChips[] = {
         .magic_value = 0x000007C6,
         .image_chip_id = 2,
         .uf2_family_id = 0xBFDD4EEE,
+        .cpu = Cpu::Xtensa,
         .bootloader_flash_offset = 0x1000,
         .irom_map = {0x40080000, 0x40B80000},
         .drom_map = {0x3F000000, 0x3F3F0000},
@@ -300,6 +263,7 @@ constexpr ChipDescription kChips[] = {
         .display_name = "ESP32-S3",
         .image_chip_id = 9,
         .uf2_family_id = 0xC47E5767,
+        .cpu = Cpu::Xtensa,
         .bootloader_flash_offset = 0x0,
         .irom_map = {0x42000000, 0x44000000},
         .drom_map = {0x3C000000, 0x3E000000},
@@ -425,6 +389,8 @@ constexpr ChipDescription kChips[] = {
         .display_name = "ESP32-E22",
         .image_chip_id = 31,
         .uf2_family_id = 0x1C5F21B0,
+        // No public source names its CPU yet: either ELF machine is accepted.
+        .cpu = Cpu::Unknown,
         .bootloader_flash_offset = 0x0,
         .irom_map = {0x3C000000, 0x40000000},
         .drom_map = {0x3C000000, 0x40000000},
@@ -575,7 +541,9 @@ std::optional<std::string_view> lookupName(std::span<const FlashCode> table, uin
 
 } // namespace
 
-std::span<const ChipDescription> allChips() { return kChips; }
+std::span<const ChipDescription> allChips() {
+    return kChips;
+}
 
 const ChipDescription *findChip(std::string_view name) {
     std::string wanted = normalizeChipName(name);
@@ -614,20 +582,24 @@ std::optional<uint8_t> flashSizeCode(const ChipDescription &chip, std::string_vi
 std::optional<uint8_t> flashFrequencyCode(const ChipDescription &chip, std::string_view name) {
     return lookupCode(chip.flash_frequencies, name);
 }
-std::optional<uint8_t> flashModeCode(std::string_view name) { return lookupCode(kFlashModes, name); }
+std::optional<uint8_t> flashModeCode(std::string_view name) {
+    return lookupCode(kFlashModes, name);
+}
 std::optional<std::string_view> flashSizeName(const ChipDescription &chip, uint8_t code) {
     return lookupName(chip.flash_sizes, code);
 }
 std::optional<std::string_view> flashFrequencyName(const ChipDescription &chip, uint8_t code) {
     return lookupName(chip.flash_frequencies, code);
 }
-std::optional<std::string_view> flashModeName(uint8_t code) { return lookupName(kFlashModes, code); }
+std::optional<std::string_view> flashModeName(uint8_t code) {
+    return lookupName(kFlashModes, code);
+}
 
 std::optional<uint32_t> flashSizeBytes(std::string_view name) {
     static constexpr std::pair<std::string_view, uint32_t> kSizes[] = {
-        {"256KB", 256u << 10}, {"512KB", 512u << 10}, {"1MB", 1u << 20},     {"2MB", 2u << 20},
-        {"2MB-c1", 2u << 20},  {"4MB", 4u << 20},     {"4MB-c1", 4u << 20},  {"8MB", 8u << 20},
-        {"16MB", 16u << 20},   {"32MB", 32u << 20},   {"64MB", 64u << 20},   {"128MB", 128u << 20},
+        {"256KB", 256u << 10}, {"512KB", 512u << 10}, {"1MB", 1u << 20},    {"2MB", 2u << 20},
+        {"2MB-c1", 2u << 20},  {"4MB", 4u << 20},     {"4MB-c1", 4u << 20}, {"8MB", 8u << 20},
+        {"16MB", 16u << 20},   {"32MB", 32u << 20},   {"64MB", 64u << 20},  {"128MB", 128u << 20},
     };
     for (const auto &[size_name, bytes] : kSizes)
         if (size_name == name) return bytes;
@@ -638,8 +610,7 @@ bool isFlashAddress(const ChipDescription &chip, uint32_t address) {
     return chip.irom_map.contains(address) || chip.drom_map.contains(address);
 }
 
-size_t memoryTypes(const ChipDescription &chip, uint32_t address,
-                   std::span<std::string_view> out) {
+size_t memoryTypes(const ChipDescription &chip, uint32_t address, std::span<std::string_view> out) {
     size_t count = 0;
     for (const auto &region : chip.memory_map)
         if (region.range.contains(address) && count < out.size()) out[count++] = region.name;

@@ -11,6 +11,14 @@
 namespace esptools::cli {
 
 std::string canonicalOption(llvm::StringRef token) {
+    // esptool's two-letter short options, which option parsers take as "-f f".
+    static constexpr std::pair<llvm::StringLiteral, llvm::StringLiteral> kShortAliases[] = {
+        {"-ff", "--flash-freq"},
+        {"-fm", "--flash-mode"},
+        {"-fs", "--flash-size"},
+        {"-sc", "--spi-connection"}};
+    for (const auto &[alias, name] : kShortAliases)
+        if (token == alias) return name.str();
     if (!token.startswith("--") || token.size() <= 2) return token.str();
     size_t equals = token.find('=');
     std::string name = token.substr(0, equals).str();
@@ -39,14 +47,22 @@ llvm::Expected<uint64_t> parseInteger(llvm::StringRef text) {
     unsigned radix = 10;
     if (rest.size() > 2 && rest[0] == '0' && std::isalpha(static_cast<unsigned char>(rest[1]))) {
         switch (std::tolower(static_cast<unsigned char>(rest[1]))) {
-        case 'x': radix = 16; break;
-        case 'o': radix = 8; break;
-        case 'b': radix = 2; break;
-        default: return invalid();
+        case 'x':
+            radix = 16;
+            break;
+        case 'o':
+            radix = 8;
+            break;
+        case 'b':
+            radix = 2;
+            break;
+        default:
+            return invalid();
         }
         rest = rest.drop_front(2);
         if (rest.startswith("_")) rest = rest.drop_front(); // Python allows 0x_10
-    } else if (rest.size() > 1 && rest[0] == '0' && rest.find_first_not_of("0_") != llvm::StringRef::npos) {
+    } else if (rest.size() > 1 && rest[0] == '0' &&
+               rest.find_first_not_of("0_") != llvm::StringRef::npos) {
         return invalid(); // Python rejects leading zeros in decimal literals
     }
     if (rest.empty() || rest.startswith("_") || rest.endswith("_") || rest.contains("__"))
@@ -62,8 +78,10 @@ llvm::Expected<uint64_t> parseInteger(llvm::StringRef text) {
 llvm::Expected<uint64_t> parseSize(llvm::StringRef text) {
     uint64_t multiplier = 1;
     llvm::StringRef number = text;
-    if (text.endswith("k")) multiplier = 1024, number = text.drop_back();
-    else if (text.endswith("M")) multiplier = 1024 * 1024, number = text.drop_back();
+    if (text.endswith("k"))
+        multiplier = 1024, number = text.drop_back();
+    else if (text.endswith("M"))
+        multiplier = 1024 * 1024, number = text.drop_back();
     auto value = parseInteger(number);
     if (!value) return value.takeError();
     return *value * multiplier;
@@ -72,8 +90,10 @@ llvm::Expected<uint64_t> parseSize(llvm::StringRef text) {
 llvm::Expected<uint64_t> parseFlashSizeString(llvm::StringRef text) {
     uint64_t multiplier = 0;
     llvm::StringRef number = text;
-    if (text.endswith("MB")) multiplier = 1024 * 1024, number = text.drop_back(2);
-    else if (text.endswith("KB")) multiplier = 1024, number = text.drop_back(2);
+    if (text.endswith("MB"))
+        multiplier = 1024 * 1024, number = text.drop_back(2);
+    else if (text.endswith("KB"))
+        multiplier = 1024, number = text.drop_back(2);
     uint64_t value = 0;
     if (multiplier == 0 || number.getAsInteger(10, value) || value == 0)
         return makeError("'%s' is not a valid size: use a number followed by MB or KB, e.g. 4MB",
@@ -82,7 +102,8 @@ llvm::Expected<uint64_t> parseFlashSizeString(llvm::StringRef text) {
 }
 
 llvm::Expected<std::vector<uint8_t>> readFile(const std::string &path) {
-    auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+    auto buffer =
+        llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
     if (!buffer)
         return makeError("%s: cannot read: %s", path.c_str(), buffer.getError().message().c_str());
     llvm::StringRef data = (*buffer)->getBuffer();

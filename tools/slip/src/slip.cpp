@@ -39,8 +39,10 @@ Decoder::Event Decoder::push(uint8_t byte) {
             state_ = State::Idle;
             return Event::Frame;
         }
-        if (byte == kEscape) state_ = State::Escaped;
-        else building_.push_back(byte);
+        if (byte == kEscape)
+            state_ = State::Escaped;
+        else
+            building_.push_back(byte);
         return Event::None;
     case State::Escaped:
         if (byte == kEscapedEnd || byte == kEscapedEscape) {

@@ -53,11 +53,17 @@ enum class ImageFormat : uint8_t {
     Esp32,   // common header + 16-byte extended header
 };
 
+enum class Cpu : uint8_t {
+    Xtensa, // ELF e_machine 0x5E
+    RiscV,  // ELF e_machine 0xF3
+    Unknown,
+};
+
 enum class MacLayout : uint8_t {
-    Esp8266Otp,     // OUI from OTP words, see chips.md §3
-    Esp32Words,     // hi = lo + 4, two CRC bytes dropped
-    Standard,       // lo = mac_efuse_reg, hi = lo + 4
-    StandardEui64,  // Standard, plus MAC_EXT bytes hi[31:16] form an EUI-64
+    Esp8266Otp,    // OUI from OTP words, see chips.md §3
+    Esp32Words,    // hi = lo + 4, two CRC bytes dropped
+    Standard,      // lo = mac_efuse_reg, hi = lo + 4
+    StandardEui64, // Standard, plus MAC_EXT bytes hi[31:16] form an EUI-64
 };
 
 struct SpiRegisters {
@@ -70,16 +76,16 @@ struct SpiRegisters {
 
 // What the chip's ROM loader implements (protocol.md §4/§6).
 struct RomCapabilities {
-    uint8_t status_bytes = 4;          // 2 on ESP8266, 4 on ESP32+
+    uint8_t status_bytes = 4;              // 2 on ESP8266, 4 on ESP32+
     bool flash_begin_encrypt_word = false; // 5th word in FLASH_BEGIN / FLASH_DEFL_BEGIN
-    bool compressed_flash = true;      // FLASH_DEFL_*
-    bool spi_flash_md5 = true;         // answers 32 ASCII hex characters
+    bool compressed_flash = true;          // FLASH_DEFL_*
+    bool spi_flash_md5 = true;             // answers 32 ASCII hex characters
     bool change_baudrate = true;
     bool read_flash_slow = true;
-    bool spi_attach = true;            // ESP8266 attaches through FLASH_BEGIN(0, 0)
+    bool spi_attach = true; // ESP8266 attaches through FLASH_BEGIN(0, 0)
     bool spi_set_params = true;
-    uint8_t security_info_bytes = 20;  // 0 = command unsupported, 12 on ESP32-S2
-    bool erase_size_bug = false;       // ESP8266 FLASH_BEGIN erase-size quirk
+    uint8_t security_info_bytes = 20; // 0 = command unsupported, 12 on ESP32-S2
+    bool erase_size_bug = false;      // ESP8266 FLASH_BEGIN erase-size quirk
 };
 
 struct ChipDescription {
@@ -87,9 +93,12 @@ struct ChipDescription {
     std::string_view display_name; // "ESP32-C3"
 
     // Identification
-    std::optional<uint32_t> magic_value;     // at kChipDetectMagicRegister; chips without one use the chip id
-    std::optional<uint16_t> image_chip_id;   // extended-header chip id = GET_SECURITY_INFO chip id
+    std::optional<uint32_t>
+        magic_value; // at kChipDetectMagicRegister; chips without one use the chip id
+    std::optional<uint16_t> image_chip_id; // extended-header chip id = GET_SECURITY_INFO chip id
     uint32_t uf2_family_id = 0;
+
+    Cpu cpu = Cpu::RiscV;
 
     // Image facts
     ImageFormat image_format = ImageFormat::Esp32;
@@ -147,7 +156,6 @@ std::optional<uint32_t> flashSizeBytes(std::string_view name);
 bool isFlashAddress(const ChipDescription &chip, uint32_t address);
 // Names of the memory regions containing address, in memory-map order.
 // Fills out and returns how many names were written (at most out.size()).
-size_t memoryTypes(const ChipDescription &chip, uint32_t address,
-                   std::span<std::string_view> out);
+size_t memoryTypes(const ChipDescription &chip, uint32_t address, std::span<std::string_view> out);
 
 } // namespace esptools::chipdb

@@ -14,11 +14,12 @@ namespace esptools::cli {
 
 // Exit codes of every tool (documented in the README).
 inline constexpr int kExitSuccess = 0;
-inline constexpr int kExitIoError = 1;    // a file could not be read or written
-inline constexpr int kExitFatal = 2;      // bad input, usage error, or a device-side failure
+inline constexpr int kExitIoError = 1; // a file could not be read or written
+inline constexpr int kExitFatal = 2;   // bad input, usage error, or a device-side failure
 
 // esptool v5 spells commands and options with '-', v4 with '_': both are accepted. Rewrites
-// "--flash_mode=dio" to "--flash-mode=dio" and "image_info" to "image-info".
+// "--flash_mode=dio" to "--flash-mode=dio", "image_info" to "image-info", and esptool's two-letter
+// short options ("-ff", "-fm", "-fs", "-sc") to their long names.
 std::string canonicalOption(llvm::StringRef token);
 std::string canonicalCommand(llvm::StringRef token);
 std::vector<std::string> canonicalArguments(std::span<char *const> argv);

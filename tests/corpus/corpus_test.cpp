@@ -1,0 +1,124 @@
+// Each manifest row is one test: the command esptool ran, run again with esp-imagegen.
+#include "esptools/cli/cli.h"
+
+#include <gtest/gtest.h>
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
+#include <llvm/Support/Program.h>
+#include <llvm/Support/SHA256.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+struct CorpusCase {
+    std::string name;
+    std::vector<std::string> argv; // after "esptool"
+    int exit_code = 0;
+    std::vector<std::pair<std::string, std::string>> outputs; // file name, sha256 hex
+};
+
+std::vector<CorpusCase> loadManifest() {
+    std::vector<CorpusCase> cases;
+    std::ifstream manifest(std::string(ESPTOOLS_CORPUS_DIR) + "/manifest.tsv");
+    std::string line;
+    std::getline(manifest, line); // column names
+    while (std::getline(manifest, line)) {
+        llvm::SmallVector<llvm::StringRef, 4> columns;
+        llvm::StringRef(line).split(columns, '\t');
+        if (columns.size() < 3) continue;
+        CorpusCase c;
+        c.name = columns[0].str();
+        llvm::SmallVector<llvm::StringRef, 32> words;
+        columns[1].split(words, ' ', -1, false);
+        for (size_t i = 1; i < words.size(); ++i) c.argv.push_back(words[i].str());
+        columns[2].getAsInteger(10, c.exit_code);
+        if (columns.size() > 3 && !columns[3].empty()) {
+            llvm::SmallVector<llvm::StringRef, 4> outputs;
+            columns[3].split(outputs, ';');
+            for (auto output : outputs) {
+                auto [file, hash] = output.split('=');
+                c.outputs.emplace_back(file.str(), hash.str());
+            }
+        }
+        cases.push_back(std::move(c));
+    }
+    return cases;
+}
+
+std::string sha256Hex(llvm::ArrayRef<uint8_t> data) {
+    auto digest = llvm::SHA256::hash(data);
+    return llvm::toHex(digest, /*LowerCase=*/true);
+}
+
+std::string readText(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+class Corpus : public testing::TestWithParam<CorpusCase> {};
+
+TEST_P(Corpus, MatchesEsptool) {
+    const CorpusCase &c = GetParam();
+    // A scratch folder that looks like the corpus folder: inputs/ linked, out/<case>/ empty.
+    llvm::SmallString<128> scratch;
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-corpus", scratch));
+    ASSERT_FALSE(llvm::sys::fs::create_link(std::string(ESPTOOLS_CORPUS_DIR) + "/inputs",
+                                            scratch + "/inputs"));
+    std::string case_out = (scratch + "/out/" + c.name).str();
+    ASSERT_FALSE(llvm::sys::fs::create_directories(case_out));
+    std::string stdout_path = (scratch + "/stdout.txt").str();
+    std::string stderr_path = (scratch + "/stderr.txt").str();
+
+    // The manifest's relative paths are resolved against the scratch folder.
+    std::vector<std::string> argv_storage{ESPTOOLS_IMAGEGEN};
+    for (const auto &word : c.argv) {
+        bool relative =
+            llvm::StringRef(word).startswith("inputs/") || llvm::StringRef(word).startswith("out/");
+        argv_storage.push_back(relative ? (scratch + "/" + word).str() : word);
+    }
+    std::vector<llvm::StringRef> argv(argv_storage.begin(), argv_storage.end());
+    llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(stdout_path),
+                                                   llvm::StringRef(stderr_path)};
+    std::string error_message;
+    int exit_code = llvm::sys::ExecuteAndWait(ESPTOOLS_IMAGEGEN, argv, llvm::None, redirects,
+                                              /*SecondsToWait=*/60, 0, &error_message);
+    std::string stderr_text = readText(stderr_path);
+    EXPECT_EQ(exit_code, c.exit_code) << "stderr: " << stderr_text << error_message;
+
+    std::string expected_dir = std::string(ESPTOOLS_CORPUS_DIR) + "/out/" + c.name;
+    for (const auto &[file, hash] : c.outputs) {
+        if (file == "stdout.txt") {
+            std::string expected = readText(expected_dir + "/stdout.txt");
+            expected = expected.substr(expected.find('\n') + 1); // esptool's version banner
+            EXPECT_EQ(readText(stdout_path), expected);
+            continue;
+        }
+        auto produced = esptools::cli::readFile(case_out + "/" + file);
+        ASSERT_TRUE(bool(produced))
+            << llvm::toString(produced.takeError()) << "\nstderr: " << stderr_text;
+        EXPECT_EQ(sha256Hex(*produced), hash) << file << " differs from esptool's output";
+    }
+    if (c.exit_code != 0) {
+        // A failed command leaves no output file behind, and says why on stderr.
+        std::error_code ec;
+        llvm::sys::fs::directory_iterator it(case_out, ec), end;
+        EXPECT_TRUE(it == end) << "output left behind after a failure: " << it->path();
+        EXPECT_FALSE(stderr_text.empty());
+    }
+    llvm::sys::fs::remove_directories(scratch);
+}
+
+INSTANTIATE_TEST_SUITE_P(Esptool, Corpus, testing::ValuesIn(loadManifest()),
+                         [](const testing::TestParamInfo<CorpusCase> &info) {
+                             std::string name;
+                             for (char ch : info.param.name)
+                                 name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                             return name;
+                         });
+
+} // namespace
