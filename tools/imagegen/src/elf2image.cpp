@@ -424,9 +424,7 @@ llvm::Expected<uint32_t> chooseMmuPageSize(const ElfInput &elf, const Elf2ImageO
     return page;
 }
 
-} // namespace
-
-llvm::Expected<BuiltImage> elf2image(const ElfInput &elf, const Elf2ImageOptions &options) {
+llvm::Expected<BuiltImage> buildImage(const ElfInput &elf, const Elf2ImageOptions &options) {
     const ChipDescription &chip = *options.chip;
     BuiltImage result;
     result.notes.push_back("Creating " + std::string(chip.display_name) + " image...");
@@ -530,6 +528,21 @@ llvm::Expected<BuiltImage> elf2image(const ElfInput &elf, const Elf2ImageOptions
         return fatal("Invalid segment count %zu (max 16). Usually this indicates a linker script "
                      "problem.",
                      segments.size());
+    // An address the chip does not have means the ELF was linked for another chip. Program
+    // headers may also cover ELF headers just below the first section, so they only get a warning.
+    for (const auto &segment : segments) {
+        if (!memoryTypesOf(*layout.chip, segment.address).empty()) continue;
+        std::string what = (options.use_segments ? std::string("segment at ")
+                                                 : "section '" + segment.name + "' at ") +
+                           "0x" + llvm::utohexstr(segment.address, true);
+        if (options.use_segments) {
+            result.warnings.push_back(options.input_name + ": " + what + " is outside " +
+                                      std::string(layout.chip->display_name) + "'s memory map");
+            continue;
+        }
+        return fatal("%s is outside %s's memory map (linked for another chip?)", what.c_str(),
+                     std::string(layout.chip->display_name).c_str());
+    }
     result.notes.push_back("Successfully created " + std::string(chip.display_name) + " image.");
 
     llvm::Expected<std::vector<uint8_t>> bytes = std::vector<uint8_t>();
@@ -565,6 +578,14 @@ llvm::Expected<BuiltImage> elf2image(const ElfInput &elf, const Elf2ImageOptions
     }
     result.image = std::move(*bytes);
     return result;
+}
+
+} // namespace
+
+llvm::Expected<BuiltImage> elf2image(const ElfInput &elf, const Elf2ImageOptions &options) {
+    auto built = buildImage(elf, options);
+    if (built || options.input_name.empty()) return built;
+    return fatal("%s: %s", options.input_name.c_str(), llvm::toString(built.takeError()).c_str());
 }
 
 std::string esp8266FileName(const std::string &prefix, uint32_t offset) {

@@ -95,6 +95,7 @@ int runElf2Image(const CommandContext &context) {
 
     Elf2ImageOptions options;
     options.chip = context.chip;
+    options.input_name = vm["input"].as<std::string>();
     const std::string version = vm["version"].as<std::string>();
     if (version != "1" && version != "2" && version != "3")
         return cli::reportError(

@@ -15,6 +15,7 @@ namespace esptools::imagegen {
 
 struct Elf2ImageOptions {
     const chipdb::ChipDescription *chip = nullptr;
+    std::string input_name;  // names the ELF file in error messages
     int esp8266_version = 1; // 1, 2 or 3 (ESP8266 only)
     std::string flash_mode = "qio";
     std::string flash_freq; // empty: frequency code 0
