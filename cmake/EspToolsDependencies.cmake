@@ -16,8 +16,14 @@ if(NOT LLVM_ENABLE_RTTI)
 endif()
 target_link_options(esptools_llvm INTERFACE -Wl,--gc-sections)
 
+# Static Boost, OpenSSL and libstdc++: a tool that runs in milliseconds should not spend them
+# relocating shared libraries at start-up.
+set(Boost_USE_STATIC_LIBS ON)
+set(OPENSSL_USE_STATIC_LIBS ON)
+add_link_options(-static-libstdc++ -static-libgcc)
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(ZLIB REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
 if(ESPTOOLS_TESTS)
   find_package(GTest REQUIRED)

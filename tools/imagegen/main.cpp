@@ -5,6 +5,8 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstring>
+
+#include <malloc.h>
 #include <map>
 
 using namespace esptools;
@@ -29,6 +31,10 @@ void printUsage(llvm::raw_ostream &out) {
 } // namespace
 
 int main(int argc, char **argv) {
+    // Images are a few MB: keep freed buffers in the heap for reuse instead of returning them to
+    // the kernel and faulting fresh pages in again (page faults dominate on virtual machines).
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     auto args = cli::canonicalArguments(std::span<char *const>(argv + 1, argc - 1));
     const chipdb::ChipDescription *chip = nullptr;
     std::string chip_name;

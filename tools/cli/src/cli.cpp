@@ -6,7 +6,14 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace esptools::cli {
 
@@ -102,12 +109,78 @@ llvm::Expected<uint64_t> parseFlashSizeString(llvm::StringRef text) {
 }
 
 llvm::Expected<std::vector<uint8_t>> readFile(const std::string &path) {
-    auto buffer =
-        llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
-    if (!buffer)
-        return makeError("%s: cannot read: %s", path.c_str(), buffer.getError().message().c_str());
-    llvm::StringRef data = (*buffer)->getBuffer();
-    return std::vector<uint8_t>(data.bytes_begin(), data.bytes_end());
+    // One read() into the final buffer: cheaper than mapping the file and copying it out.
+    auto fail = [&](std::error_code ec) {
+        return makeError("%s: cannot read: %s", path.c_str(), ec.message().c_str());
+    };
+    auto file = llvm::sys::fs::openNativeFileForRead(path);
+    if (!file) return fail(llvm::errorToErrorCode(file.takeError()));
+    llvm::sys::fs::file_status status;
+    std::vector<uint8_t> bytes;
+    if (auto ec = llvm::sys::fs::status(*file, status)) {
+        llvm::sys::fs::closeFile(*file);
+        return fail(ec);
+    }
+    if (status.type() == llvm::sys::fs::file_type::directory_file) {
+        llvm::sys::fs::closeFile(*file);
+        return fail(std::make_error_code(std::errc::is_a_directory));
+    }
+    bytes.resize(status.getSize());
+    size_t filled = 0;
+    while (true) {
+        if (filled == bytes.size()) bytes.resize(bytes.size() + 65536); // size unknown or grew
+        auto got = llvm::sys::fs::readNativeFile(
+            *file, llvm::MutableArrayRef<char>(reinterpret_cast<char *>(bytes.data()) + filled,
+                                               bytes.size() - filled));
+        if (!got) {
+            llvm::sys::fs::closeFile(*file);
+            return fail(llvm::errorToErrorCode(got.takeError()));
+        }
+        if (*got == 0) break;
+        filled += *got;
+    }
+    llvm::sys::fs::closeFile(*file);
+    bytes.resize(filled);
+    return bytes;
+}
+
+llvm::Expected<MappedFile> MappedFile::open(const std::string &path) {
+    auto fail = [&](int error) {
+        return makeError("%s: cannot read: %s", path.c_str(), std::strerror(error));
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(errno);
+    struct stat status {};
+    if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+        int error = S_ISDIR(status.st_mode) ? EISDIR : errno ? errno : EINVAL;
+        ::close(fd);
+        return fail(error);
+    }
+    size_t size = static_cast<size_t>(status.st_size);
+    if (size == 0) {
+        ::close(fd);
+        return MappedFile(nullptr, 0);
+    }
+    void *data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int error = errno;
+    ::close(fd);
+    if (data == MAP_FAILED) return fail(error);
+    return MappedFile(static_cast<const uint8_t *>(data), size);
+}
+
+MappedFile::MappedFile(MappedFile &&other) noexcept : data_(other.data_), size_(other.size_) {
+    other.data_ = nullptr;
+    other.size_ = 0;
+}
+
+MappedFile &MappedFile::operator=(MappedFile &&other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    return *this;
+}
+
+MappedFile::~MappedFile() {
+    if (data_) ::munmap(const_cast<uint8_t *>(data_), size_);
 }
 
 llvm::Error writeFileAtomically(const std::string &path, std::span<const uint8_t> bytes) {

@@ -1,11 +1,11 @@
 // The layout rules here are esptool's (bin_image.py), summarised in
 // ../shared/reference/image-format.md §2-§4; tests compare the output with esptool's own.
 #include "esptools/imagegen/elf2image.h"
+#include "esptools/formats/digest.h"
 
 #include "esptools/formats/image.h"
 
 #include <llvm/ADT/StringExtras.h>
-#include <llvm/Support/SHA256.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <zlib.h>
@@ -38,7 +38,9 @@ struct WorkSegment {
 
     // esptool pads every segment with a non-zero address to a multiple of 4 when it creates it.
     static WorkSegment fromChunk(const ElfChunk &chunk) {
-        WorkSegment segment{chunk.address, chunk.data, chunk.name, chunk.align};
+        WorkSegment segment{chunk.address,
+                            std::vector<uint8_t>(chunk.data.begin(), chunk.data.end()), chunk.name,
+                            chunk.align};
         segment.padTo(4);
         return segment;
     }
@@ -81,18 +83,24 @@ public:
     size_t position() const { return bytes.size(); }
 
     llvm::Error saveSegment(const WorkSegment &segment, uint8_t *checksum) {
-        std::vector<uint8_t> data = segment.data;
-        if (auto error = patchElfSha(data)) return error;
-        if (data.size() & 3)
+        const size_t length = segment.data.size();
+        if (auto error = checkElfShaPlacement(segment.data)) return error;
+        if (length & 3)
             return fatal("Invalid %s segment length %#zx. It has to be multiple of 4.",
-                         segment.name.c_str(), data.size());
-        if (data.size() >= formats::kMaxSegmentLength)
+                         segment.name.c_str(), length);
+        if (length >= formats::kMaxSegmentLength)
             return fatal("Invalid %s segment length %#zx. The 16 MB limit has been exceeded.",
-                         segment.name.c_str(), data.size());
+                         segment.name.c_str(), length);
+        const size_t header_position = position();
         formats::appendLE32(bytes, segment.address);
-        formats::appendLE32(bytes, static_cast<uint32_t>(data.size()));
-        bytes.insert(bytes.end(), data.begin(), data.end());
-        if (checksum) *checksum = formats::checksum(data, *checksum);
+        formats::appendLE32(bytes, static_cast<uint32_t>(length));
+        bytes.insert(bytes.end(), segment.data.begin(), segment.data.end());
+        if (sha_offset && *sha_offset >= header_position && *sha_offset < header_position + length)
+            std::copy(elf_sha256.begin(), elf_sha256.end(), bytes.begin() + *sha_offset);
+        if (checksum)
+            *checksum = formats::checksum(std::span<const uint8_t>(bytes).subspan(
+                                              header_position + formats::kSegmentHeaderSize),
+                                          *checksum);
         return llvm::Error::success();
     }
 
@@ -112,16 +120,17 @@ public:
     }
 
     void appendDigest(size_t length) {
-        auto digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(bytes.data(), length));
+        auto digest = formats::sha256(std::span<const uint8_t>(bytes.data(), length));
         bytes.insert(bytes.end(), digest.begin(), digest.end());
     }
 
 private:
-    llvm::Error patchElfSha(std::vector<uint8_t> &data) {
-        if (!sha_offset) return llvm::Error::success();
+    // The digest goes into the segment whose [header, header + data length) span holds
+    // sha_offset (esptool's rule, quirks included); it may only replace zero bytes.
+    llvm::Error checkElfShaPlacement(const std::vector<uint8_t> &data) const {
         size_t header_position = position();
         size_t length = data.size();
-        if (*sha_offset < header_position || *sha_offset >= header_position + length)
+        if (!sha_offset || *sha_offset < header_position || *sha_offset >= header_position + length)
             return llvm::Error::success();
         size_t relative = *sha_offset - header_position;
         if (relative < formats::kSegmentHeaderSize || relative + 32 > length)
@@ -134,7 +143,6 @@ private:
             return fatal("Contents of segment at SHA256 digest offset %#x are not zero. "
                          "Refusing to overwrite.",
                          *sha_offset);
-        std::copy(elf_sha256.begin(), elf_sha256.end(), data.begin() + relative);
         return llvm::Error::success();
     }
 };
@@ -203,6 +211,11 @@ llvm::Expected<std::vector<uint8_t>> saveEsp32Image(std::vector<WorkSegment> seg
     const uint32_t page = layout.mmu_page_size;
     writer.mmu_page_size = page;
     writer.flash_min_page_tail = chip.flash_segment_min_page_tail;
+
+    size_t payload = 0;
+    for (const auto &segment : segments)
+        payload += segment.data.size() + formats::kSegmentHeaderSize;
+    writer.bytes.reserve(payload + 2 * size_t(page) * (segments.size() + 1)); // room for padding
 
     formats::CommonHeader header{formats::kImageMagic, static_cast<uint8_t>(segments.size()),
                                  layout.flash_mode, layout.flash_size_freq, layout.entry};

@@ -139,9 +139,9 @@ int runElf2Image(const CommandContext &context) {
     }
 
     const std::string input = vm["input"].as<std::string>();
-    auto bytes = cli::readFile(input);
-    if (!bytes) return cli::reportError(kTool, bytes.takeError());
-    auto elf = readElf(*bytes, input);
+    auto file = cli::MappedFile::open(input);
+    if (!file) return cli::reportError(kTool, file.takeError());
+    auto elf = readElf(file->bytes(), input);
     if (!elf) return cli::reportError(kTool, elf.takeError());
     if (auto error = checkElfMachine(*elf, *context.chip, input))
         return cli::reportError(kTool, std::move(error));

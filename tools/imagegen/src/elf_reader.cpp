@@ -1,8 +1,8 @@
 #include "esptools/imagegen/elf_reader.h"
+#include "esptools/formats/digest.h"
 
 #include <llvm/BinaryFormat/ELF.h>
 #include <llvm/Object/ELF.h>
-#include <llvm/Support/SHA256.h>
 
 #include <cstring>
 
@@ -99,9 +99,10 @@ llvm::Expected<ElfInput> readElf(std::span<const uint8_t> bytes, llvm::StringRef
         if (!contents)
             return fault(file_name,
                          "section '" + *name + "': " + llvm::toString(contents.takeError()));
-        input.sections.push_back(ElfChunk{*name, static_cast<uint32_t>(section.sh_addr),
-                                          std::vector<uint8_t>(contents->begin(), contents->end()),
-                                          static_cast<uint32_t>(section.sh_addralign)});
+        input.sections.push_back(
+            ElfChunk{*name, static_cast<uint32_t>(section.sh_addr),
+                     std::span<const uint8_t>(contents->data(), contents->size()),
+                     static_cast<uint32_t>(section.sh_addralign)});
     }
 
     if (header.e_phnum != 0) {
@@ -116,14 +117,13 @@ llvm::Expected<ElfInput> readElf(std::span<const uint8_t> bytes, llvm::StringRef
                                             " claims file bytes up to " + hex(end) +
                                             " but the file has " + hex(bytes.size()) +
                                             " (truncated ELF?)");
-            input.segments.push_back(
-                ElfChunk{"PHDR", static_cast<uint32_t>(phdr.p_paddr),
-                         std::vector<uint8_t>(bytes.begin() + phdr.p_offset, bytes.begin() + end),
-                         static_cast<uint32_t>(phdr.p_align)});
+            input.segments.push_back(ElfChunk{"PHDR", static_cast<uint32_t>(phdr.p_paddr),
+                                              bytes.subspan(phdr.p_offset, phdr.p_filesz),
+                                              static_cast<uint32_t>(phdr.p_align)});
         }
     }
 
-    auto digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(bytes.data(), bytes.size()));
+    auto digest = formats::sha256(bytes);
     std::copy(digest.begin(), digest.end(), input.sha256.begin());
     return input;
 }

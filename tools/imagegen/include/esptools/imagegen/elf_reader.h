@@ -15,10 +15,11 @@
 namespace esptools::imagegen {
 
 // A loadable piece of the ELF: a section (named) or a PT_LOAD program header (named "PHDR").
+// Its data points into the ELF file's bytes, which must outlive it.
 struct ElfChunk {
     std::string name;
     uint32_t address = 0;
-    std::vector<uint8_t> data;
+    std::span<const uint8_t> data;
     uint32_t align = 4;
 };
 
