@@ -122,3 +122,57 @@ INSTANTIATE_TEST_SUITE_P(Esptool, Corpus, testing::ValuesIn(loadManifest()),
                          });
 
 } // namespace
+
+namespace {
+
+int runImagegen(std::vector<std::string> args, const std::string &stderr_path) {
+    args.insert(args.begin(), ESPTOOLS_IMAGEGEN);
+    std::vector<llvm::StringRef> argv(args.begin(), args.end());
+    llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef("/dev/null"),
+                                                   llvm::StringRef(stderr_path)};
+    return llvm::sys::ExecuteAndWait(ESPTOOLS_IMAGEGEN, argv, llvm::None, redirects, 60);
+}
+
+// esptool v4 spelled commands and options with '_'; v5 with '-'. Both give the same bytes.
+TEST(CorpusSpellings, V4SpellingsGiveEsptoolsBytes) {
+    llvm::SmallString<128> scratch;
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-spelling", scratch));
+    std::string out = (scratch + "/img.bin").str();
+    std::string err = (scratch + "/err.txt").str();
+    std::string input = std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/esp32-app-template.elf";
+    ASSERT_EQ(runImagegen({"--chip", "ESP32", "elf2image", "--flash_mode", "dio",
+                           "--flash_freq=40m", "--flash_size", "4MB", "-o", out, input},
+                          err),
+              0)
+        << readText(err);
+    auto produced = esptools::cli::readFile(out);
+    ASSERT_TRUE(bool(produced));
+    EXPECT_EQ(sha256Hex(*produced),
+              "8f5420578bed2164ca894b2c03845c8052f32d09ff6f1ec739413c809c8f9f3e");
+    ASSERT_EQ(runImagegen({"--chip", "esp32", "elf2image", "-fm", "dio", "-ff", "40m", "-fs", "4MB",
+                           "-o", out, input},
+                          err),
+              0);
+    produced = esptools::cli::readFile(out);
+    ASSERT_TRUE(bool(produced));
+    EXPECT_EQ(sha256Hex(*produced),
+              "8f5420578bed2164ca894b2c03845c8052f32d09ff6f1ec739413c809c8f9f3e");
+    llvm::sys::fs::remove_directories(scratch);
+}
+
+TEST(CorpusErrors, UnwritableOutputIsAnErrorNamingThePath) {
+    llvm::SmallString<128> scratch;
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-unwritable", scratch));
+    std::string err = (scratch + "/err.txt").str();
+    std::string out = (scratch + "/missing-dir/img.bin").str();
+    std::string input = std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/esp32c6-appdesc.elf";
+    EXPECT_EQ(runImagegen({"--chip", "esp32c6", "elf2image", "-o", out, input}, err), 2);
+    EXPECT_NE(readText(err).find(out), std::string::npos) << readText(err);
+    EXPECT_EQ(runImagegen({"--chip", "esp32c6", "elf2image", "--bogus-option", input}, err), 2);
+    EXPECT_NE(readText(err).find("bogus-option"), std::string::npos) << readText(err);
+    EXPECT_EQ(runImagegen({"--chip", "esp99", "elf2image", input}, err), 2);
+    EXPECT_NE(readText(err).find("esp99"), std::string::npos) << readText(err);
+    llvm::sys::fs::remove_directories(scratch);
+}
+
+} // namespace

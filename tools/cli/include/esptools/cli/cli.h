@@ -12,10 +12,10 @@
 
 namespace esptools::cli {
 
-// Exit codes of every tool (documented in the README).
+// Exit codes of every tool (documented in the README), as esptool's: 2 for any failure (bad input,
+// usage error, a file that cannot be read or written, a device that failed).
 inline constexpr int kExitSuccess = 0;
-inline constexpr int kExitIoError = 1; // a file could not be read or written
-inline constexpr int kExitFatal = 2;   // bad input, usage error, or a device-side failure
+inline constexpr int kExitFatal = 2;
 
 // esptool v5 spells commands and options with '-', v4 with '_': both are accepted. Rewrites
 // "--flash_mode=dio" to "--flash-mode=dio", "image_info" to "image-info", and esptool's two-letter
