@@ -60,7 +60,8 @@ TEST(ElfReader, Rejects64BitAndBigEndianElfFiles) {
 }
 
 TEST(ElfReader, RejectsAnElfForAnotherArchitectureThanTheChipsCpu) {
-    auto elf = readElf(corpusInput("esp32-app-template.elf"), "app.elf");
+    auto file = corpusInput("esp32-app-template.elf"); // ElfInput points into these bytes
+    auto elf = readElf(file, "app.elf");
     ASSERT_TRUE(bool(elf));
     EXPECT_FALSE(bool(checkElfMachine(*elf, *chipdb::findChip("esp32"), "app.elf")));
     auto error = checkElfMachine(*elf, *chipdb::findChip("esp32c3"), "app.elf");
@@ -72,7 +73,8 @@ TEST(ElfReader, RejectsAnElfForAnotherArchitectureThanTheChipsCpu) {
 
 TEST(Elf2Image, RefusesSectionsOutsideTheChipsMemoryMap) {
     // Both are Xtensa chips, but ESP32's flash-mapped data window does not exist on an ESP8266.
-    auto elf = readElf(corpusInput("esp32-app-template.elf"), "app.elf");
+    auto file = corpusInput("esp32-app-template.elf"); // ElfInput points into these bytes
+    auto elf = readElf(file, "app.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;
     options.chip = chipdb::findChip("esp8266");
@@ -104,7 +106,8 @@ TEST(Elf2Image, PatchesTheElfSha256IntoTheAppDescriptor) {
 }
 
 TEST(Elf2Image, RejectsAnInvalidMmuPageSizeForAConfigurableChip) {
-    auto elf = readElf(corpusInput("esp32c6-appdesc.elf"), "c6.elf");
+    auto file = corpusInput("esp32c6-appdesc.elf"); // ElfInput points into these bytes
+    auto elf = readElf(file, "c6.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;
     options.chip = chipdb::findChip("esp32c2"); // 16, 32 or 64 KB only
@@ -115,7 +118,8 @@ TEST(Elf2Image, RejectsAnInvalidMmuPageSizeForAConfigurableChip) {
 }
 
 TEST(Elf2Image, SplitsEsp8266V1IntoARamFileAndAnIromFile) {
-    auto elf = readElf(corpusInput("esp8266-nonossdkv20-at-v2.elf"), "at.elf");
+    auto file = corpusInput("esp8266-nonossdkv20-at-v2.elf"); // ElfInput points into these bytes
+    auto elf = readElf(file, "at.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;
     options.chip = chipdb::findChip("esp8266");

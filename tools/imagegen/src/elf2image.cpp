@@ -17,7 +17,6 @@ namespace {
 
 using chipdb::ChipDescription;
 
-constexpr uint32_t kSectorSize = 0x1000;
 
 template <typename... Args> llvm::Error fatal(const char *format, Args &&...args) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), format,
