@@ -17,7 +17,6 @@ namespace {
 
 using chipdb::ChipDescription;
 
-
 template <typename... Args> llvm::Error fatal(const char *format, Args &&...args) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), format,
                                    std::forward<Args>(args)...);
@@ -598,6 +597,13 @@ llvm::Expected<BuiltImage> elf2image(const ElfInput &elf, const Elf2ImageOptions
     auto built = buildImage(elf, options);
     if (built || options.input_name.empty()) return built;
     return fatal("%s: %s", options.input_name.c_str(), llvm::toString(built.takeError()).c_str());
+}
+
+std::vector<ElfChunk> flashMappedChunks(const ElfInput &elf, const Elf2ImageOptions &options) {
+    std::vector<ElfChunk> flash;
+    for (const auto &chunk : options.use_segments ? elf.segments : elf.sections)
+        if (chipdb::isFlashAddress(*options.chip, chunk.address)) flash.push_back(chunk);
+    return flash;
 }
 
 std::string esp8266FileName(const std::string &prefix, uint32_t offset) {

@@ -3,6 +3,7 @@
 #include "esptools/imagegen/elf2image.h"
 
 #include <boost/program_options.hpp>
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/Path.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -60,6 +61,8 @@ int runElf2Image(const CommandContext &context) {
         "64KB, 32KB, 16KB or 8KB")("pad-to-size", po::value<std::string>(),
                                    "pad the image with 0xFF to a multiple of this size (e.g. 1MB)")(
         "ram-only-header", po::bool_switch(), "header lists RAM segments only (no digest)")(
+        "require-ram-only", po::bool_switch(),
+        "fail, naming them, if any segment is flash-mapped (for load-ram images; not in esptool)")(
         "flash-freq", po::value<std::string>()->default_value(envOr("ESPTOOL_FF", "")),
         "flash frequency")("flash-mode",
                            po::value<std::string>()->default_value(envOr("ESPTOOL_FM", "qio")),
@@ -145,6 +148,19 @@ int runElf2Image(const CommandContext &context) {
     if (!elf) return cli::reportError(kTool, elf.takeError());
     if (auto error = checkElfMachine(*elf, *context.chip, input))
         return cli::reportError(kTool, std::move(error));
+    if (vm["require-ram-only"].as<bool>()) {
+        auto flash = flashMappedChunks(*elf, options);
+        if (!flash.empty()) {
+            std::string list;
+            for (const auto &chunk : flash)
+                list += "\n  " + chunk.name + " at 0x" + llvm::utohexstr(chunk.address, true) +
+                        " (" + std::to_string(chunk.data.size()) + " bytes)";
+            return cli::reportError(kTool,
+                                    cli::makeError("%s: a load-ram image must have RAM segments "
+                                                   "only, but these are flash-mapped:%s",
+                                                   input.c_str(), list.c_str()));
+        }
+    }
     for (const auto &warning : elf->warnings) llvm::errs() << "WARNING: " << warning << "\n";
 
     auto built = elf2image(*elf, options);

@@ -44,6 +44,10 @@ struct BuiltImage {
 
 llvm::Expected<BuiltImage> elf2image(const ElfInput &elf, const Elf2ImageOptions &options);
 
+// The sections (or, with use_segments, program headers) the chip maps from flash: an image that
+// has any cannot run from RAM alone (load-ram).
+std::vector<ElfChunk> flashMappedChunks(const ElfInput &elf, const Elf2ImageOptions &options);
+
 // make_image (esptool v4, ESP8266): a v1 image from raw segments, entry point as given.
 struct RawSegment {
     uint32_t address = 0;
