@@ -1,0 +1,220 @@
+# EspTools.cmake: firmware images and flash targets in a CMake build graph.
+#
+# Three ways in:
+#   find_package(EspTools)             after `cmake --install` of EspTools (imported executables)
+#   add_subdirectory(<EspTools>)       or FetchContent: the tools are built by the same project
+#   include(<EspTools>/cmake/EspTools.cmake)  with the tools on PATH or in ESPTOOLS_TOOLS_DIR
+#
+# Functions (full example in the README):
+#   esptools_add_image(<elf-target> CHIP <chip> [OUTPUT <file>] [FLASH_MODE m] [FLASH_FREQ f]
+#                      [FLASH_SIZE s] [VERSION v] [RAM_ONLY] [EXTRA_ARGS ...])
+#   esptools_add_load_ram_target(<elf-target>)
+#   esptools_add_flash_targets(CHIP <chip> IMAGES <offset> <elf-target|file> [...]
+#                              [FLASH_MODE m] [FLASH_FREQ f] [FLASH_SIZE s])
+#
+# Device settings come from cache variables and can be overridden from the environment when a
+# target runs (no reconfigure): ESPPORT, ESPBAUD, ESPCHIP, ESPBEFORE, ESPAFTER.
+include_guard(GLOBAL)
+
+set(ESPTOOLS_PORT "" CACHE STRING "Serial port, socket://host:port or vchip:CHIP[?options] (empty: auto-detect)")
+set(ESPTOOLS_BAUD "460800" CACHE STRING "Baud rate for flashing")
+set(ESPTOOLS_BEFORE "default-reset" CACHE STRING "Reset before connecting")
+set(ESPTOOLS_AFTER "hard-reset" CACHE STRING "Reset after the command")
+set(ESPTOOLS_TOOLS_DIR "" CACHE PATH "Where esp-imagegen and esp-loader are, when not built or installed with the project")
+
+set(_ESPTOOLS_MODULE_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
+# Makes EspTools::imagegen and EspTools::loader exist, whichever way the module came in.
+function(_esptools_define_tool alias target program)
+  if(TARGET ${alias})
+    return()
+  endif()
+  if(TARGET ${target})
+    add_executable(${alias} ALIAS ${target})
+    return()
+  endif()
+  find_program(_esptools_${target} ${program}
+    HINTS ${ESPTOOLS_TOOLS_DIR} "${_ESPTOOLS_MODULE_DIR}/../bin"
+    PATH_SUFFIXES bin tools/imagegen tools/loader)
+  if(NOT _esptools_${target})
+    message(FATAL_ERROR "EspTools: ${program} not found. Install EspTools, add it with "
+      "add_subdirectory(), or set ESPTOOLS_TOOLS_DIR to the folder that holds ${program}.")
+  endif()
+  add_executable(${alias} IMPORTED GLOBAL)
+  set_target_properties(${alias} PROPERTIES IMPORTED_LOCATION "${_esptools_${target}}")
+endfunction()
+
+macro(_esptools_require_imagegen)
+  _esptools_define_tool(EspTools::imagegen esp-imagegen esp-imagegen)
+endmacro()
+macro(_esptools_require_loader)
+  _esptools_define_tool(EspTools::loader esp-loader esp-loader)
+endmacro()
+
+# Image of an executable target, rebuilt when the ELF (or esp-imagegen) changes and only then.
+function(esptools_add_image elf_target)
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "RAM_ONLY"
+    "CHIP;OUTPUT;FLASH_MODE;FLASH_FREQ;FLASH_SIZE;VERSION" "EXTRA_ARGS")
+  if(NOT ARG_CHIP)
+    message(FATAL_ERROR "esptools_add_image(${elf_target}): CHIP is required")
+  endif()
+  _esptools_require_imagegen()
+  if(NOT ARG_OUTPUT)
+    set(ARG_OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/${elf_target}.bin")
+  endif()
+  set(options)
+  foreach(pair "FLASH_MODE;--flash-mode" "FLASH_FREQ;--flash-freq" "FLASH_SIZE;--flash-size" "VERSION;--version")
+    list(GET pair 0 key)
+    list(GET pair 1 flag)
+    if(ARG_${key})
+      list(APPEND options ${flag} ${ARG_${key}})
+    endif()
+  endforeach()
+  if(ARG_RAM_ONLY)
+    list(APPEND options --require-ram-only)
+  endif()
+  add_custom_command(
+    OUTPUT "${ARG_OUTPUT}"
+    COMMAND EspTools::imagegen --chip ${ARG_CHIP} elf2image ${options} ${ARG_EXTRA_ARGS}
+            -o "${ARG_OUTPUT}" "$<TARGET_FILE:${elf_target}>"
+    DEPENDS ${elf_target} "$<TARGET_FILE:EspTools::imagegen>"
+    COMMENT "Creating ${ARG_CHIP} image ${ARG_OUTPUT}"
+    VERBATIM)
+  add_custom_target(${elf_target}-image ALL DEPENDS "${ARG_OUTPUT}")
+  set_target_properties(${elf_target}-image PROPERTIES
+    ESPTOOLS_IMAGE_FILE "${ARG_OUTPUT}" ESPTOOLS_CHIP "${ARG_CHIP}")
+endfunction()
+
+# Runs esp-loader with the device settings, read when the target runs (see EspToolsRun.cmake).
+function(_esptools_loader_command out_var chip mode)
+  set(arguments ${ARGN})
+  string(REPLACE ";" "|" arguments "${arguments}")
+  set(${out_var}
+    "${CMAKE_COMMAND}"
+    "-DESPTOOLS_LOADER=$<TARGET_FILE:EspTools::loader>"
+    "-DESPTOOLS_CHIP=${chip}"
+    "-DESPTOOLS_PORT=${ESPTOOLS_PORT}"
+    "-DESPTOOLS_BAUD=${ESPTOOLS_BAUD}"
+    "-DESPTOOLS_BEFORE=${ESPTOOLS_BEFORE}"
+    "-DESPTOOLS_AFTER=${ESPTOOLS_AFTER}"
+    "-DESPTOOLS_MODE=${mode}"
+    "-DESPTOOLS_ARGS=${arguments}"
+    -P "${_ESPTOOLS_MODULE_DIR}/EspToolsRun.cmake"
+    PARENT_SCOPE)
+endfunction()
+
+function(_esptools_image_file out_var item)
+  if(TARGET ${item}-image)
+    get_target_property(file ${item}-image ESPTOOLS_IMAGE_FILE)
+    set(${out_var} "${file}" PARENT_SCOPE)
+  else()
+    get_filename_component(file "${item}" ABSOLUTE)
+    set(${out_var} "${file}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# load_ram: the image must have RAM segments only (built with RAM_ONLY, so the build fails first).
+function(esptools_add_load_ram_target elf_target)
+  if(NOT TARGET ${elf_target}-image)
+    message(FATAL_ERROR "esptools_add_load_ram_target(${elf_target}): call esptools_add_image(${elf_target} ... RAM_ONLY) first")
+  endif()
+  get_target_property(image ${elf_target}-image ESPTOOLS_IMAGE_FILE)
+  get_target_property(chip ${elf_target}-image ESPTOOLS_CHIP)
+  _esptools_require_loader()
+  _esptools_loader_command(command ${chip} plain load-ram "${image}")
+  add_custom_target(${elf_target}-load-ram COMMAND ${command} DEPENDS ${elf_target}-image USES_TERMINAL VERBATIM
+    COMMENT "Loading ${image} into RAM and running it")
+  if(NOT TARGET load_ram)
+    add_custom_target(load_ram)
+  endif()
+  add_dependencies(load_ram ${elf_target}-load-ram)
+endfunction()
+
+# flash, verify, erase_flash, run, dump, merged and <name>-flash, plus flasher_args.json.
+function(esptools_add_flash_targets)
+  cmake_parse_arguments(PARSE_ARGV 0 ARG "" "CHIP;FLASH_MODE;FLASH_FREQ;FLASH_SIZE" "IMAGES")
+  if(TARGET flash)
+    message(FATAL_ERROR "esptools_add_flash_targets: called twice (the flash targets exist already)")
+  endif()
+  list(LENGTH ARG_IMAGES count)
+  math(EXPR odd "${count} % 2")
+  if(count EQUAL 0 OR odd)
+    message(FATAL_ERROR "esptools_add_flash_targets: IMAGES takes <offset> <image-target-or-file> pairs")
+  endif()
+  _esptools_require_imagegen()
+  _esptools_require_loader()
+
+  set(flash_params)
+  foreach(pair "FLASH_MODE;--flash-mode" "FLASH_FREQ;--flash-freq" "FLASH_SIZE;--flash-size")
+    list(GET pair 0 key)
+    list(GET pair 1 flag)
+    if(ARG_${key})
+      list(APPEND flash_params ${flag} ${ARG_${key}})
+    endif()
+  endforeach()
+
+  set(pairs)
+  set(image_targets)
+  set(json_files "")
+  set(dump_args)
+  math(EXPR last "${count} - 1")
+  foreach(index RANGE 0 ${last} 2)
+    math(EXPR file_index "${index} + 1")
+    list(GET ARG_IMAGES ${index} offset)
+    list(GET ARG_IMAGES ${file_index} item)
+    _esptools_image_file(file "${item}")
+    list(APPEND pairs ${offset} "${file}")
+    get_filename_component(name "${file}" NAME_WE)
+    if(TARGET ${item}-image)
+      list(APPEND image_targets ${item}-image)
+      set(name ${item})
+    endif()
+    string(APPEND json_files "    \"${offset}\": \"${file}\",\n")
+    list(APPEND dump_args ${offset} "${file}" "${CMAKE_BINARY_DIR}/${name}.dump.bin")
+
+    _esptools_loader_command(command ${ARG_CHIP} plain write-flash ${flash_params} ${offset} "${file}")
+    add_custom_target(${name}-flash COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
+      COMMENT "Flashing ${file} at ${offset}")
+  endforeach()
+  string(REGEX REPLACE ",\n$" "\n" json_files "${json_files}")
+
+  string(REPLACE ";" "\", \"" json_params "${flash_params}")
+  if(json_params)
+    set(json_params "\"${json_params}\"")
+  endif()
+  file(GENERATE OUTPUT "${CMAKE_BINARY_DIR}/flasher_args.json" CONTENT
+"{
+  \"chip\": \"${ARG_CHIP}\",
+  \"write_flash_args\": [${json_params}],
+  \"flash_files\": {
+${json_files}  },
+  \"extra_esptool_args\": {
+    \"port\": \"${ESPTOOLS_PORT}\",
+    \"baud\": \"${ESPTOOLS_BAUD}\",
+    \"before\": \"${ESPTOOLS_BEFORE}\",
+    \"after\": \"${ESPTOOLS_AFTER}\"
+  }
+}
+")
+
+  _esptools_loader_command(command ${ARG_CHIP} plain write-flash ${flash_params} ${pairs})
+  add_custom_target(flash COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
+    COMMENT "Flashing ${ARG_CHIP}")
+  _esptools_loader_command(command ${ARG_CHIP} plain verify-flash ${flash_params} ${pairs})
+  add_custom_target(verify COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
+    COMMENT "Verifying the flash against the images")
+  _esptools_loader_command(command ${ARG_CHIP} plain erase-flash)
+  add_custom_target(erase_flash COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Erasing the flash")
+  _esptools_loader_command(command ${ARG_CHIP} plain run)
+  add_custom_target(run COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Running the firmware")
+  _esptools_loader_command(command ${ARG_CHIP} dump ${dump_args})
+  add_custom_target(dump COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
+    COMMENT "Reading the flashed regions back into ${CMAKE_BINARY_DIR}")
+
+  set(merged "${CMAKE_BINARY_DIR}/merged-flash.bin")
+  add_custom_command(OUTPUT "${merged}"
+    COMMAND EspTools::imagegen --chip ${ARG_CHIP} merge-bin ${flash_params} -o "${merged}" ${pairs}
+    DEPENDS ${image_targets} "$<TARGET_FILE:EspTools::imagegen>"
+    COMMENT "Merging the images into ${merged}" VERBATIM)
+  add_custom_target(merged DEPENDS "${merged}")
+endfunction()
