@@ -1,6 +1,7 @@
 // The layout rules here are esptool's (bin_image.py), summarised in
 // ../shared/reference/image-format.md §2-§4; tests compare the output with esptool's own.
 #include "esptools/imagegen/elf2image.h"
+#include "esptools/formats/descriptors.h"
 #include "esptools/formats/digest.h"
 
 #include "esptools/formats/image.h"
@@ -410,12 +411,9 @@ llvm::Expected<uint32_t> chooseMmuPageSize(const ElfInput &elf, const Elf2ImageO
     if (appdesc == elf.sections.end() || allowed.empty() ||
         !chipdb::isFlashAddress(chip, appdesc->address))
         return page;
-    // esp_app_desc_t: magic 0xABCD5432 at 0, log2 of the MMU page size at 0xB4 (0 = unset).
-    constexpr size_t kAppDescSize = 256, kMmuPageSizeOffset = 0xB4;
-    if (appdesc->data.size() < kAppDescSize ||
-        formats::readLE32(appdesc->data.data()) != 0xABCD5432)
-        return page;
-    if (uint8_t log2 = appdesc->data[kMmuPageSizeOffset]; log2 != 0) {
+    auto descriptor = formats::parseAppDescriptor(appdesc->data);
+    if (!descriptor) return page;
+    if (uint8_t log2 = descriptor->mmu_page_size_log2; log2 != 0) {
         uint64_t bytes = (uint64_t(1) << std::min<uint8_t>(log2, 40)) / 1024 * 1024;
         if (auto error = apply(static_cast<uint32_t>(std::min<uint64_t>(bytes, UINT32_MAX))))
             return error;

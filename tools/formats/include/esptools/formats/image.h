@@ -30,7 +30,9 @@ inline constexpr uint32_t kMaxSegmentLength = 0x1000000;
 inline uint32_t readLE32(const uint8_t *p) {
     return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
-inline uint16_t readLE16(const uint8_t *p) { return uint16_t(p[0] | p[1] << 8); }
+inline uint16_t readLE16(const uint8_t *p) {
+    return uint16_t(p[0] | p[1] << 8);
+}
 inline void appendLE32(std::vector<uint8_t> &out, uint32_t v) {
     for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
 }
