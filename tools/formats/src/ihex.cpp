@@ -3,15 +3,20 @@
 #include <llvm/ADT/StringExtras.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <map>
 
 namespace esptools::formats {
 namespace {
 
-template <typename... Args>
-llvm::Error fault(llvm::StringRef file, size_t line, const char *format, Args... args) {
+[[gnu::format(printf, 3, 4)]] llvm::Error fault(llvm::StringRef file, size_t line,
+                                                const char *format, ...) {
     char text[256];
-    std::snprintf(text, sizeof text, format, args...);
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(text, sizeof text, format, args);
+    va_end(args);
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    (file + ":" + llvm::Twine(line) + ": " + text).str());
 }

@@ -5,15 +5,19 @@
 
 #include <llvm/ADT/StringExtras.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <string>
 
 namespace esptools::formats {
 namespace {
 
-template <typename... Args>
-llvm::Error fault(llvm::StringRef file, const char *format, Args... args) {
+[[gnu::format(printf, 2, 3)]] llvm::Error fault(llvm::StringRef file, const char *format, ...) {
     char text[512];
-    std::snprintf(text, sizeof text, format, args...);
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(text, sizeof text, format, args);
+    va_end(args);
     return llvm::createStringError(llvm::inconvertibleErrorCode(), (file + ": " + text).str());
 }
 

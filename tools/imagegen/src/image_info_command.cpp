@@ -7,7 +7,6 @@
 
 #include <boost/program_options.hpp>
 #include <llvm/ADT/StringExtras.h>
-#include <llvm/Support/JSON.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <sstream>
@@ -170,83 +169,165 @@ void printText(llvm::raw_ostream &out, const formats::Image &image,
     }
 }
 
+// A small JSON emitter: LLVM 14's JSON.h does not compile as C++20 with clang and libstdc++ 12.
+class Json {
+public:
+    explicit Json(std::string &out) : out_(out) {}
+    Json &open(char bracket) {
+        comma();
+        out_ += bracket;
+        first_ = true;
+        return *this;
+    }
+    Json &close(char bracket) {
+        out_ += bracket;
+        first_ = false;
+        return *this;
+    }
+    Json &key(std::string_view name) {
+        comma();
+        string(name);
+        out_ += ':';
+        first_ = true;
+        return *this;
+    }
+    Json &value(std::string_view text) {
+        comma();
+        string(text);
+        return *this;
+    }
+    Json &value(const char *text) { return value(std::string_view(text)); }
+    Json &value(uint64_t number) {
+        comma();
+        out_ += std::to_string(number);
+        return *this;
+    }
+    Json &value(bool flag) {
+        comma();
+        out_ += flag ? "true" : "false";
+        return *this;
+    }
+    Json &null() {
+        comma();
+        out_ += "null";
+        return *this;
+    }
+    template <typename T> Json &field(std::string_view name, T v) { return key(name).value(v); }
+    Json &field(std::string_view name, std::optional<std::string_view> v) {
+        key(name);
+        return v ? value(*v) : null();
+    }
+
+private:
+    void comma() {
+        if (!first_) out_ += ',';
+        first_ = false;
+    }
+    void string(std::string_view text) {
+        out_ += '"';
+        for (unsigned char c : text) {
+            if (c == '"' || c == '\\') {
+                out_ += '\\';
+                out_ += char(c);
+            } else if (c < 0x20) {
+                char escaped[8];
+                std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+                out_ += escaped;
+            } else
+                out_ += char(c);
+        }
+        out_ += '"';
+    }
+    std::string &out_;
+    bool first_ = true;
+};
+
 // JSON fields: chip, image_size, image_version, entry, flash_size/flash_freq/flash_mode (null when
 // the code is unknown), extended_header {wp_pin, drive_settings, chip_id, min_rev, min_rev_full,
 // max_rev_full} (ESP32 family), segments [{index, address, length, file_offset, memory_types,
 // flash_mapped}], checksum {stored, calculated, valid}, digest {stored, calculated, valid} (when
 // appended), app_descriptor / bootloader_descriptor (when present).
-llvm::json::Object toJson(const formats::Image &image, const chipdb::ChipDescription &chip,
-                          size_t size) {
-    using llvm::json::Array;
-    using llvm::json::Object;
-    using llvm::json::Value;
-    auto optionalName = [](std::optional<std::string_view> name) -> Value {
-        return name ? Value(std::string(*name)) : Value(nullptr);
-    };
-    Object json{{"chip", std::string(chip.name)},
-                {"image_size", int64_t(size)},
-                {"image_version", image.kind == formats::ImageKind::Esp8266V2 ? 2 : 1},
-                {"entry", int64_t(image.header.entry)},
-                {"flash_size",
-                 optionalName(chipdb::flashSizeName(chip, image.header.flash_size_freq & 0xF0))},
-                {"flash_freq", optionalName(chipdb::flashFrequencyName(
-                                   chip, image.header.flash_size_freq & 0x0F))},
-                {"flash_mode", optionalName(chipdb::flashModeName(image.header.flash_mode))}};
+void toJson(Json &json, const formats::Image &image, const chipdb::ChipDescription &chip,
+            size_t size) {
+    json.open('{')
+        .field("chip", chip.name)
+        .field("image_size", uint64_t(size))
+        .field("image_version", uint64_t(image.kind == formats::ImageKind::Esp8266V2 ? 2 : 1))
+        .field("entry", uint64_t(image.header.entry))
+        .field("flash_size", chipdb::flashSizeName(chip, image.header.flash_size_freq & 0xF0))
+        .field("flash_freq", chipdb::flashFrequencyName(chip, image.header.flash_size_freq & 0x0F))
+        .field("flash_mode", chipdb::flashModeName(image.header.flash_mode));
     if (chip.image_format == chipdb::ImageFormat::Esp32) {
         const auto &ext = image.extended;
-        json["extended_header"] =
-            Object{{"wp_pin", int64_t(ext.wp_pin)},
-                   {"drive_settings",
-                    Array{ext.drive_settings[0], ext.drive_settings[1], ext.drive_settings[2]}},
-                   {"chip_id", int64_t(ext.chip_id)},
-                   {"min_rev", int64_t(ext.min_rev)},
-                   {"min_rev_full", int64_t(ext.min_rev_full)},
-                   {"max_rev_full", int64_t(ext.max_rev_full)}};
+        json.key("extended_header").open('{').field("wp_pin", uint64_t(ext.wp_pin));
+        json.key("drive_settings").open('[');
+        for (uint8_t drive : ext.drive_settings) json.value(uint64_t(drive));
+        json.close(']')
+            .field("chip_id", uint64_t(ext.chip_id))
+            .field("min_rev", uint64_t(ext.min_rev))
+            .field("min_rev_full", uint64_t(ext.min_rev_full))
+            .field("max_rev_full", uint64_t(ext.max_rev_full))
+            .close('}');
     }
-    Array segments;
+    json.key("segments").open('[');
     for (size_t i = 0; i < image.segments.size(); ++i) {
         const auto &segment = image.segments[i];
-        Array types;
-        for (auto type : memoryTypes(chip, segment.address)) types.push_back(std::string(type));
-        segments.push_back(Object{{"index", int64_t(i)},
-                                  {"address", int64_t(segment.address)},
-                                  {"length", int64_t(segment.data.size())},
-                                  {"file_offset", int64_t(segment.file_offset)},
-                                  {"memory_types", std::move(types)},
-                                  {"flash_mapped", chipdb::isFlashAddress(chip, segment.address)}});
+        json.open('{')
+            .field("index", uint64_t(i))
+            .field("address", uint64_t(segment.address))
+            .field("length", uint64_t(segment.data.size()))
+            .field("file_offset", uint64_t(segment.file_offset));
+        json.key("memory_types").open('[');
+        for (auto type : memoryTypes(chip, segment.address)) json.value(type);
+        json.close(']')
+            .field("flash_mapped", chipdb::isFlashAddress(chip, segment.address))
+            .close('}');
     }
-    json["segments"] = std::move(segments);
-    json["checksum"] = Object{{"stored", int64_t(image.stored_checksum)},
-                              {"calculated", int64_t(image.computed_checksum)},
-                              {"valid", image.checksumValid()}};
+    json.close(']');
+    json.key("checksum")
+        .open('{')
+        .field("stored", uint64_t(image.stored_checksum))
+        .field("calculated", uint64_t(image.computed_checksum))
+        .field("valid", image.checksumValid())
+        .close('}');
     if (image.stored_digest)
-        json["digest"] = Object{{"stored", llvm::toHex(*image.stored_digest, true)},
-                                {"calculated", llvm::toHex(image.computed_digest, true)},
-                                {"valid", image.digestValid()}};
+        json.key("digest")
+            .open('{')
+            .field("stored", std::string_view(llvm::toHex(*image.stored_digest, true)))
+            .field("calculated", std::string_view(llvm::toHex(image.computed_digest, true)))
+            .field("valid", image.digestValid())
+            .close('}');
     Descriptors found = findDescriptors(image, chip);
-    if (found.app)
-        json["app_descriptor"] =
-            Object{{"project_name", found.app->project_name},
-                   {"version", found.app->version},
-                   {"compile_date", found.app->date},
-                   {"compile_time", found.app->time},
-                   {"idf_version", found.app->idf_version},
-                   {"elf_sha256", llvm::toHex(found.app->elf_sha256, true)},
-                   {"secure_version", int64_t(found.app->secure_version)},
-                   {"min_efuse_block_revision", int64_t(found.app->min_efuse_block_revision)},
-                   {"max_efuse_block_revision", int64_t(found.app->max_efuse_block_revision)},
-                   {"mmu_page_size_log2", int64_t(found.app->mmu_page_size_log2)}};
-    else if (found.bootloader)
-        json["bootloader_descriptor"] = Object{{"version", int64_t(found.bootloader->version)},
-                                               {"idf_version", found.bootloader->idf_version},
-                                               {"compile_time", found.bootloader->date_time}};
-    return json;
+    if (found.app) {
+        const auto &app = *found.app;
+        json.key("app_descriptor")
+            .open('{')
+            .field("project_name", std::string_view(app.project_name))
+            .field("version", std::string_view(app.version))
+            .field("compile_date", std::string_view(app.date))
+            .field("compile_time", std::string_view(app.time))
+            .field("idf_version", std::string_view(app.idf_version))
+            .field("elf_sha256", std::string_view(llvm::toHex(app.elf_sha256, true)))
+            .field("secure_version", uint64_t(app.secure_version))
+            .field("min_efuse_block_revision", uint64_t(app.min_efuse_block_revision))
+            .field("max_efuse_block_revision", uint64_t(app.max_efuse_block_revision))
+            .field("mmu_page_size_log2", uint64_t(app.mmu_page_size_log2))
+            .close('}');
+    } else if (found.bootloader) {
+        json.key("bootloader_descriptor")
+            .open('{')
+            .field("version", uint64_t(found.bootloader->version))
+            .field("idf_version", std::string_view(found.bootloader->idf_version))
+            .field("compile_time", std::string_view(found.bootloader->date_time))
+            .close('}');
+    }
+    json.close('}');
 }
 
 // One image (or one region of a merged .hex file): returns false when it is not a valid image.
 bool showImage(llvm::raw_ostream &out, std::span<const uint8_t> bytes,
-               const chipdb::ChipDescription *chip, const std::string &name, bool json,
-               bool print_size, llvm::json::Array *json_parts) {
+               const chipdb::ChipDescription *chip, const std::string &name, Json *json,
+               bool print_size) {
     const chipdb::ChipDescription *detected = chip;
     if (!detected) {
         auto found = formats::detectImageChip(bytes, name);
@@ -272,7 +353,7 @@ bool showImage(llvm::raw_ostream &out, std::span<const uint8_t> bytes,
     }
     for (const auto &warning : image->warnings) llvm::errs() << "WARNING: " << warning << "\n";
     if (json) {
-        json_parts->push_back(toJson(*image, *detected, bytes.size()));
+        toJson(*json, *image, *detected, bytes.size());
         return true;
     }
     if (print_size) out << "Image size: " << bytes.size() << " bytes\n";
@@ -313,16 +394,19 @@ int runImageInfo(const CommandContext &context) {
     auto bytes = cli::readFile(input);
     if (!bytes) return cli::reportError(kTool, bytes.takeError());
 
-    llvm::json::Array parts;
+    std::string json_text;
+    Json json_writer(json_text);
+    Json *json_out = json ? &json_writer : nullptr;
     bool ok = true;
     if (formats::looksLikeIntelHex(*bytes)) {
         auto regions = formats::parseIntelHex(*bytes, input);
         if (!regions) return cli::reportError(kTool, regions.takeError());
         if (regions->size() == 1) {
-            ok =
-                showImage(context.out, (*regions)[0].data, context.chip, input, json, true, &parts);
+            ok = showImage(context.out, (*regions)[0].data, context.chip, input, json_out, true);
         } else {
-            if (!json)
+            if (json)
+                json_writer.open('[');
+            else
                 context.out << "Merged binary image detected. Processing each file individually.\n";
             const chipdb::ChipDescription *chip = context.chip;
             for (size_t i = 0; i < regions->size(); ++i) {
@@ -338,18 +422,17 @@ int runImageInfo(const CommandContext &context) {
                                 << std::string(line.size(), '=') << "\n";
                 // A part that is not an image (a partition table, say) is reported and skipped.
                 if (!showImage(context.out, region.data, chip,
-                               input + "@0x" + llvm::utohexstr(region.address, true), json, false,
-                               &parts))
+                               input + "@0x" + llvm::utohexstr(region.address, true), json_out,
+                               false))
                     llvm::errs() << "Probably not a valid firmware image (e.g. partition table).\n";
             }
         }
     } else {
-        ok = showImage(context.out, *bytes, context.chip, input, json, true, &parts);
+        ok = showImage(context.out, *bytes, context.chip, input, json_out, true);
     }
-    if (json && !parts.empty()) {
-        llvm::json::Value value =
-            parts.size() == 1 ? std::move(parts[0]) : llvm::json::Value(std::move(parts));
-        context.out << llvm::formatv("{0:2}", value) << "\n";
+    if (json && !json_text.empty()) {
+        if (json_text.front() == '[') json_writer.close(']');
+        context.out << json_text << "\n";
     }
     return ok ? cli::kExitSuccess : cli::kExitFatal;
 }
