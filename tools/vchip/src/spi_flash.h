@@ -1,6 +1,6 @@
 // A SPI NOR flash chip as the virtual chip's SPI controller sees it. Behaviour follows common
-// 25-series parts (GigaDevice GD25Q32/GD25Q64 datasheets): status registers 1-3 with WIP, WEL, QE and
-// block-protect bits, volatile status writes after WEVSR (50h), non-volatile after WREN (06h),
+// 25-series parts (GigaDevice GD25Q32/GD25Q64 datasheets): status registers 1-3 with WIP, WEL, QE
+// and block-protect bits, volatile status writes after WEVSR (50h), non-volatile after WREN (06h),
 // page program that only clears bits and wraps inside its 256-byte page, erase to 0xFF.
 #pragma once
 
@@ -20,12 +20,20 @@ class SpiFlash {
 public:
     struct Config {
         uint32_t size = 4u << 20;
-        uint32_t jedec_id = 0;       // 0: manufacturer 0xC8, memory type 0x40, capacity log2(size)
-        std::string backing_file;    // contents + non-volatile status persist here; empty = memory only
+        uint32_t jedec_id = 0; // 0: manufacturer 0xC8, memory type 0x40, capacity log2(size)
+        std::string
+            backing_file; // contents + non-volatile status persist here; empty = memory only
         std::optional<uint32_t> fail_program_at; // fault injection: programming this address fails
     };
 
-    enum class Result : uint8_t { Ok, Protected, WriteNotEnabled, Busy, OutOfRange, InjectedFailure };
+    enum class Result : uint8_t {
+        Ok,
+        Protected,
+        WriteNotEnabled,
+        Busy,
+        OutOfRange,
+        InjectedFailure
+    };
 
     static llvm::Expected<std::unique_ptr<SpiFlash>> open(const Config &config);
     ~SpiFlash();
@@ -60,6 +68,7 @@ public:
 
 private:
     struct State;
+    Result programPageRaw(uint32_t address, std::span<const uint8_t> data); // WEL already set
     explicit SpiFlash(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };

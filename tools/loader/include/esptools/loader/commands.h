@@ -1,0 +1,55 @@
+// esp-loader's commands, as esptool v5 runs them through the ROM loader.
+#pragma once
+
+#include "esptools/formats/flash_params.h"
+#include "esptools/loader/device.h"
+
+#include <llvm/Support/Error.h>
+
+#include <string>
+#include <vector>
+
+namespace esptools::loader {
+
+struct FlashFile {
+    uint32_t address = 0;
+    std::vector<uint8_t> data;
+    std::string name;
+};
+
+struct WriteFlashOptions {
+    bool compress = true;
+    bool erase_all = false;
+    bool progress = true;
+    formats::FlashParams params;
+};
+
+// Reads ADDR FILE pairs (Intel HEX files bring their own addresses) and refuses sector overlaps.
+llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::string> &words);
+
+// Chip type, revision and MAC, as printed after connecting.
+llvm::Error printChipInfo(Device &device);
+llvm::Expected<std::string> readMacText(Device &device);
+llvm::Expected<uint32_t> chipRevision(Device &device);
+
+llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
+                       const WriteFlashOptions &options);
+llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std::string &output,
+                      bool progress);
+llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
+                        const formats::FlashParams &params, bool diff);
+llvm::Error eraseFlash(Device &device);
+llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size);
+llvm::Error readMac(Device &device);
+llvm::Error chipId(Device &device);
+llvm::Error flashId(Device &device);
+llvm::Error securityInfo(Device &device);
+llvm::Error readMem(Device &device, uint32_t address);
+llvm::Error writeMem(Device &device, uint32_t address, uint32_t value, uint32_t mask);
+llvm::Error dumpMem(Device &device, uint32_t address, uint32_t size, const std::string &output);
+llvm::Error loadRam(Device &device, const std::string &file);
+llvm::Error readFlashStatus(Device &device, unsigned bytes);
+llvm::Error writeFlashStatus(Device &device, unsigned bytes, uint32_t value, bool non_volatile);
+llvm::Error run(Device &device);
+
+} // namespace esptools::loader

@@ -1,0 +1,99 @@
+// The ROM loader protocol from the host side (../shared/reference/protocol.md): requests,
+// reply matching, retries, connecting and chip detection, and the operations commands build on.
+// The flasher stub will plug in behind the same operations.
+#pragma once
+
+#include "esptools/chipdb/chip.h"
+#include "esptools/loader/port.h"
+#include "esptools/slip/slip.h"
+
+#include <llvm/Support/Error.h>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace esptools::loader {
+
+using std::chrono::milliseconds;
+
+enum class BeforeReset { Default, Usb, None, NoneNoSync };
+enum class AfterReset { Hard, Soft, None, NoneStub, Watchdog };
+
+struct Reply {
+    uint32_t value = 0;
+    std::vector<uint8_t> data; // reply data before the status bytes
+};
+
+struct Timeouts {
+    milliseconds normal{3000};
+    milliseconds sync{100};
+    double erase_per_mb_ms = 40'000;
+    double md5_per_mb_ms = 8'000;
+    milliseconds max{240'000};
+    milliseconds scaled(double per_mb_ms, uint64_t bytes) const;
+};
+
+class Device {
+public:
+    Device(Port &port, bool trace) : port_(port), trace_(trace) {}
+
+    Port &port() { return port_; }
+    const chipdb::ChipDescription *chip() const { return chip_; }
+    void setChip(const chipdb::ChipDescription *chip) { chip_ = chip; }
+    Timeouts &timeouts() { return timeouts_; }
+
+    // Resets (as `before` says) and syncs, up to `attempts` times (0: forever).
+    llvm::Error connect(BeforeReset before, int attempts);
+    // GET_SECURITY_INFO's chip id, else the magic word; checks `expected` when given.
+    llvm::Expected<const chipdb::ChipDescription *> detect(const chipdb::ChipDescription *expected);
+    llvm::Error reset(AfterReset after);
+
+    // One request and its checked reply. Retries a corrupted or lost reply `attempts` times.
+    llvm::Expected<Reply> command(uint8_t op, std::span<const uint8_t> data, uint32_t checksum,
+                                  milliseconds timeout, size_t reply_data_length = 0,
+                                  int attempts = 1);
+    llvm::Error sendOnly(uint8_t op, std::span<const uint8_t> data);
+
+    // Operations of the ROM loader.
+    llvm::Expected<uint32_t> readRegister(uint32_t address);
+    llvm::Error writeRegister(uint32_t address, uint32_t value, uint32_t mask = 0xFFFFFFFF,
+                              uint32_t delay_us = 0);
+    llvm::Expected<std::vector<uint8_t>> securityInfo();
+    llvm::Error attachFlash();
+    llvm::Error setFlashSize(uint32_t bytes);
+    llvm::Error changeBaud(uint32_t baud);
+    llvm::Expected<std::array<uint8_t, 16>> flashMd5(uint32_t address, uint32_t size);
+    llvm::Expected<std::vector<uint8_t>>
+    readFlashSlow(uint32_t address, uint32_t size, const std::function<void(uint32_t)> &progress);
+    // The SPI user-command engine over READ_REG/WRITE_REG (flash id, status registers).
+    llvm::Expected<uint32_t> spiCommand(uint8_t command, std::span<const uint8_t> mosi = {},
+                                        unsigned read_bits = 0,
+                                        std::optional<uint32_t> address = std::nullopt,
+                                        unsigned address_bits = 0, unsigned dummy_bits = 0);
+    llvm::Expected<uint32_t> flashId();
+
+    uint32_t ramBlockSize() const { return 0x1800; }
+    uint32_t flashBlockSize() const { return 0x400; }
+
+private:
+    llvm::Expected<std::optional<std::vector<uint8_t>>> readFrame(milliseconds timeout);
+    llvm::Error sync();
+    void traceFrame(const char *direction, std::span<const uint8_t> frame);
+
+    Port &port_;
+    bool trace_;
+    const chipdb::ChipDescription *chip_ = nullptr;
+    slip::Decoder decoder_;
+    std::vector<uint8_t> pending_;
+    Timeouts timeouts_;
+    std::optional<std::array<uint32_t, 1>> cached_flash_id_;
+};
+
+// esptool's ROM error codes as text.
+std::string describeStatus(uint8_t status, uint8_t error);
+
+} // namespace esptools::loader

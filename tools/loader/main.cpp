@@ -1,0 +1,402 @@
+// esp-loader: esptool's device commands through the chip's ROM loader.
+#include "esptools/cli/cli.h"
+#include "esptools/loader/commands.h"
+
+#include <boost/program_options.hpp>
+#include <llvm/Support/raw_ostream.h>
+
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace po = boost::program_options;
+using namespace esptools;
+
+namespace {
+
+constexpr const char *kTool = "esp-loader";
+
+std::string envOr(const char *name, const std::string &fallback) {
+    const char *value = std::getenv(name);
+    return value && *value ? value : fallback;
+}
+
+llvm::Expected<uint32_t> number(const std::string &text, bool size = false) {
+    auto value = size ? cli::parseSize(text) : cli::parseInteger(text);
+    if (!value) return value.takeError();
+    if (*value > UINT32_MAX) return cli::makeError("'%s' does not fit in 32 bits", text.c_str());
+    return static_cast<uint32_t>(*value);
+}
+
+std::string canonicalChoice(std::string value) {
+    std::replace(value.begin(), value.end(), '_', '-');
+    return value;
+}
+
+struct Command {
+    po::options_description options;
+    std::vector<std::string> positional; // names, the last may repeat (-1)
+    bool repeat_last = false;
+    bool needs_flash_params = false;
+    std::function<llvm::Error(loader::Device &, const po::variables_map &)> run;
+};
+
+formats::FlashParams flashParams(const po::variables_map &vm) {
+    return {vm["flash-mode"].as<std::string>(), vm["flash-freq"].as<std::string>(),
+            vm["flash-size"].as<std::string>()};
+}
+
+void addFlashParams(po::options_description &options) {
+    options.add_options()("flash-mode",
+                          po::value<std::string>()->default_value(envOr("ESPTOOL_FM", "keep")),
+                          "qio, qout, dio, dout or keep")(
+        "flash-freq", po::value<std::string>()->default_value(envOr("ESPTOOL_FF", "keep")),
+        "flash frequency or keep")(
+        "flash-size", po::value<std::string>()->default_value(envOr("ESPTOOL_FS", "keep")),
+        "flash size, keep or detect");
+}
+
+std::map<std::string, Command> commands() {
+    std::map<std::string, Command> table;
+    auto add = [&](const std::string &name, std::vector<std::string> positional, bool repeat_last,
+                   std::function<void(po::options_description &)> options,
+                   std::function<llvm::Error(loader::Device &, const po::variables_map &)> run) {
+        Command command{po::options_description(name + " options"), std::move(positional),
+                        repeat_last, false, std::move(run)};
+        command.options.add_options()("spi-connection", po::value<std::string>(),
+                                      "SPI, HSPI or CLK,Q,D,HD,CS");
+        if (options) options(command.options);
+        table.emplace(name, std::move(command));
+    };
+    auto pairs = [](const po::variables_map &vm) {
+        return vm["args"].as<std::vector<std::string>>();
+    };
+
+    add(
+        "write-flash", {"args"}, true,
+        [](po::options_description &o) {
+            addFlashParams(o);
+            o.add_options()("erase-all,e", po::bool_switch(), "erase all flash first")(
+                "no-progress,p", po::bool_switch(), "no progress")("compress,z", po::bool_switch(),
+                                                                   "compress (default)")(
+                "no-compress,u", po::bool_switch(), "do not compress")("force", po::bool_switch(),
+                                                                       "skip checks");
+        },
+        [pairs](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            if (vm["compress"].as<bool>() && vm["no-compress"].as<bool>())
+                return cli::makeError("Illegal usage: --no-compress is mutually exclusive with "
+                                      "arguments: --compress.");
+            auto files = loader::readFlashFiles(pairs(vm));
+            if (!files) return files.takeError();
+            loader::WriteFlashOptions options;
+            options.compress = !vm["no-compress"].as<bool>();
+            options.erase_all = vm["erase-all"].as<bool>();
+            options.progress = !vm["no-progress"].as<bool>();
+            options.params = flashParams(vm);
+            return loader::writeFlash(device, std::move(*files), options);
+        });
+    add(
+        "read-flash", {"address", "size", "output"}, false,
+        [](po::options_description &o) {
+            o.add_options()("no-progress,p", po::bool_switch(), "no progress")(
+                "flash-size", po::value<std::string>()->default_value("keep"), "flash size");
+        },
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto address = number(vm["address"].as<std::string>());
+            if (!address) return address.takeError();
+            std::string size_text = vm["size"].as<std::string>();
+            uint32_t size = 0;
+            if (llvm::StringRef(size_text).equals_insensitive("all")) {
+                auto id = device.flashId();
+                if (!id) return id.takeError();
+                size = 4u << 20;
+                if (uint32_t code = (*id >> 16) & 0xFF; code >= 0x12 && code <= 0x1C)
+                    size = (1u << code) - *address;
+            } else {
+                auto parsed = number(size_text, true);
+                if (!parsed) return parsed.takeError();
+                size = *parsed;
+            }
+            return loader::readFlash(device, *address, size, vm["output"].as<std::string>(),
+                                     !vm["no-progress"].as<bool>());
+        });
+    add(
+        "verify-flash", {"args"}, true,
+        [](po::options_description &o) {
+            addFlashParams(o);
+            o.add_options()("diff,d", po::bool_switch(), "show the differing bytes");
+        },
+        [pairs](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto words = pairs(vm);
+            bool diff = vm["diff"].as<bool>();
+            // esptool v4 spelled it "--diff yes|no".
+            if (!words.empty() && (words.front() == "yes" || words.front() == "no")) {
+                diff = diff || words.front() == "yes";
+                words.erase(words.begin());
+            }
+            auto files = loader::readFlashFiles(words);
+            if (!files) return files.takeError();
+            return loader::verifyFlash(device, std::move(*files), flashParams(vm), diff);
+        });
+    add(
+        "erase-flash", {}, false,
+        [](po::options_description &o) {
+            o.add_options()("force", po::bool_switch(), "skip checks");
+        },
+        [](loader::Device &device, const po::variables_map &) {
+            return loader::eraseFlash(device);
+        });
+    add(
+        "erase-region", {"address", "size"}, false,
+        [](po::options_description &o) {
+            o.add_options()("force", po::bool_switch(), "skip checks");
+        },
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto address = number(vm["address"].as<std::string>());
+            if (!address) return address.takeError();
+            auto size = number(vm["size"].as<std::string>(), true);
+            if (!size) return size.takeError();
+            return loader::eraseRegion(device, *address, *size);
+        });
+    add("read-mac", {}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &) { return loader::readMac(device); });
+    add("chip-id", {}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &) { return loader::chipId(device); });
+    add("flash-id", {}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &) { return loader::flashId(device); });
+    add("get-security-info", {}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &) {
+            return loader::securityInfo(device);
+        });
+    add("read-mem", {"address"}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto address = number(vm["address"].as<std::string>());
+            if (!address) return address.takeError();
+            return loader::readMem(device, *address);
+        });
+    add("write-mem", {"address", "value", "mask"}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto address = number(vm["address"].as<std::string>());
+            if (!address) return address.takeError();
+            auto value = number(vm["value"].as<std::string>());
+            if (!value) return value.takeError();
+            auto mask = number(vm.count("mask") ? vm["mask"].as<std::string>() : "0xFFFFFFFF");
+            if (!mask) return mask.takeError();
+            return loader::writeMem(device, *address, *value, *mask);
+        });
+    add("dump-mem", {"address", "size", "output"}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto address = number(vm["address"].as<std::string>());
+            if (!address) return address.takeError();
+            auto size = number(vm["size"].as<std::string>(), true);
+            if (!size) return size.takeError();
+            return loader::dumpMem(device, *address, *size, vm["output"].as<std::string>());
+        });
+    add("load-ram", {"filename"}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &vm) {
+            return loader::loadRam(device, vm["filename"].as<std::string>());
+        });
+    add(
+        "read-flash-status", {}, false,
+        [](po::options_description &o) {
+            o.add_options()("bytes", po::value<unsigned>()->default_value(2), "1, 2 or 3");
+        },
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            unsigned bytes = vm["bytes"].as<unsigned>();
+            if (bytes < 1 || bytes > 3) return cli::makeError("--bytes must be 1, 2 or 3");
+            return loader::readFlashStatus(device, bytes);
+        });
+    add(
+        "write-flash-status", {"value"}, false,
+        [](po::options_description &o) {
+            o.add_options()("bytes", po::value<unsigned>()->default_value(2),
+                            "1, 2 or 3")("non-volatile", po::bool_switch(),
+                                         "make the change permanent (WREN instead of WEVSR)");
+        },
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            unsigned bytes = vm["bytes"].as<unsigned>();
+            if (bytes < 1 || bytes > 3) return cli::makeError("--bytes must be 1, 2 or 3");
+            auto value = number(vm["value"].as<std::string>());
+            if (!value) return value.takeError();
+            return loader::writeFlashStatus(device, bytes, *value, vm["non-volatile"].as<bool>());
+        });
+    add("run", {}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &) { return loader::run(device); });
+    return table;
+}
+
+void usage(std::ostream &out, const po::options_description &global) {
+    out << "usage: esp-loader [--chip CHIP] [--port PORT] [--baud BAUD] COMMAND [ARGS]\n\n"
+        << global
+        << "\nCommands (both spellings, e.g. write-flash / write_flash): write-flash, read-flash, "
+           "verify-flash, erase-flash,\n"
+           "  erase-region, read-mac, chip-id, flash-id, get-security-info, read-mem, write-mem, "
+           "dump-mem, load-ram,\n"
+           "  read-flash-status, write-flash-status, run\n"
+           "Ports: /dev/ttyUSB0, socket://HOST:PORT, vchip:CHIP[?flash=FILE&size=4MB&...] "
+           "(in-process virtual chip)\n";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    auto args = cli::canonicalArguments(std::span<char *const>(argv + 1, argc - 1));
+    po::options_description global("global options");
+    global.add_options()("help,h", "show this help")(
+        "chip,c", po::value<std::string>()->default_value(envOr("ESPTOOL_CHIP", "auto")),
+        "chip, or auto")("port,p",
+                         po::value<std::string>()->default_value(envOr("ESPTOOL_PORT", "")),
+                         "serial port, socket:// or vchip:")(
+        "baud,b", po::value<std::string>()->default_value(envOr("ESPTOOL_BAUD", "115200")),
+        "baud rate")(
+        "before", po::value<std::string>()->default_value(envOr("ESPTOOL_BEFORE", "default-reset")),
+        "default-reset, usb-reset, no-reset, no-reset-no-sync")(
+        "after,a", po::value<std::string>()->default_value(envOr("ESPTOOL_AFTER", "hard-reset")),
+        "hard-reset, soft-reset, no-reset, no-reset-stub, watchdog-reset")(
+        "no-stub", po::bool_switch(), "use the ROM loader only")("trace,t", po::bool_switch(),
+                                                                 "show every packet")(
+        "connect-attempts",
+        po::value<int>()->default_value(std::atoi(envOr("ESPTOOL_CONNECT_ATTEMPTS", "7").c_str())),
+        "reset and sync attempts (0: forever)");
+
+    // Global options come before the command name.
+    size_t command_index = 0;
+    while (command_index < args.size()) {
+        const std::string &arg = args[command_index];
+        if (!arg.empty() && arg[0] != '-') break;
+        bool takes_value = arg.find('=') == std::string::npos &&
+                           (arg == "--chip" || arg == "-c" || arg == "--port" || arg == "-p" ||
+                            arg == "--baud" || arg == "-b" || arg == "--before" ||
+                            arg == "--after" || arg == "-a" || arg == "--connect-attempts");
+        command_index += takes_value ? 2 : 1;
+    }
+    po::variables_map gvm;
+    try {
+        std::vector<std::string> global_args(args.begin(),
+                                             args.begin() + std::min(command_index, args.size()));
+        po::store(po::command_line_parser(global_args).options(global).run(), gvm);
+        po::notify(gvm);
+    } catch (const po::error &error) {
+        return cli::reportError(kTool, cli::makeError("%s", error.what()));
+    }
+    if (gvm.count("help") || command_index >= args.size()) {
+        usage(gvm.count("help") ? std::cout : std::cerr, global);
+        return gvm.count("help") ? 0 : cli::kExitFatal;
+    }
+    std::string command_name = cli::canonicalCommand(args[command_index]);
+    auto table = commands();
+    auto found = table.find(command_name);
+    if (found == table.end())
+        return cli::reportError(
+            kTool, cli::makeError("unknown command '%s' (try --help)", command_name.c_str()));
+    Command &command = found->second;
+    std::vector<std::string> command_args(args.begin() + command_index + 1, args.end());
+    po::variables_map vm;
+    try {
+        po::options_description all;
+        all.add(command.options);
+        po::positional_options_description positional;
+        for (size_t i = 0; i < command.positional.size(); ++i) {
+            bool last = i + 1 == command.positional.size();
+            po::value_semantic *semantic = nullptr;
+            if (command.repeat_last && last)
+                semantic = po::value<std::vector<std::string>>()->multitoken()->required();
+            else
+                semantic = po::value<std::string>()->required();
+            all.add_options()(command.positional[i].c_str(), semantic, "");
+            positional.add(command.positional[i].c_str(), command.repeat_last && last ? -1 : 1);
+        }
+        if (command_name == "write-mem") { // MASK is optional
+            all.add_options()("mask", po::value<std::string>(), "");
+            positional.add("mask", 1);
+        }
+        all.add_options()("help,h", "show this help");
+        po::store(po::command_line_parser(command_args).options(all).positional(positional).run(),
+                  vm);
+        if (vm.count("help")) {
+            std::cout << "usage: esp-loader [global options] " << command_name;
+            for (const auto &name : command.positional) std::cout << " " << name;
+            std::cout << "\n" << command.options;
+            return 0;
+        }
+        po::notify(vm);
+    } catch (const po::error &error) {
+        return cli::reportError(kTool,
+                                cli::makeError("%s: %s", command_name.c_str(), error.what()));
+    }
+
+    std::string before = canonicalChoice(gvm["before"].as<std::string>());
+    std::string after = canonicalChoice(gvm["after"].as<std::string>());
+    static const std::map<std::string, loader::BeforeReset> kBefore = {
+        {"default-reset", loader::BeforeReset::Default},
+        {"usb-reset", loader::BeforeReset::Usb},
+        {"no-reset", loader::BeforeReset::None},
+        {"no-reset-no-sync", loader::BeforeReset::NoneNoSync}};
+    static const std::map<std::string, loader::AfterReset> kAfter = {
+        {"hard-reset", loader::AfterReset::Hard},
+        {"soft-reset", loader::AfterReset::Soft},
+        {"no-reset", loader::AfterReset::None},
+        {"no-reset-stub", loader::AfterReset::NoneStub},
+        {"watchdog-reset", loader::AfterReset::Watchdog}};
+    if (!kBefore.count(before))
+        return cli::reportError(kTool,
+                                cli::makeError("%s is not a valid reset mode.", before.c_str()));
+    if (!kAfter.count(after))
+        return cli::reportError(kTool,
+                                cli::makeError("%s is not a valid reset mode.", after.c_str()));
+    const chipdb::ChipDescription *expected = nullptr;
+    std::string chip_name = gvm["chip"].as<std::string>();
+    if (chip_name != "auto") {
+        expected = chipdb::findChip(chip_name);
+        if (!expected)
+            return cli::reportError(kTool,
+                                    cli::makeError("invalid --chip '%s' (choose from auto, %s)",
+                                                   chip_name.c_str(),
+                                                   std::string(chipdb::chipNameList()).c_str()));
+    }
+    auto baud = number(gvm["baud"].as<std::string>());
+    if (!baud) return cli::reportError(kTool, baud.takeError());
+    std::string port_name = gvm["port"].as<std::string>();
+    if (port_name.empty())
+        return cli::reportError(
+            kTool, cli::makeError("no --port given (set --port or ESPTOOL_PORT; e.g. /dev/ttyUSB0, "
+                                  "socket://127.0.0.1:5555 or vchip:esp32c3)"));
+
+    const uint32_t initial_baud = std::min<uint32_t>(*baud, 115200);
+    auto port = loader::openPort(port_name, initial_baud);
+    if (!port) return cli::reportError(kTool, port.takeError());
+    loader::Device device(**port, gvm["trace"].as<bool>());
+    llvm::outs() << "esp-loader (esptool v5 compatible)\nSerial port " << port_name
+                 << ":\nConnecting...";
+    llvm::outs().flush();
+    auto before_mode = kBefore.at(before);
+    if (!(*port)->hasControlLines() && before_mode != loader::BeforeReset::NoneNoSync)
+        before_mode = loader::BeforeReset::None;
+    if (auto failure = device.connect(before_mode, gvm["connect-attempts"].as<int>()))
+        return cli::reportError(kTool, std::move(failure));
+    llvm::outs() << "\n";
+    auto chip = device.detect(expected);
+    if (!chip) return cli::reportError(kTool, chip.takeError());
+    if (auto failure = loader::printChipInfo(device))
+        return cli::reportError(kTool, std::move(failure));
+    if (!gvm["no-stub"].as<bool>())
+        llvm::outs() << "NOTE: the flasher stub is not available yet; using the ROM loader (as "
+                        "with --no-stub).\n";
+    if (*baud > initial_baud)
+        if (auto failure = device.changeBaud(*baud))
+            return cli::reportError(kTool, std::move(failure));
+    llvm::outs() << "\n";
+    llvm::outs().flush();
+    auto result = command.run(device, vm);
+    int exit_code = cli::kExitSuccess;
+    if (result) exit_code = cli::reportError(kTool, std::move(result));
+    llvm::outs() << "\n";
+    if (command_name == "load-ram" || command_name == "run") return exit_code;
+    if (auto failure = device.reset(kAfter.at(after))) {
+        int code = cli::reportError(kTool, std::move(failure));
+        if (exit_code == cli::kExitSuccess) exit_code = code;
+    }
+    return exit_code;
+}

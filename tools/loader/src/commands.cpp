@@ -1,0 +1,726 @@
+#include "esptools/loader/commands.h"
+
+#include "esptools/cli/cli.h"
+#include "esptools/formats/ihex.h"
+#include "esptools/formats/image.h"
+
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/MD5.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <zlib.h>
+
+#include <chrono>
+#include <unistd.h>
+
+namespace esptools::loader {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum : uint8_t {
+    kFlashBegin = 0x02,
+    kFlashData = 0x03,
+    kFlashEnd = 0x04,
+    kMemBegin = 0x05,
+    kMemEnd = 0x06,
+    kMemData = 0x07,
+    kFlashDeflBegin = 0x10,
+    kFlashDeflData = 0x11,
+};
+
+constexpr uint32_t kSectorSize = 0x1000;
+
+llvm::Error error(const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::string hex(uint64_t value, int width = 8) {
+    char text[24];
+    std::snprintf(text, sizeof text, "0x%0*llx", width, static_cast<unsigned long long>(value));
+    return text;
+}
+
+void put32(std::vector<uint8_t> &out, uint32_t value) {
+    for (int i = 0; i < 4; ++i) out.push_back(uint8_t(value >> (8 * i)));
+}
+
+uint8_t dataChecksum(std::span<const uint8_t> data) {
+    uint8_t sum = 0xEF;
+    for (uint8_t byte : data) sum ^= byte;
+    return sum;
+}
+
+std::array<uint8_t, 16> md5Of(std::span<const uint8_t> data) {
+    llvm::MD5 md5;
+    md5.update(llvm::ArrayRef<uint8_t>(data.data(), data.size()));
+    llvm::MD5::MD5Result result;
+    md5.final(result);
+    return result;
+}
+
+// Progress: a bar with percent, rate and ETA on a terminal, a line per 10% otherwise.
+class Progress {
+public:
+    Progress(const char *verb, uint32_t address, uint64_t total, bool enabled)
+        : verb_(verb), address_(address), total_(total), enabled_(enabled), tty_(isatty(1)),
+          start_(Clock::now()) {}
+    void update(uint64_t done) {
+        if (!enabled_ || total_ == 0) return;
+        int percent = int(done * 100 / total_);
+        if (tty_) {
+            double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+            double rate = seconds > 0 ? double(done) * 8 / 1000 / seconds : 0;
+            double eta = rate > 0 ? double(total_ - done) * 8 / 1000 / rate : 0;
+            std::string bar(size_t(percent / 4), '=');
+            bar.resize(25, ' ');
+            char line[160];
+            std::snprintf(line, sizeof line, "\r%s at %s [%s] %3d%% %.1f kbit/s ETA %.0fs ", verb_,
+                          hex(address_ + done).c_str(), bar.c_str(), percent, rate, eta);
+            llvm::outs() << line;
+            if (done >= total_) llvm::outs() << "\n";
+            llvm::outs().flush();
+        } else if (percent >= next_percent_) {
+            llvm::outs() << verb_ << " at " << hex(address_ + done) << " (" << percent << " %)\n";
+            next_percent_ = percent / 10 * 10 + 10;
+        }
+    }
+    double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+private:
+    const char *verb_;
+    uint32_t address_;
+    uint64_t total_;
+    bool enabled_, tty_;
+    Clock::time_point start_;
+    int next_percent_ = 0;
+};
+
+// The ESP8266 ROM erases more than FLASH_BEGIN asks for; esptool asks for less to compensate.
+uint32_t esp8266EraseSize(uint32_t offset, uint32_t size) {
+    const uint32_t sectors_per_block = 16;
+    uint32_t num_sectors = (size + kSectorSize - 1) / kSectorSize;
+    uint32_t start_sector = offset / kSectorSize;
+    uint32_t head = std::min(sectors_per_block - (start_sector % sectors_per_block), num_sectors);
+    if (num_sectors < 2 * head) return (num_sectors + 1) / 2 * kSectorSize;
+    return (num_sectors - head) * kSectorSize;
+}
+
+std::vector<uint8_t> beginPayload(const chipdb::ChipDescription &chip, uint32_t size,
+                                  uint32_t blocks, uint32_t block_size, uint32_t offset) {
+    std::vector<uint8_t> data;
+    for (uint32_t word : {size, blocks, block_size, offset}) put32(data, word);
+    if (chip.rom.flash_begin_encrypt_word) put32(data, 0);
+    return data;
+}
+
+uint32_t flashSizeFromId(uint32_t id) {
+    uint32_t code = (id >> 16) & 0xFF;
+    if ((id & 0xFF) == 0x1F) { // Adesto encodes the size elsewhere
+        uint32_t adesto = (id >> 8) & 0x1F;
+        return adesto >= 4 && adesto <= 9 ? (512u << 10) << (adesto - 4) : 0;
+    }
+    if (code >= 0x12 && code <= 0x1C) return 1u << code;
+    if (code >= 0x20 && code <= 0x22) return (64u << 20) << (code - 0x20);
+    if (code >= 0x32 && code <= 0x3A) return (256u << 10) << (code - 0x32);
+    return 0;
+}
+
+std::string sizeName(uint32_t bytes) {
+    return bytes >= (1u << 20) ? std::to_string(bytes >> 20) + "MB"
+                               : std::to_string(bytes >> 10) + "KB";
+}
+
+llvm::Expected<uint32_t> configureFlashSize(Device &device, const std::string &size_name) {
+    llvm::outs() << "Configuring flash size...\n";
+    uint32_t bytes = 0;
+    if (size_name == "keep" || size_name == "detect") {
+        auto id = device.flashId();
+        if (!id) return id.takeError();
+        bytes = flashSizeFromId(*id);
+        if (!bytes) {
+            llvm::outs() << "WARNING: Could not auto-detect Flash size, defaulting to 4MB\n";
+            bytes = 4u << 20;
+        } else if (size_name == "detect") {
+            llvm::outs() << "Auto-detected flash size: " << sizeName(bytes) << "\n";
+        }
+    } else {
+        auto named = chipdb::flashSizeBytes(size_name);
+        if (!named) return error("Flash size '" + size_name + "' is not known");
+        bytes = *named;
+    }
+    if (auto failure = device.setFlashSize(bytes)) return failure;
+    return bytes;
+}
+
+} // namespace
+
+llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::string> &words) {
+    if (words.empty() || words.size() % 2)
+        return error("Must be pairs of an address and the binary filename to write there.");
+    std::vector<FlashFile> files;
+    for (size_t i = 0; i < words.size(); i += 2) {
+        auto address = cli::parseInteger(words[i]);
+        if (!address) {
+            llvm::consumeError(address.takeError());
+            return error("Address \"" + words[i] + "\" must be a number.");
+        }
+        auto bytes = cli::readFile(words[i + 1]);
+        if (!bytes) return bytes.takeError();
+        if (formats::looksLikeIntelHex(*bytes)) {
+            auto regions = formats::parseIntelHex(*bytes, words[i + 1]);
+            if (regions) {
+                for (auto &region : *regions)
+                    files.push_back(
+                        FlashFile{region.address, std::move(region.data), words[i + 1]});
+                continue;
+            }
+            llvm::consumeError(regions.takeError());
+        }
+        files.push_back(
+            FlashFile{static_cast<uint32_t>(*address), std::move(*bytes), words[i + 1]});
+    }
+    std::stable_sort(files.begin(), files.end(),
+                     [](const FlashFile &a, const FlashFile &b) { return a.address < b.address; });
+    uint64_t end = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+        uint64_t start = files[i].address & ~uint64_t(kSectorSize - 1);
+        if (i > 0 && start < end)
+            return error("Detected overlap at address: " + hex(files[i].address, 0) +
+                         " for file: " + files[i].name + ".");
+        end = (uint64_t(files[i].address) + files[i].data.size() + kSectorSize - 1) &
+              ~uint64_t(kSectorSize - 1);
+    }
+    return files;
+}
+
+llvm::Expected<uint32_t> chipRevision(Device &device) {
+    const auto &revision = device.chip()->revision;
+    auto join = [&](std::span<const chipdb::RegisterField> fields) -> llvm::Expected<uint32_t> {
+        uint32_t value = 0;
+        for (const auto &field : fields) {
+            if (!field.present()) continue;
+            auto word = device.readRegister(field.address);
+            if (!word) return word.takeError();
+            value = value << field.width | field.extract(*word);
+        }
+        return value;
+    };
+    auto major = join(revision.major);
+    if (!major) return major.takeError();
+    auto minor = join(revision.minor);
+    if (!minor) return minor.takeError();
+    uint32_t major_value = *major;
+    if (revision.major_is_esp32_code)
+        major_value = *major == 1 ? 1 : *major == 3 ? 2 : *major == 7 ? 3 : 0;
+    return major_value * 100 + *minor;
+}
+
+llvm::Expected<std::string> readMacText(Device &device) {
+    const auto &chip = *device.chip();
+    uint8_t mac[6];
+    std::optional<std::pair<uint8_t, uint8_t>> extension;
+    if (chip.mac_layout == chipdb::MacLayout::Esp8266Otp) {
+        auto mac0 = device.readRegister(0x3FF00050), mac1 = device.readRegister(0x3FF00054),
+             mac3 = device.readRegister(0x3FF0005C);
+        if (!mac0) return mac0.takeError();
+        if (!mac1) return mac1.takeError();
+        if (!mac3) return mac3.takeError();
+        if (*mac3) {
+            mac[0] = uint8_t(*mac3 >> 16), mac[1] = uint8_t(*mac3 >> 8), mac[2] = uint8_t(*mac3);
+        } else if (((*mac1 >> 16) & 0xFF) == 0) {
+            mac[0] = 0x18, mac[1] = 0xFE, mac[2] = 0x34;
+        } else if (((*mac1 >> 16) & 0xFF) == 1) {
+            mac[0] = 0xAC, mac[1] = 0xD0, mac[2] = 0x74;
+        } else {
+            return error("Unknown OUI");
+        }
+        mac[3] = uint8_t(*mac1 >> 8), mac[4] = uint8_t(*mac1), mac[5] = uint8_t(*mac0 >> 24);
+    } else {
+        auto lo = device.readRegister(chip.mac_efuse_reg),
+             hi = device.readRegister(chip.mac_efuse_reg + 4);
+        if (!lo) return lo.takeError();
+        if (!hi) return hi.takeError();
+        mac[0] = uint8_t(*hi >> 8), mac[1] = uint8_t(*hi);
+        mac[2] = uint8_t(*lo >> 24), mac[3] = uint8_t(*lo >> 16), mac[4] = uint8_t(*lo >> 8),
+        mac[5] = uint8_t(*lo);
+        if (chip.mac_layout == chipdb::MacLayout::StandardEui64)
+            extension = {uint8_t(*hi >> 24), uint8_t(*hi >> 16)};
+    }
+    auto format = [](std::span<const uint8_t> bytes) {
+        std::string text;
+        for (uint8_t byte : bytes)
+            text += (text.empty() ? "" : ":") + llvm::utohexstr(byte, true, 2);
+        return text;
+    };
+    if (!extension) return "MAC:                " + format(mac);
+    uint8_t eui64[8] = {mac[0], mac[1], mac[2], extension->first, extension->second,
+                        mac[3], mac[4], mac[5]};
+    uint8_t ext[2] = {extension->first, extension->second};
+    return "MAC:                " + format(eui64) + "\nBASE MAC:           " + format(mac) +
+           "\nMAC_EXT:            " + format(ext);
+}
+
+llvm::Error printChipInfo(Device &device) {
+    const auto &chip = *device.chip();
+    std::string type(chip.display_name);
+    if (chip.revision.major[0].present()) {
+        auto revision = chipRevision(device);
+        if (!revision) return revision.takeError();
+        type += " (revision v" + std::to_string(*revision / 100) + "." +
+                std::to_string(*revision % 100) + ")";
+    }
+    llvm::outs() << "Connected to " << chip.display_name << " on " << device.port().name() << ":\n";
+    llvm::outs() << "Chip type:          " << type << "\n";
+    auto mac = readMacText(device);
+    if (!mac) return mac.takeError();
+    llvm::outs() << *mac << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
+                       const WriteFlashOptions &options) {
+    const auto &chip = *device.chip();
+    const bool compress = options.compress && chip.rom.compressed_flash;
+    if (options.compress && !chip.rom.compressed_flash)
+        llvm::outs() << "NOTE: " << chip.display_name
+                     << " ROM cannot inflate: writing uncompressed.\n";
+    if (auto failure = device.attachFlash()) return failure;
+    auto flash_size =
+        configureFlashSize(device, options.params.size == "keep" ? "keep" : options.params.size);
+    if (!flash_size) return flash_size.takeError();
+    if (options.erase_all)
+        if (auto failure = eraseFlash(device)) return failure;
+    const uint32_t block_size = device.flashBlockSize();
+    for (auto &file : files) {
+        if (file.data.empty()) {
+            llvm::outs() << "WARNING: '" << file.name << "' is empty.\n";
+            continue;
+        }
+        if (uint64_t(file.address) + file.data.size() > *flash_size)
+            return error("File '" + file.name + "' (length " + std::to_string(file.data.size()) +
+                         ") at offset " + hex(file.address) + " will not fit in " +
+                         std::to_string(*flash_size) +
+                         " bytes of flash. Change the flash_size argument or flashing address.");
+        auto patched = formats::patchFlashParams(file.data, file.address, chip, options.params);
+        if (!patched) return patched.takeError();
+        for (const auto &warning : patched->warnings)
+            llvm::outs() << "WARNING: " << warning << "\n";
+        for (const auto &note : patched->notes) llvm::outs() << note << "\n";
+        // Whole words: the ROM writes 4 bytes at a time, so pad with erased bytes.
+        std::vector<uint8_t> image = file.data;
+        image.resize((image.size() + 3) & ~size_t(3), 0xFF);
+        uint32_t size = uint32_t(image.size());
+        llvm::outs() << "Flash will be erased from " << hex(file.address & ~(kSectorSize - 1))
+                     << " to "
+                     << hex(((uint64_t(file.address) + size + kSectorSize - 1) &
+                             ~uint64_t(kSectorSize - 1)) -
+                            1)
+                     << "...\n";
+
+        std::vector<uint8_t> payload = image;
+        if (compress) {
+            uLongf compressed_size = compressBound(uLong(image.size()));
+            payload.resize(compressed_size);
+            if (compress2(payload.data(), &compressed_size, image.data(), uLong(image.size()), 9) !=
+                Z_OK)
+                return error("zlib could not compress '" + file.name + "'");
+            payload.resize(compressed_size);
+            llvm::outs() << "Compressed " << image.size() << " bytes to " << payload.size()
+                         << "...\n";
+        }
+        const uint32_t blocks = uint32_t((payload.size() + block_size - 1) / block_size);
+        uint32_t erase_size = compress ? (size + block_size - 1) / block_size * block_size : size;
+        if (chip.rom.erase_size_bug) erase_size = esp8266EraseSize(file.address, erase_size);
+        auto begin_timeout =
+            device.timeouts().scaled(device.timeouts().erase_per_mb_ms, erase_size);
+        auto begin = device.command(
+            compress ? kFlashDeflBegin : kFlashBegin,
+            beginPayload(chip, erase_size, blocks, block_size, file.address), 0, begin_timeout);
+        if (!begin)
+            return error("Writing '" + file.name +
+                         "' failed before any data: " + llvm::toString(begin.takeError()));
+
+        Progress progress("Writing", file.address, payload.size(), options.progress);
+        for (uint32_t block = 0; block < blocks; ++block) {
+            std::vector<uint8_t> chunk(
+                payload.begin() + size_t(block) * block_size,
+                payload.begin() + std::min<size_t>(payload.size(), size_t(block + 1) * block_size));
+            if (!compress) chunk.resize(block_size, 0xFF); // the ROM writes whole blocks
+            std::vector<uint8_t> data;
+            put32(data, uint32_t(chunk.size()));
+            put32(data, block);
+            put32(data, 0);
+            put32(data, 0);
+            data.insert(data.end(), chunk.begin(), chunk.end());
+            auto timeout = compress ? device.timeouts().scaled(device.timeouts().erase_per_mb_ms,
+                                                               block_size * 4)
+                                    : device.timeouts().normal;
+            auto written = device.command(compress ? kFlashDeflData : kFlashData, data,
+                                          dataChecksum(chunk), timeout, 0, 3);
+            if (!written)
+                return error("Writing '" + file.name + "' stopped at " +
+                             hex(file.address + uint64_t(block) * block_size) + " (block " +
+                             std::to_string(block + 1) + " of " + std::to_string(blocks) +
+                             "): " + llvm::toString(written.takeError()));
+            progress.update(std::min<uint64_t>(payload.size(), uint64_t(block + 1) * block_size));
+        }
+        double seconds = progress.seconds();
+        char summary[200];
+        if (compress)
+            std::snprintf(summary, sizeof summary,
+                          "Wrote %u bytes (%zu compressed) at %s in %.1f seconds (%.1f kbit/s).",
+                          size, payload.size(), hex(file.address).c_str(), seconds,
+                          seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0);
+        else
+            std::snprintf(summary, sizeof summary,
+                          "Wrote %u bytes at %s in %.1f seconds (%.1f kbit/s).", size,
+                          hex(file.address).c_str(), seconds,
+                          seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0);
+        llvm::outs() << summary << "\n";
+
+        if (!chip.rom.spi_flash_md5) {
+            llvm::outs() << "NOTE: " << chip.display_name
+                         << " ROM cannot compute MD5: the written data was not verified.\n";
+            continue;
+        }
+        llvm::outs() << "Verifying written data...\n";
+        auto flash_md5 = device.flashMd5(file.address, size);
+        if (!flash_md5) return flash_md5.takeError();
+        auto expected = md5Of(image);
+        if (*flash_md5 != expected) {
+            llvm::outs() << "Input MD5: " << llvm::toHex(expected, true)
+                         << "\nFlash MD5: " << llvm::toHex(*flash_md5, true) << "\n";
+            return error("MD5 of file does not match data in flash!");
+        }
+        llvm::outs() << "Hash of data verified.\n";
+    }
+    return llvm::Error::success();
+}
+
+llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std::string &output,
+                      bool progress_enabled) {
+    if (auto failure = device.attachFlash()) return failure;
+    auto flash_size = configureFlashSize(device, "keep");
+    if (!flash_size) return flash_size.takeError();
+    if (uint64_t(address) + size > *flash_size)
+        return error("Can't access flash regions larger than detected flash size (set size " +
+                     hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
+                     sizeName(*flash_size) + ").");
+    Progress progress("Reading", address, size, progress_enabled);
+    auto data = device.readFlashSlow(address, size, [&](uint32_t done) { progress.update(done); });
+    if (!data) return data.takeError();
+    if (auto failure = cli::writeFileAtomically(output, *data)) return failure;
+    char summary[200];
+    double seconds = progress.seconds();
+    std::snprintf(summary, sizeof summary,
+                  "Read %u bytes from %s in %.1f seconds (%.1f kbit/s) to '%s'.", size,
+                  hex(address).c_str(), seconds, seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0,
+                  output.c_str());
+    llvm::outs() << summary << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
+                        const formats::FlashParams &params, bool diff) {
+    const auto &chip = *device.chip();
+    if (auto failure = device.attachFlash()) return failure;
+    auto flash_size = configureFlashSize(device, params.size == "keep" ? "keep" : params.size);
+    if (!flash_size) return flash_size.takeError();
+    bool all_match = true;
+    for (auto &file : files) {
+        auto patched = formats::patchFlashParams(file.data, file.address, chip, params);
+        if (!patched) return patched.takeError();
+        uint32_t size = uint32_t(file.data.size());
+        llvm::outs() << "Verifying " << hex(size, 0) << " (" << size << ") bytes at "
+                     << hex(file.address) << " in flash against '" << file.name << "'...\n";
+        bool match = false;
+        if (chip.rom.spi_flash_md5) {
+            auto flash_md5 = device.flashMd5(file.address, size);
+            if (!flash_md5) return flash_md5.takeError();
+            match = *flash_md5 == md5Of(file.data);
+        }
+        if (match) {
+            llvm::outs() << "Verification successful (digest matched).\n";
+            continue;
+        }
+        all_match = false;
+        if (chip.rom.spi_flash_md5) llvm::outs() << "Verification failed (digest mismatch).\n";
+        if (!diff && chip.rom.spi_flash_md5) continue;
+        auto flash = device.readFlashSlow(file.address, size, nullptr);
+        if (!flash) return flash.takeError();
+        std::vector<uint32_t> differences;
+        for (uint32_t i = 0; i < size; ++i)
+            if ((*flash)[i] != file.data[i]) differences.push_back(i);
+        if (differences.empty()) {
+            all_match = chip.rom.spi_flash_md5 ? all_match : true;
+            if (!chip.rom.spi_flash_md5)
+                llvm::outs() << "Verification successful (contents matched).\n";
+            continue;
+        }
+        llvm::outs() << "Verification failed: " << differences.size() << " differences, first at "
+                     << hex(file.address + differences[0]) << ":\n";
+        if (diff)
+            for (uint32_t offset : differences) {
+                char line[64];
+                std::snprintf(line, sizeof line, "   %s %02x %02x",
+                              hex(file.address + offset).c_str(), (*flash)[offset],
+                              file.data[offset]);
+                llvm::outs() << line << "\n";
+            }
+    }
+    if (!all_match) return error("Verification failed.");
+    return llvm::Error::success();
+}
+
+llvm::Error eraseFlash(Device &device) {
+    return error(std::string(device.chip()->display_name) +
+                 " ROM does not support function erase_flash. Use erase-region over the whole "
+                 "flash, or the flasher stub "
+                 "(not available yet).");
+}
+
+llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size) {
+    if (address % kSectorSize) return error("Offset to erase from must be a multiple of 4096.");
+    if (size % kSectorSize) return error("Size of data to erase must be a multiple of 4096.");
+    if (auto failure = device.attachFlash()) return failure;
+    auto flash_size = configureFlashSize(device, "keep");
+    if (!flash_size) return flash_size.takeError();
+    if (uint64_t(address) + size > *flash_size)
+        return error("Can't access flash regions larger than detected flash size (set size " +
+                     hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
+                     sizeName(*flash_size) + ").");
+    llvm::outs() << "Erasing flash memory region (this may take a while depending on size)...\n";
+    const auto &chip = *device.chip();
+    // The ROM erases the region FLASH_BEGIN announces; no data follows.
+    uint32_t erase_size = chip.rom.erase_size_bug ? esp8266EraseSize(address, size) : size;
+    auto begin = device.command(
+        kFlashBegin, beginPayload(chip, erase_size, 0, device.flashBlockSize(), address), 0,
+        device.timeouts().scaled(device.timeouts().erase_per_mb_ms, size));
+    if (!begin) return begin.takeError();
+    llvm::outs() << "Flash memory region erased successfully.\n";
+    return llvm::Error::success();
+}
+
+llvm::Error readMac(Device &device) {
+    auto mac = readMacText(device);
+    if (!mac) return mac.takeError();
+    llvm::outs() << *mac << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error chipId(Device &device) {
+    if (device.chip()->mac_layout == chipdb::MacLayout::Esp8266Otp) {
+        auto mac0 = device.readRegister(0x3FF00050), mac1 = device.readRegister(0x3FF00054);
+        if (!mac0) return mac0.takeError();
+        if (!mac1) return mac1.takeError();
+        llvm::outs() << "Chip ID: " << hex((*mac0 >> 24) | (*mac1 & 0xFFFFFF) << 8) << "\n";
+        return llvm::Error::success();
+    }
+    llvm::outs() << "WARNING: " << device.chip()->display_name
+                 << " has no chip ID. Reading MAC address instead.\n";
+    return readMac(device);
+}
+
+llvm::Error flashId(Device &device) {
+    if (auto failure = device.attachFlash()) return failure;
+    auto id = device.flashId();
+    if (!id) return id.takeError();
+    uint32_t size = flashSizeFromId(*id);
+    char device_text[8];
+    std::snprintf(device_text, sizeof device_text, "%02x%02x", (*id >> 8) & 0xFF,
+                  (*id >> 16) & 0xFF);
+    llvm::outs() << "Flash Memory Information:\n=========================\n"
+                 << "Manufacturer: " << llvm::utohexstr(*id & 0xFF, true, 2)
+                 << "\nDevice: " << device_text
+                 << "\nDetected flash size: " << (size ? sizeName(size) : "Unknown") << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error securityInfo(Device &device) {
+    auto info = device.securityInfo();
+    if (!info) return info.takeError();
+    const auto &bytes = *info;
+    uint32_t flags = bytes.size() >= 4
+                         ? uint32_t(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24)
+                         : 0;
+    llvm::outs() << "Security Information:\n=====================\n";
+    llvm::outs() << "Flags: " << hex(flags) << "\n";
+    if (bytes.size() >= 20) {
+        llvm::outs() << "Chip ID: "
+                     << (bytes[12] | bytes[13] << 8 | bytes[14] << 16 | bytes[15] << 24) << "\n";
+        llvm::outs() << "API Version: "
+                     << (bytes[16] | bytes[17] << 8 | bytes[18] << 16 | bytes[19] << 24) << "\n";
+    }
+    llvm::outs() << "Secure Boot: " << ((flags & 1) ? "Enabled" : "Disabled") << "\n";
+    int crypt_bits = bytes.size() > 4 ? __builtin_popcount(bytes[4]) : 0;
+    llvm::outs() << "Flash Encryption: " << ((crypt_bits & 1) ? "Enabled" : "Disabled") << "\n";
+    llvm::outs() << "SPI Boot Crypt Count (SPI_BOOT_CRYPT_CNT): "
+                 << hex(bytes.size() > 4 ? bytes[4] : 0, 0) << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error readMem(Device &device, uint32_t address) {
+    auto value = device.readRegister(address);
+    if (!value) return value.takeError();
+    llvm::outs() << hex(address) << " = " << hex(*value) << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error writeMem(Device &device, uint32_t address, uint32_t value, uint32_t mask) {
+    if (auto failure = device.writeRegister(address, value, mask)) return failure;
+    llvm::outs() << "Wrote " << hex(value) << " with mask " << hex(mask) << " to " << hex(address)
+                 << ".\n";
+    return llvm::Error::success();
+}
+
+llvm::Error dumpMem(Device &device, uint32_t address, uint32_t size, const std::string &output) {
+    size &= ~3u;
+    llvm::outs() << "Dumping " << size << " bytes from " << hex(address) << " to file '" << output
+                 << "'...\n";
+    std::vector<uint8_t> bytes;
+    Progress progress("Dumping", address, size, true);
+    for (uint32_t offset = 0; offset < size; offset += 4) {
+        auto word = device.readRegister(address + offset);
+        if (!word)
+            return error("Dumping stopped at " + hex(address + offset) + ": " +
+                         llvm::toString(word.takeError()));
+        put32(bytes, *word);
+        if (offset % 1024 == 0) progress.update(offset);
+    }
+    progress.update(size);
+    if (auto failure = cli::writeFileAtomically(output, bytes)) return failure;
+    llvm::outs() << "Dumped " << size << " bytes from " << hex(address) << " to '" << output
+                 << "'.\n";
+    return llvm::Error::success();
+}
+
+llvm::Error loadRam(Device &device, const std::string &file) {
+    const auto &chip = *device.chip();
+    auto bytes = cli::readFile(file);
+    if (!bytes) return bytes.takeError();
+    if (formats::looksLikeIntelHex(*bytes)) {
+        auto regions = formats::parseIntelHex(*bytes, file);
+        if (!regions) return regions.takeError();
+        if (regions->size() != 1)
+            return error("Merged binary image detected. Only one file can be specified for the "
+                         "load-ram command.");
+        *bytes = std::move((*regions)[0].data);
+    }
+    auto image = formats::parseImage(*bytes, chip, file);
+    if (!image) return image.takeError();
+    std::string flash_mapped;
+    for (const auto &segment : image->segments)
+        if (chipdb::isFlashAddress(chip, segment.address))
+            flash_mapped += "\n  segment at " + hex(segment.address) + " (" +
+                            std::to_string(segment.data.size()) + " bytes)";
+    if (!flash_mapped.empty())
+        return error(
+            "'" + file +
+            "' has flash-mapped segments, which load-ram cannot place in RAM:" + flash_mapped);
+    llvm::outs() << "Loading '" << file << "' to RAM...\n";
+    const uint32_t block = device.ramBlockSize();
+    for (const auto &segment : image->segments) {
+        uint32_t size = uint32_t(segment.data.size());
+        uint32_t blocks = (size + block - 1) / block;
+        std::vector<uint8_t> begin;
+        for (uint32_t word : {size, blocks, block, segment.address}) put32(begin, word);
+        auto started = device.command(kMemBegin, begin, 0, device.timeouts().normal);
+        if (!started) return started.takeError();
+        for (uint32_t i = 0; i < blocks; ++i) {
+            std::span<const uint8_t> chunk(segment.data.data() + size_t(i) * block,
+                                           std::min<size_t>(block, size - size_t(i) * block));
+            std::vector<uint8_t> data;
+            for (uint32_t word : {uint32_t(chunk.size()), i, 0u, 0u}) put32(data, word);
+            data.insert(data.end(), chunk.begin(), chunk.end());
+            auto sent =
+                device.command(kMemData, data, dataChecksum(chunk), device.timeouts().normal, 0, 3);
+            if (!sent)
+                return error("Loading stopped at " + hex(segment.address + i * block) + ": " +
+                             llvm::toString(sent.takeError()));
+        }
+    }
+    std::vector<uint8_t> end;
+    put32(end, image->header.entry == 0 ? 1 : 0);
+    put32(end, image->header.entry);
+    // The ROM may jump before it answers; a missing reply is expected.
+    auto finished = device.command(kMemEnd, end, 0, std::chrono::milliseconds(200));
+    if (!finished) llvm::consumeError(finished.takeError());
+    llvm::outs() << "Loaded " << image->segments.size() << " segments from '" << file
+                 << "' to RAM, executing at " << hex(image->header.entry)
+                 << ".\nExiting immediately.\n";
+    return llvm::Error::success();
+}
+
+llvm::Error readFlashStatus(Device &device, unsigned bytes) {
+    if (auto failure = device.attachFlash()) return failure;
+    static constexpr uint8_t kRead[] = {0x05, 0x35, 0x15};
+    uint32_t status = 0;
+    for (unsigned i = 0; i < bytes; ++i) {
+        auto value = device.spiCommand(kRead[i], {}, 8);
+        if (!value) return value.takeError();
+        status |= (*value & 0xFF) << (8 * i);
+    }
+    char text[48];
+    std::snprintf(text, sizeof text, "Flash memory status: 0x%04x", status);
+    llvm::outs() << text << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error writeFlashStatus(Device &device, unsigned bytes, uint32_t value, bool non_volatile) {
+    if (auto failure = device.attachFlash()) return failure;
+    auto read = [&]() -> llvm::Expected<uint32_t> {
+        static constexpr uint8_t kRead[] = {0x05, 0x35, 0x15};
+        uint32_t status = 0;
+        for (unsigned i = 0; i < bytes; ++i) {
+            auto byte = device.spiCommand(kRead[i], {}, 8);
+            if (!byte) return byte.takeError();
+            status |= (*byte & 0xFF) << (8 * i);
+        }
+        return status;
+    };
+    auto format = [&](uint32_t status) {
+        char text[16];
+        std::snprintf(text, sizeof text, "0x%0*x", int(bytes * 2), status);
+        return std::string(text);
+    };
+    value &= bytes == 3 ? 0xFFFFFF : bytes == 2 ? 0xFFFF : 0xFF;
+    auto before = read();
+    if (!before) return before.takeError();
+    llvm::outs() << "Initial flash memory status: " << format(*before) << "\n";
+    llvm::outs() << "Setting flash memory status: " << format(value) << "\n";
+    // WREN (06h) makes the write non-volatile; WEVSR (50h) makes it volatile (lost at power-off).
+    const uint8_t enable = non_volatile ? 0x06 : 0x50;
+    auto step = [&](uint8_t command, std::span<const uint8_t> data) -> llvm::Error {
+        auto result = device.spiCommand(command, data);
+        return result ? llvm::Error::success() : result.takeError();
+    };
+    if (bytes == 2) {
+        uint8_t both[2] = {uint8_t(value), uint8_t(value >> 8)};
+        if (auto failure = step(enable, {})) return failure;
+        if (auto failure = step(0x01, both)) return failure;
+    }
+    static constexpr uint8_t kWrite[] = {0x01, 0x31, 0x11};
+    for (unsigned i = 0; i < bytes; ++i) {
+        uint8_t byte[1] = {uint8_t(value >> (8 * i))};
+        if (auto failure = step(enable, {})) return failure;
+        if (auto failure = step(kWrite[i], byte)) return failure;
+    }
+    if (auto failure = step(0x04, {})) return failure;
+    auto after = read();
+    if (!after) return after.takeError();
+    llvm::outs() << "After flash memory status:   " << format(*after) << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error run(Device &device) {
+    // The ROM leaves download mode when FLASH_END asks it to run the user code.
+    std::vector<uint8_t> begin = beginPayload(*device.chip(), 0, 0, device.flashBlockSize(), 0);
+    auto started = device.command(kFlashBegin, begin, 0, device.timeouts().normal);
+    if (!started) return started.takeError();
+    std::vector<uint8_t> end;
+    put32(end, 1);
+    return device.sendOnly(kFlashEnd, end);
+}
+
+} // namespace esptools::loader

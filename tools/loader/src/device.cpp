@@ -1,0 +1,489 @@
+#include "esptools/loader/device.h"
+
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <thread>
+
+namespace esptools::loader {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum : uint8_t {
+    kSync = 0x08,
+    kWriteReg = 0x09,
+    kReadReg = 0x0A,
+    kSpiSetParams = 0x0B,
+    kSpiAttach = 0x0D,
+    kReadFlashSlow = 0x0E,
+    kChangeBaudrate = 0x0F,
+    kSpiFlashMd5 = 0x13,
+    kGetSecurityInfo = 0x14,
+    kFlashBegin = 0x02,
+    kFlashEnd = 0x04,
+};
+
+void put32(std::vector<uint8_t> &out, uint32_t value) {
+    for (int i = 0; i < 4; ++i) out.push_back(uint8_t(value >> (8 * i)));
+}
+
+uint32_t get32(const uint8_t *p) {
+    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+llvm::Error error(const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+const char *opName(uint8_t op) {
+    switch (op) {
+    case 0x02:
+        return "FLASH_BEGIN";
+    case 0x03:
+        return "FLASH_DATA";
+    case 0x04:
+        return "FLASH_END";
+    case 0x05:
+        return "MEM_BEGIN";
+    case 0x06:
+        return "MEM_END";
+    case 0x07:
+        return "MEM_DATA";
+    case 0x08:
+        return "SYNC";
+    case 0x09:
+        return "WRITE_REG";
+    case 0x0A:
+        return "READ_REG";
+    case 0x0B:
+        return "SPI_SET_PARAMS";
+    case 0x0D:
+        return "SPI_ATTACH";
+    case 0x0E:
+        return "READ_FLASH_SLOW";
+    case 0x0F:
+        return "CHANGE_BAUDRATE";
+    case 0x10:
+        return "FLASH_DEFL_BEGIN";
+    case 0x11:
+        return "FLASH_DEFL_DATA";
+    case 0x12:
+        return "FLASH_DEFL_END";
+    case 0x13:
+        return "SPI_FLASH_MD5";
+    case 0x14:
+        return "GET_SECURITY_INFO";
+    default:
+        return "command";
+    }
+}
+
+} // namespace
+
+milliseconds Timeouts::scaled(double per_mb_ms, uint64_t bytes) const {
+    auto value = milliseconds(static_cast<int64_t>(per_mb_ms * double(bytes) / 1e6));
+    return std::min(std::max(value, normal), max);
+}
+
+std::string describeStatus(uint8_t status, uint8_t code) {
+    static const std::pair<uint16_t, const char *> kMeanings[] = {
+        {0x100, "Undefined errors"},
+        {0x101, "The input parameter is invalid"},
+        {0x102, "Failed to malloc memory from system"},
+        {0x103, "Failed to send out message"},
+        {0x104, "Failed to receive message"},
+        {0x105, "The format of the received message is invalid"},
+        {0x106, "Message is ok, but the running result is wrong"},
+        {0x107, "Checksum error"},
+        {0x108, "Flash write error - after writing a block of data to flash, the ROM loader reads "
+                "the value back and "
+                "the 8-bit CRC is compared with the data read from flash. If they don't match, "
+                "this error is returned."},
+        {0x109, "Flash read error - SPI read failed"},
+        {0x10A, "Flash read length error - SPI read request length is too long"},
+        {0x10B, "Deflate failed error (compressed uploads only)"},
+        {0x10C, "Deflate Adler32 error"},
+        {0x10D, "Deflate parameter error"},
+        {0x10E, "Invalid RAM binary size"},
+        {0x10F, "Invalid RAM binary address"},
+    };
+    uint16_t key = uint16_t(status << 8 | code);
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%04X", key);
+    for (const auto &[value, meaning] : kMeanings)
+        if (value == key) return std::string(hex) + ": " + meaning;
+    return std::string(hex) + ": Unknown result";
+}
+
+void Device::traceFrame(const char *direction, std::span<const uint8_t> frame) {
+    if (!trace_) return;
+    llvm::errs() << "TRACE " << direction << " " << frame.size() << " bytes: "
+                 << llvm::toHex(llvm::ArrayRef<uint8_t>(frame.data(), frame.size()), true) << "\n";
+}
+
+llvm::Error Device::sendOnly(uint8_t op, std::span<const uint8_t> data) {
+    std::vector<uint8_t> packet = {0x00, op, uint8_t(data.size()), uint8_t(data.size() >> 8), 0, 0,
+                                   0,    0};
+    packet.insert(packet.end(), data.begin(), data.end());
+    traceFrame("write", packet);
+    return port_.write(slip::encode(packet));
+}
+
+llvm::Expected<std::optional<std::vector<uint8_t>>> Device::readFrame(milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (true) {
+        while (!pending_.empty()) {
+            uint8_t byte = pending_.front();
+            pending_.erase(pending_.begin());
+            auto event = decoder_.push(byte);
+            if (event == slip::Decoder::Event::Frame) {
+                traceFrame("read", decoder_.frame());
+                return std::optional<std::vector<uint8_t>>(decoder_.frame());
+            }
+            // Noise between frames, or a broken escape: drop it and keep looking for a frame; the
+            // request will be retried if its reply was the casualty.
+        }
+        auto now = Clock::now();
+        if (now >= deadline) return std::optional<std::vector<uint8_t>>();
+        uint8_t buffer[4096];
+        auto got = port_.read(buffer, std::chrono::duration_cast<milliseconds>(deadline - now));
+        if (!got) return got.takeError();
+        pending_.insert(pending_.end(), buffer, buffer + *got);
+    }
+}
+
+llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data, uint32_t checksum,
+                                      milliseconds timeout, size_t reply_data_length,
+                                      int attempts) {
+    std::vector<uint8_t> packet = {0x00, op, uint8_t(data.size()), uint8_t(data.size() >> 8)};
+    put32(packet, checksum);
+    packet.insert(packet.end(), data.begin(), data.end());
+    std::string last_problem = "no reply";
+    for (int attempt = 0; attempt < std::max(attempts, 1); ++attempt) {
+        traceFrame("write", packet);
+        if (auto failure = port_.write(slip::encode(packet))) return failure;
+        auto deadline = Clock::now() + timeout;
+        for (int frames = 0; frames < 100; ++frames) {
+            auto now = Clock::now();
+            if (now >= deadline) break;
+            auto frame = readFrame(std::chrono::duration_cast<milliseconds>(deadline - now));
+            if (!frame) return frame.takeError();
+            if (!*frame) break;
+            const auto &bytes = **frame;
+            if (bytes.size() < 8 || bytes[0] != 0x01) continue;
+            std::span<const uint8_t> body(bytes.data() + 8, bytes.size() - 8);
+            if (bytes[1] != op) {
+                // A ROM that lacks a command answers with another opcode and "invalid message".
+                if (body.size() >= 2 && body[0] != 0 && body[1] == 0x05)
+                    return error(std::string("This command (") + opName(op) +
+                                 ") is not supported by the chip's loader");
+                continue;
+            }
+            if (body.size() < reply_data_length + 2) {
+                if (!body.empty() && body[0] != 0)
+                    return error(std::string("Failed to ") + opName(op) + " (result was " +
+                                 describeStatus(body[0], body.size() > 1 ? body[1] : 0) + ")");
+                last_problem = "a short reply";
+                break;
+            }
+            uint8_t status = body[reply_data_length], code = body[reply_data_length + 1];
+            if (status != 0) {
+                // A checksum error means the request was damaged on the way: worth another try.
+                if (code == 0x07 && attempt + 1 < attempts) {
+                    last_problem = "a checksum error";
+                    break;
+                }
+                return error(std::string("Failed to ") + opName(op) + " (result was " +
+                             describeStatus(status, code) + ")");
+            }
+            return Reply{get32(&bytes[4]),
+                         std::vector<uint8_t>(body.begin(), body.begin() + reply_data_length)};
+        }
+    }
+    return error(std::string(opName(op)) + " failed: " + last_problem + " after " +
+                 std::to_string(std::max(attempts, 1)) +
+                 " attempt(s); the chip stopped responding");
+}
+
+llvm::Error Device::sync() {
+    std::vector<uint8_t> payload = {0x07, 0x07, 0x12, 0x20};
+    payload.insert(payload.end(), 32, 0x55);
+    auto reply = command(kSync, payload, 0, timeouts_.sync);
+    if (!reply) return reply.takeError();
+    // The ROM sends several replies to one SYNC; collect them so they do not answer later requests.
+    for (int i = 0; i < 7; ++i) {
+        auto frame = readFrame(milliseconds(100));
+        if (!frame) return frame.takeError();
+        if (!*frame) break;
+    }
+    return llvm::Error::success();
+}
+
+llvm::Error Device::connect(BeforeReset before, int attempts) {
+    if (before == BeforeReset::NoneNoSync) return llvm::Error::success();
+    std::string last = "no reply";
+    for (int attempt = 0; attempts <= 0 || attempt < attempts; ++attempt) {
+        if (before != BeforeReset::None && port_.hasControlLines()) {
+            port_.flushInput();
+            // Classic dev-board reset: EN low with GPIO0 released, then GPIO0 low as EN rises.
+            port_.setDtr(false);
+            port_.setRts(true);
+            std::this_thread::sleep_for(
+                milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 100));
+            port_.setDtr(true);
+            port_.setRts(false);
+            std::this_thread::sleep_for(
+                milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 50));
+            port_.setDtr(false);
+        }
+        for (int i = 0; i < 5; ++i) {
+            port_.flushInput();
+            pending_.clear();
+            decoder_.reset();
+            auto result = sync();
+            if (!result) return llvm::Error::success();
+            last = llvm::toString(std::move(result));
+            llvm::outs() << ".";
+            llvm::outs().flush();
+        }
+    }
+    llvm::outs() << "\n";
+    return error("Failed to connect to Espressif device: " + last);
+}
+
+llvm::Expected<const chipdb::ChipDescription *>
+Device::detect(const chipdb::ChipDescription *expected) {
+    const chipdb::ChipDescription *found = nullptr;
+    auto info = command(kGetSecurityInfo, {}, 0, timeouts_.normal, 20);
+    if (info) {
+        uint32_t chip_id = get32(&info->data[12]);
+        found = chipdb::findChipByImageId(static_cast<uint16_t>(chip_id));
+        if (!found && !expected)
+            return error("Unexpected chip ID value " + std::to_string(chip_id) +
+                         ". Failed to autodetect chip type.");
+    } else {
+        llvm::consumeError(info.takeError());
+        pending_.clear();
+        port_.flushInput();
+        auto magic = readRegister(chipdb::kChipDetectMagicRegister);
+        if (!magic) return magic.takeError();
+        found = chipdb::findChipByMagic(*magic);
+        if (!found && !expected) {
+            char text[96];
+            std::snprintf(text, sizeof text,
+                          "Unexpected chip magic value 0x%08x. Failed to autodetect chip type.",
+                          *magic);
+            return error(text);
+        }
+    }
+    if (expected && found && found != expected)
+        return error("This chip is " + std::string(found->display_name) + ", not " +
+                     std::string(expected->display_name) + ". Wrong --chip argument?");
+    chip_ = found ? found : expected;
+    return chip_;
+}
+
+llvm::Error Device::reset(AfterReset after) {
+    switch (after) {
+    case AfterReset::Hard:
+    case AfterReset::Watchdog:
+        llvm::outs() << "Hard resetting via RTS pin...\n";
+        if (port_.hasControlLines()) {
+            port_.setRts(true);
+            std::this_thread::sleep_for(
+                milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 100));
+            port_.setRts(false);
+        }
+        return llvm::Error::success();
+    case AfterReset::Soft: {
+        llvm::outs() << "Soft resetting...\n";
+        // The ROM leaves the loader when FLASH_END asks it to run the user code.
+        std::vector<uint8_t> begin(16, 0);
+        auto started = command(kFlashBegin, begin, 0, timeouts_.normal);
+        if (!started) return started.takeError();
+        std::vector<uint8_t> end = {0, 0, 0, 0};
+        return sendOnly(kFlashEnd, end);
+    }
+    case AfterReset::None:
+        llvm::outs() << "Staying in bootloader.\n";
+        return llvm::Error::success();
+    case AfterReset::NoneStub:
+        llvm::outs() << "Staying in flasher stub.\n";
+        return llvm::Error::success();
+    }
+    return llvm::Error::success();
+}
+
+llvm::Expected<uint32_t> Device::readRegister(uint32_t address) {
+    std::vector<uint8_t> data;
+    put32(data, address);
+    auto reply = command(kReadReg, data, 0, timeouts_.normal, 0, 3);
+    if (!reply) return reply.takeError();
+    return reply->value;
+}
+
+llvm::Error Device::writeRegister(uint32_t address, uint32_t value, uint32_t mask,
+                                  uint32_t delay_us) {
+    std::vector<uint8_t> data;
+    for (uint32_t word : {address, value, mask, delay_us}) put32(data, word);
+    auto reply = command(kWriteReg, data, 0, timeouts_.normal, 0, 3);
+    return reply ? llvm::Error::success() : reply.takeError();
+}
+
+llvm::Expected<std::vector<uint8_t>> Device::securityInfo() {
+    auto reply = command(kGetSecurityInfo, {}, 0, timeouts_.normal,
+                         chip_ ? chip_->rom.security_info_bytes : 20);
+    if (!reply) return reply.takeError();
+    return reply->data;
+}
+
+llvm::Error Device::attachFlash() {
+    if (!chip_->rom.spi_attach) {
+        // The ESP8266 ROM attaches the flash as part of FLASH_BEGIN.
+        std::vector<uint8_t> begin(16, 0);
+        auto reply = command(kFlashBegin, begin, 0, timeouts_.normal);
+        return reply ? llvm::Error::success() : reply.takeError();
+    }
+    std::vector<uint8_t> data(8, 0);
+    auto reply = command(kSpiAttach, data, 0, timeouts_.normal);
+    return reply ? llvm::Error::success() : reply.takeError();
+}
+
+llvm::Error Device::setFlashSize(uint32_t bytes) {
+    if (!chip_->rom.spi_set_params) return llvm::Error::success();
+    std::vector<uint8_t> data;
+    for (uint32_t word : {0u, bytes, 0x10000u, 0x1000u, 0x100u, 0xFFFFu}) put32(data, word);
+    auto reply = command(kSpiSetParams, data, 0, timeouts_.normal);
+    return reply ? llvm::Error::success() : reply.takeError();
+}
+
+llvm::Error Device::changeBaud(uint32_t baud) {
+    if (!chip_->rom.change_baudrate) {
+        llvm::outs() << "WARNING: ROM doesn't support changing baud rate. Keeping initial baud "
+                        "rate 115200.\n";
+        return llvm::Error::success();
+    }
+    llvm::outs() << "Changing baud rate to " << baud << "...\n";
+    std::vector<uint8_t> data;
+    put32(data, baud);
+    put32(data, 0);
+    auto reply = command(kChangeBaudrate, data, 0, timeouts_.normal);
+    if (!reply) return reply.takeError();
+    llvm::outs() << "Changed.\n";
+    if (auto failure = port_.setBaudRate(baud)) return failure;
+    std::this_thread::sleep_for(milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 50));
+    port_.flushInput();
+    return llvm::Error::success();
+}
+
+llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint32_t size) {
+    std::vector<uint8_t> data;
+    for (uint32_t word : {address, size, 0u, 0u}) put32(data, word);
+    auto reply =
+        command(kSpiFlashMd5, data, 0, timeouts_.scaled(timeouts_.md5_per_mb_ms, size), 32, 2);
+    if (!reply) return reply.takeError();
+    std::string hex(reply->data.begin(), reply->data.end());
+    std::string raw;
+    if (!llvm::tryGetFromHex(hex, raw) || raw.size() != 16)
+        return error("SPI_FLASH_MD5 returned '" + hex + "', not 32 hex digits");
+    std::array<uint8_t, 16> digest{};
+    std::copy(raw.begin(), raw.end(), digest.begin());
+    return digest;
+}
+
+llvm::Expected<std::vector<uint8_t>>
+Device::readFlashSlow(uint32_t address, uint32_t size,
+                      const std::function<void(uint32_t)> &progress) {
+    if (!chip_->rom.read_flash_slow)
+        return error(
+            std::string(chip_->display_name) +
+            " ROM does not support reading flash; the flasher stub is needed (not available yet)");
+    std::vector<uint8_t> out;
+    out.reserve(size);
+    while (out.size() < size) {
+        uint32_t length = std::min<uint32_t>(64, size - uint32_t(out.size()));
+        std::vector<uint8_t> data;
+        put32(data, address + uint32_t(out.size()));
+        put32(data, length);
+        auto reply = command(kReadFlashSlow, data, 0, timeouts_.normal, 64, 3);
+        if (!reply)
+            return error("reading flash at 0x" + llvm::utohexstr(address + out.size(), true) +
+                         " failed: " + llvm::toString(reply.takeError()));
+        out.insert(out.end(), reply->data.begin(), reply->data.begin() + length);
+        if (progress) progress(uint32_t(out.size()));
+    }
+    return out;
+}
+
+llvm::Expected<uint32_t> Device::spiCommand(uint8_t spi_command, std::span<const uint8_t> mosi,
+                                            unsigned read_bits, std::optional<uint32_t> address,
+                                            unsigned address_bits, unsigned dummy_bits) {
+    const auto &spi = chip_->spi;
+    if (read_bits > 32)
+        return error("Reading more than 32 bits back from a SPI flash operation is unsupported");
+    if (mosi.size() > 64)
+        return error("Writing more than 64 bytes of data with one SPI command is unsupported");
+    auto usr = readRegister(spi.base + spi.usr);
+    if (!usr) return usr.takeError();
+    auto usr2 = readRegister(spi.base + spi.usr2);
+    if (!usr2) return usr2.takeError();
+    const uint32_t mosi_bits = uint32_t(mosi.size()) * 8;
+    uint32_t flags = 1u << 31;
+    if (read_bits) flags |= 1u << 28;
+    if (mosi_bits) flags |= 1u << 27;
+    if (address) flags |= 1u << 30;
+    if (dummy_bits) flags |= 1u << 29;
+    uint32_t usr1 = (dummy_bits ? dummy_bits - 1 : 0) | (address ? (address_bits - 1) << 26 : 0);
+
+    if (spi.mosi_dlen) {
+        if (mosi_bits)
+            if (auto e = writeRegister(spi.base + *spi.mosi_dlen, mosi_bits - 1)) return e;
+        if (read_bits)
+            if (auto e = writeRegister(spi.base + *spi.miso_dlen, read_bits - 1)) return e;
+        if (usr1)
+            if (auto e = writeRegister(spi.base + spi.usr1, usr1)) return e;
+    } else {
+        usr1 |= (read_bits ? (read_bits - 1) << 8 : 0) | (mosi_bits ? (mosi_bits - 1) << 17 : 0);
+        if (auto e = writeRegister(spi.base + spi.usr1, usr1)) return e;
+    }
+    if (auto e = writeRegister(spi.base + spi.usr, flags)) return e;
+    if (auto e = writeRegister(spi.base + spi.usr2, (7u << 28) | spi_command)) return e;
+    if (address)
+        if (auto e = writeRegister(
+                spi.base + 4, spi.address_msb_aligned ? *address << (32 - address_bits) : *address))
+            return e;
+    if (mosi.empty()) {
+        if (auto e = writeRegister(spi.base + spi.w0, 0)) return e;
+    } else {
+        for (size_t i = 0; i < mosi.size(); i += 4) {
+            uint32_t word = 0;
+            for (size_t j = 0; j < 4 && i + j < mosi.size(); ++j)
+                word |= uint32_t(mosi[i + j]) << (8 * j);
+            if (auto e = writeRegister(spi.base + spi.w0 + uint32_t(i), word)) return e;
+        }
+    }
+    if (auto e = writeRegister(spi.base, 1u << 18)) return e;
+    bool done = false;
+    for (int poll = 0; poll < 10 && !done; ++poll) {
+        auto cmd = readRegister(spi.base);
+        if (!cmd) return cmd.takeError();
+        done = !(*cmd & (1u << 18));
+    }
+    if (!done) return error("SPI command did not complete in time");
+    auto result = readRegister(spi.base + spi.w0);
+    if (!result) return result.takeError();
+    if (auto e = writeRegister(spi.base + spi.usr, *usr)) return e;
+    if (auto e = writeRegister(spi.base + spi.usr2, *usr2)) return e;
+    return *result;
+}
+
+llvm::Expected<uint32_t> Device::flashId() {
+    if (cached_flash_id_) return (*cached_flash_id_)[0];
+    auto id = spiCommand(0x9F, {}, 24);
+    if (!id) return id.takeError();
+    cached_flash_id_ = std::array<uint32_t, 1>{*id};
+    return *id;
+}
+
+} // namespace esptools::loader

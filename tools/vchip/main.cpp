@@ -1,0 +1,213 @@
+// esp-vchip: a virtual Espressif chip in ROM download mode, reachable by any serial tool.
+//   esp-vchip --chip esp32c3 --listen 127.0.0.1:5555   (raw TCP: esptool's socket://)
+//   esp-vchip --chip esp32c3 --pty                     (prints the pseudo-terminal's path)
+// Reset convention: a pty and a raw TCP socket carry no DTR/RTS, so the chip starts in download
+// mode and every new TCP connection resets it into download mode again (clients use
+// --before no-reset). With --control-port, lines "download", "boot" and "power-cycle" sent to that
+// port reset the chip into download mode, boot it from flash, or power-cycle it.
+#include "esptools/vchip/vchip.h"
+
+#include <boost/program_options.hpp>
+#include <llvm/Support/raw_ostream.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+
+namespace po = boost::program_options;
+using namespace esptools;
+
+namespace {
+
+volatile std::sig_atomic_t stop_requested = 0;
+
+int fail(const std::string &message) {
+    llvm::errs() << "esp-vchip: error: " << message << "\n";
+    return 2;
+}
+
+// Opens a listening TCP socket; only loopback addresses unless remote access is allowed.
+int listenOn(const std::string &endpoint, bool allow_remote, std::string &error) {
+    auto colon = endpoint.rfind(':');
+    std::string host = colon == std::string::npos ? "127.0.0.1" : endpoint.substr(0, colon);
+    std::string port = colon == std::string::npos ? endpoint : endpoint.substr(colon + 1);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(std::atoi(port.c_str())));
+    if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
+        error = "'" + host + "' is not an IPv4 address";
+        return -1;
+    }
+    if (!allow_remote && (ntohl(address.sin_addr.s_addr) >> 24) != 127) {
+        error = host + " is not a loopback address (use --allow-remote to listen there)";
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0 ||
+        listen(fd, 1) != 0) {
+        error = "cannot listen on " + endpoint + ": " + std::strerror(errno);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+uint16_t boundPort(int fd) {
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    getsockname(fd, reinterpret_cast<sockaddr *>(&address), &length);
+    return ntohs(address.sin_port);
+}
+
+// Moves bytes between a file descriptor (socket or pty master) and the chip until it closes.
+void serve(int fd, vchip::VirtualChip &chip, int control_fd, bool stop_on_eof) {
+    std::vector<uint8_t> buffer(4096);
+    int control_client = -1;
+    std::string control_line;
+    while (!stop_requested) {
+        pollfd fds[3] = {{fd, POLLIN, 0}, {control_fd, POLLIN, 0}, {control_client, POLLIN, 0}};
+        poll(fds, 3, 5);
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t got = ::read(fd, buffer.data(), buffer.size());
+            if (got <= 0) {
+                if (stop_on_eof) return;
+            } else {
+                chip.write(std::span<const uint8_t>(buffer.data(), size_t(got)));
+            }
+        }
+        if (control_fd >= 0 && (fds[1].revents & POLLIN)) {
+            if (control_client >= 0) close(control_client);
+            control_client = accept4(control_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        }
+        if (control_client >= 0 && (fds[2].revents & (POLLIN | POLLHUP))) {
+            char text[256];
+            ssize_t got = ::read(control_client, text, sizeof text);
+            if (got <= 0) {
+                close(control_client);
+                control_client = -1;
+            } else {
+                control_line.append(text, size_t(got));
+                for (auto newline = control_line.find('\n'); newline != std::string::npos;
+                     newline = control_line.find('\n')) {
+                    std::string command = control_line.substr(0, newline);
+                    control_line.erase(0, newline + 1);
+                    while (!command.empty() && (command.back() == '\r' || command.back() == ' '))
+                        command.pop_back();
+                    if (command == "download")
+                        chip.resetIntoDownloadMode();
+                    else if (command == "boot")
+                        chip.resetAndBoot();
+                    else if (command == "power-cycle")
+                        chip.powerCycle();
+                    std::string answer =
+                        command == "download" || command == "boot" || command == "power-cycle"
+                            ? "ok\n"
+                            : "unknown command (download, boot, power-cycle)\n";
+                    (void)!::write(control_client, answer.data(), answer.size());
+                }
+            }
+        }
+        size_t count = chip.read(buffer, std::chrono::milliseconds(0));
+        if (count > 0 && ::write(fd, buffer.data(), count) < 0 && stop_on_eof) return;
+        if (!chip.connected() && stop_on_eof) return;
+    }
+    if (control_client >= 0) close(control_client);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    po::options_description described("esp-vchip options");
+    described.add_options()("help,h", "show this help")("chip", po::value<std::string>(),
+                                                        "chip to model, e.g. esp32c3")(
+        "flash-file", po::value<std::string>(),
+        "file holding the flash contents (shared between processes)")(
+        "flash-size", po::value<std::string>()->default_value("4MB"),
+        "flash size")("mac", po::value<std::string>(), "MAC address aa:bb:cc:dd:ee:ff")(
+        "revision", po::value<std::string>(), "chip revision, major*100+minor")(
+        "timing", po::bool_switch(), "real-time UART and flash timing")(
+        "listen", po::value<std::string>(),
+        "serve raw TCP on HOST:PORT (default host 127.0.0.1; port 0 picks one)")(
+        "control-port", po::value<std::string>(),
+        "TCP port for reset commands (download, boot, power-cycle)")(
+        "allow-remote", po::bool_switch(), "allow a non-loopback --listen address")(
+        "pty", po::bool_switch(), "serve a pseudo-terminal and print its path")(
+        "fault", po::value<std::vector<std::string>>()->composing(),
+        "fault injection, as in vchip: port options: drop=0.01, corrupt=0.01, seed=N, "
+        "disconnect_after=N, "
+        "fail_program_at=ADDR");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, described), vm);
+        po::notify(vm);
+    } catch (const po::error &error) {
+        return fail(error.what());
+    }
+    if (vm.count("help") || !vm.count("chip")) {
+        std::cout << "usage: esp-vchip --chip CHIP (--listen HOST:PORT | --pty) [options]\n"
+                  << described;
+        return vm.count("help") ? 0 : 2;
+    }
+    std::string spec = vm["chip"].as<std::string>() + "?size=" + vm["flash-size"].as<std::string>();
+    if (vm.count("flash-file")) spec += "&flash=" + vm["flash-file"].as<std::string>();
+    if (vm.count("mac")) spec += "&mac=" + vm["mac"].as<std::string>();
+    if (vm.count("revision")) spec += "&rev=" + vm["revision"].as<std::string>();
+    if (vm["timing"].as<bool>()) spec += "&timing=1";
+    if (vm.count("fault"))
+        for (const auto &fault : vm["fault"].as<std::vector<std::string>>()) spec += "&" + fault;
+    auto options = vchip::parsePortSpec(spec);
+    if (!options) return fail(llvm::toString(options.takeError()));
+    auto chip = vchip::VirtualChip::create(*options);
+    if (!chip) return fail(llvm::toString(chip.takeError()));
+
+    std::signal(SIGINT, [](int) { stop_requested = 1; });
+    std::signal(SIGTERM, [](int) { stop_requested = 1; });
+    std::signal(SIGPIPE, SIG_IGN);
+    const bool allow_remote = vm["allow-remote"].as<bool>();
+    int control_fd = -1;
+    if (vm.count("control-port")) {
+        std::string error;
+        control_fd = listenOn(vm["control-port"].as<std::string>(), allow_remote, error);
+        if (control_fd < 0) return fail(error);
+        std::cout << "control on port " << boundPort(control_fd) << std::endl;
+    }
+
+    if (vm["pty"].as<bool>()) {
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
+            return fail("cannot open a pseudo-terminal");
+        termios raw{};
+        tcgetattr(master, &raw);
+        cfmakeraw(&raw);
+        tcsetattr(master, TCSANOW, &raw);
+        std::cout << ptsname(master) << std::endl;
+        serve(master, **chip, control_fd, false);
+        return 0;
+    }
+    if (!vm.count("listen")) return fail("give --listen HOST:PORT or --pty");
+    std::string error;
+    int listener = listenOn(vm["listen"].as<std::string>(), allow_remote, error);
+    if (listener < 0) return fail(error);
+    std::cout << "listening on port " << boundPort(listener) << std::endl;
+    while (!stop_requested) {
+        pollfd ready{listener, POLLIN, 0};
+        if (poll(&ready, 1, 100) <= 0) continue;
+        int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0) continue;
+        (*chip)->resetIntoDownloadMode(); // each connection finds the chip waiting for download
+        serve(client, **chip, control_fd, true);
+        close(client);
+    }
+    return 0;
+}

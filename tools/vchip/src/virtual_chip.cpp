@@ -1,0 +1,642 @@
+// The ROM download mode of an Espressif chip, as ../shared/reference/protocol.md describes it: SLIP
+// frames in, replies out, a register file with eFuse words and the SPI user-command engine, flash
+// and RAM downloads. Everything the chip does is decided here from the request bytes; nothing is
+// shared with esp-loader but the chip database and SLIP framing.
+#include "esptools/slip/slip.h"
+#include "esptools/vchip/vchip.h"
+#include "spi_flash.h"
+
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/MD5.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <zlib.h>
+
+#include <deque>
+#include <map>
+#include <random>
+#include <thread>
+
+namespace esptools::vchip {
+namespace {
+
+using chipdb::ChipDescription;
+using Clock = std::chrono::steady_clock;
+
+enum Opcode : uint8_t {
+    kFlashBegin = 0x02,
+    kFlashData = 0x03,
+    kFlashEnd = 0x04,
+    kMemBegin = 0x05,
+    kMemEnd = 0x06,
+    kMemData = 0x07,
+    kSync = 0x08,
+    kWriteReg = 0x09,
+    kReadReg = 0x0A,
+    kSpiSetParams = 0x0B,
+    kSpiAttach = 0x0D,
+    kReadFlashSlow = 0x0E,
+    kChangeBaudrate = 0x0F,
+    kFlashDeflBegin = 0x10,
+    kFlashDeflData = 0x11,
+    kFlashDeflEnd = 0x12,
+    kSpiFlashMd5 = 0x13,
+    kGetSecurityInfo = 0x14,
+};
+
+// ROM error codes (status 1, then this byte).
+enum RomError : uint8_t {
+    kInvalidParameter = 0x01,
+    kInvalidMessage = 0x05,
+    kFailedResult = 0x06,
+    kChecksumError = 0x07,
+    kFlashWriteError = 0x08,
+    kDeflateError = 0x0B,
+};
+
+uint32_t le32(const uint8_t *p) {
+    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+// Spreads value over fields, most significant field first (the reverse of how a reader joins them).
+void storeFields(std::map<uint32_t, uint32_t> &words, std::span<const chipdb::RegisterField> fields,
+                 uint32_t value) {
+    for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
+        if (!it->present()) continue;
+        uint32_t mask = (1u << it->width) - 1;
+        uint32_t &word = words[it->address];
+        word = (word & ~(mask << it->shift)) | ((value & mask) << it->shift);
+        value >>= it->width;
+    }
+}
+
+class Rom {
+public:
+    Rom(const Options &options, std::unique_ptr<SpiFlash> flash)
+        : options_(options), chip_(*options.chip), flash_(std::move(flash)) {
+        initialiseRegisters();
+    }
+
+    SpiFlash &flash() { return *flash_; }
+
+    // Handles one request frame; appends reply frames (SLIP-encoded) to out.
+    void handle(const std::vector<uint8_t> &frame, std::vector<uint8_t> &out) {
+        if (frame.size() < 8 || frame[0] != 0x00) return; // not a request: the ROM ignores it
+        const uint8_t op = frame[1];
+        const uint16_t size = static_cast<uint16_t>(frame[2] | frame[3] << 8);
+        const uint32_t checksum = le32(&frame[4]);
+        std::span<const uint8_t> data(frame.data() + 8, frame.size() - 8);
+        if (data.size() != size) return reply(out, op, 0, {}, kInvalidMessage);
+        switch (op) {
+        case kSync:
+            if (data.size() != 36) return reply(out, op, 0, {}, kInvalidMessage);
+            // The ROM answers one SYNC with several replies.
+            for (int i = 0; i < 8; ++i) reply(out, op, 0x20120707, {});
+            return;
+        case kReadReg:
+            if (data.size() != 4) return reply(out, op, 0, {}, kInvalidMessage);
+            return reply(out, op, readRegister(le32(data.data())), {});
+        case kWriteReg:
+            if (data.empty() || data.size() % 16) return reply(out, op, 0, {}, kInvalidMessage);
+            for (size_t i = 0; i < data.size(); i += 16) {
+                uint32_t address = le32(&data[i]), value = le32(&data[i + 4]),
+                         mask = le32(&data[i + 8]);
+                writeRegister(address, (value & mask) | (readRegister(address) & ~mask));
+            }
+            return reply(out, op, 0, {});
+        case kMemBegin:
+            return memBegin(out, data);
+        case kMemData:
+            return downloadData(out, op, data, checksum, /*to_flash=*/false);
+        case kMemEnd:
+            return memEnd(out, data);
+        case kFlashBegin:
+            return flashBegin(out, op, data, false);
+        case kFlashData:
+            return downloadData(out, op, data, checksum, /*to_flash=*/true);
+        case kFlashEnd:
+            return flashEnd(out, op, data);
+        case kSpiAttach:
+            if (!chip_.rom.spi_attach) break;
+            return reply(out, op, 0, {}, data.size() == 8 ? 0 : kInvalidMessage);
+        case kSpiSetParams:
+            if (!chip_.rom.spi_set_params) break;
+            if (data.size() != 24) return reply(out, op, 0, {}, kInvalidMessage);
+            return reply(out, op, 0, {});
+        case kChangeBaudrate:
+            if (!chip_.rom.change_baudrate || data.size() != 8) break;
+            pending_baud_ = le32(data.data());
+            return reply(out, op, 0, {});
+        case kFlashDeflBegin:
+            if (!chip_.rom.compressed_flash) break;
+            return flashBegin(out, op, data, true);
+        case kFlashDeflData:
+            if (!chip_.rom.compressed_flash) break;
+            return downloadData(out, op, data, checksum, /*to_flash=*/true);
+        case kFlashDeflEnd:
+            if (!chip_.rom.compressed_flash) break;
+            return flashEnd(out, op, data);
+        case kSpiFlashMd5:
+            if (!chip_.rom.spi_flash_md5) break;
+            return md5(out, data);
+        case kReadFlashSlow:
+            if (!chip_.rom.read_flash_slow) break;
+            return readFlashSlow(out, data);
+        case kGetSecurityInfo:
+            if (!chip_.rom.security_info_bytes) break;
+            return securityInfo(out);
+        default:
+            break;
+        }
+        unsupported(out, op);
+    }
+
+    std::optional<uint32_t> takePendingBaud() {
+        auto baud = pending_baud_;
+        pending_baud_.reset();
+        return baud;
+    }
+
+    const std::map<uint32_t, std::vector<uint8_t>> &ram() const { return ram_; }
+
+private:
+    void reply(std::vector<uint8_t> &out, uint8_t op, uint32_t value,
+               std::span<const uint8_t> payload, uint8_t error = 0) {
+        std::vector<uint8_t> frame = {0x01, op, 0, 0};
+        for (int i = 0; i < 4; ++i) frame.push_back(uint8_t(value >> (8 * i)));
+        frame.insert(frame.end(), payload.begin(), payload.end());
+        frame.push_back(error ? 1 : 0);
+        frame.push_back(error);
+        if (chip_.rom.status_bytes == 4) frame.insert(frame.end(), {0, 0});
+        uint16_t size = static_cast<uint16_t>(frame.size() - 8);
+        frame[2] = uint8_t(size);
+        frame[3] = uint8_t(size >> 8);
+        slip::encode(frame, out);
+    }
+
+    // A ROM without the command answers with another opcode and "invalid message".
+    void unsupported(std::vector<uint8_t> &out, uint8_t op) {
+        reply(out, uint8_t(op ^ 0x80), 0, {}, kInvalidMessage);
+    }
+
+    void initialiseRegisters() {
+        if (chip_.magic_value) registers_[chipdb::kChipDetectMagicRegister] = *chip_.magic_value;
+        // A UART divider that gives a 40 MHz crystal estimate at 115200 baud.
+        registers_[chip_.uart_clkdiv_reg] = 40'000'000 / 115200 * chip_.xtal_clk_divider;
+        const uint8_t *m = options_.mac;
+        const uint32_t lo = uint32_t(m[2]) << 24 | m[3] << 16 | m[4] << 8 | m[5];
+        switch (chip_.mac_layout) {
+        case chipdb::MacLayout::Esp8266Otp:
+            registers_[0x3FF00050] = uint32_t(m[5]) << 24;
+            registers_[0x3FF00054] = uint32_t(m[3]) << 8 | m[4];
+            registers_[0x3FF0005C] = uint32_t(m[0]) << 16 | m[1] << 8 | m[2];
+            break;
+        case chipdb::MacLayout::Esp32Words:
+        case chipdb::MacLayout::Standard:
+            registers_[chip_.mac_efuse_reg] = lo;
+            registers_[chip_.mac_efuse_reg + 4] = uint32_t(m[0]) << 8 | m[1];
+            break;
+        case chipdb::MacLayout::StandardEui64:
+            registers_[chip_.mac_efuse_reg] = lo;
+            registers_[chip_.mac_efuse_reg + 4] = 0xFFFE0000u | uint32_t(m[0]) << 8 | m[1];
+            break;
+        }
+        uint32_t major = options_.revision / 100, minor = options_.revision % 100;
+        if (chip_.revision.major_is_esp32_code) {
+            static constexpr uint32_t kCodes[] = {0, 1, 3, 7};
+            major = kCodes[std::min<uint32_t>(major, 3)];
+        }
+        storeFields(registers_, chip_.revision.major, major);
+        storeFields(registers_, chip_.revision.minor, minor);
+    }
+
+    uint32_t readRegister(uint32_t address) {
+        auto found = registers_.find(address);
+        return found == registers_.end() ? 0 : found->second;
+    }
+
+    void writeRegister(uint32_t address, uint32_t value) {
+        registers_[address] = value;
+        const auto &spi = chip_.spi;
+        if (address == spi.base && (value & (1u << 18))) {
+            runSpiUserCommand();
+            registers_[address] = value & ~(1u << 18); // the engine finishes at once
+        }
+    }
+
+    // The SPI controller's user-command engine as esptool drives it (protocol.md §17).
+    void runSpiUserCommand() {
+        const auto &spi = chip_.spi;
+        uint32_t usr = readRegister(spi.base + spi.usr);
+        uint32_t usr1 = readRegister(spi.base + spi.usr1);
+        uint8_t command = uint8_t(readRegister(spi.base + spi.usr2));
+        size_t mosi_bits = 0, miso_bits = 0;
+        if (spi.mosi_dlen) {
+            if (usr & (1u << 27)) mosi_bits = readRegister(spi.base + *spi.mosi_dlen) + 1;
+            if (usr & (1u << 28)) miso_bits = readRegister(spi.base + *spi.miso_dlen) + 1;
+        } else {
+            if (usr & (1u << 27)) mosi_bits = ((usr1 >> 17) & 0x1FF) + 1;
+            if (usr & (1u << 28)) miso_bits = ((usr1 >> 8) & 0x1FF) + 1;
+        }
+        std::optional<uint32_t> address;
+        if (usr & (1u << 30)) {
+            uint32_t address_bits = ((usr1 >> 26) & 0x3F) + 1;
+            uint32_t raw = readRegister(spi.base + 4);
+            address = spi.address_msb_aligned ? raw >> (32 - address_bits) : raw;
+        }
+        std::vector<uint8_t> mosi;
+        for (size_t i = 0; i < (mosi_bits + 7) / 8; ++i)
+            mosi.push_back(
+                uint8_t(readRegister(spi.base + spi.w0 + uint32_t(i / 4) * 4) >> (8 * (i % 4))));
+        auto miso =
+            flash_->transact(command, address, mosi, std::min<size_t>((miso_bits + 7) / 8, 64));
+        for (size_t word = 0; word < (miso.size() + 3) / 4 || word == 0; ++word) {
+            uint32_t value = 0;
+            for (size_t i = 0; i < 4 && word * 4 + i < miso.size(); ++i)
+                value |= uint32_t(miso[word * 4 + i]) << (8 * i);
+            registers_[spi.base + spi.w0 + uint32_t(word) * 4] = value;
+        }
+    }
+
+    void memBegin(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
+        if (data.size() != 16) return reply(out, kMemBegin, 0, {}, kInvalidMessage);
+        download_ = Download{le32(&data[12]), le32(&data[0]), le32(&data[8]), 0, false, false};
+        return reply(out, kMemBegin, 0, {});
+    }
+
+    void memEnd(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
+        if (data.size() != 8) return reply(out, kMemEnd, 0, {}, kInvalidMessage);
+        reply(out, kMemEnd, 0, {});
+        if (le32(&data[0]) == 0) {
+            // The ROM jumps to the entry point. Running code needs the CPU model, which this chip
+            // does not have: say so rather than pretend the code ran.
+            llvm::errs() << "esp-vchip: " << chip_.display_name
+                         << " cannot run the code loaded at entry 0x"
+                         << llvm::utohexstr(le32(&data[4]), true)
+                         << ": no CPU emulation for this chip yet\n";
+        }
+    }
+
+    void flashBegin(std::vector<uint8_t> &out, uint8_t op, std::span<const uint8_t> data,
+                    bool compressed) {
+        size_t expected = chip_.rom.flash_begin_encrypt_word ? 20 : 16;
+        if (data.size() != expected && data.size() != 16)
+            return reply(out, op, 0, {}, kInvalidMessage);
+        uint32_t erase_size = le32(&data[0]), offset = le32(&data[12]);
+        if (uint64_t(offset) + (compressed ? 0 : erase_size) > flash_->size())
+            return reply(out, op, 0, {}, kInvalidParameter);
+        if (!compressed || true) {
+            // The ROM erases the region up front, sector by sector.
+            uint32_t start = offset & ~0xFFFu;
+            uint64_t end = std::min<uint64_t>((uint64_t(offset) + erase_size + 0xFFF) & ~0xFFFull,
+                                              flash_->size());
+            for (uint64_t sector = start; sector < end; sector += 0x1000)
+                if (flash_->eraseSector(static_cast<uint32_t>(sector)) != SpiFlash::Result::Ok)
+                    return reply(out, op, 0, {}, kFlashWriteError);
+        }
+        download_ = Download{offset, erase_size, le32(&data[8]), 0, true, compressed};
+        if (compressed) {
+            inflateEnd(&inflater_);
+            inflater_ = z_stream{};
+            inflateInit(&inflater_);
+        }
+        return reply(out, op, 0, {});
+    }
+
+    void flashEnd(std::vector<uint8_t> &out, uint8_t op, std::span<const uint8_t> data) {
+        if (data.size() != 4) return reply(out, op, 0, {}, kInvalidMessage);
+        if (!download_ || !download_->to_flash) return reply(out, op, 0, {}, kFailedResult);
+        download_.reset();
+        return reply(out, op, 0, {});
+    }
+
+    void downloadData(std::vector<uint8_t> &out, uint8_t op, std::span<const uint8_t> data,
+                      uint32_t checksum, bool to_flash) {
+        if (data.size() < 16) return reply(out, op, 0, {}, kInvalidMessage);
+        uint32_t length = le32(&data[0]);
+        auto payload = data.subspan(16);
+        if (length != payload.size()) return reply(out, op, 0, {}, kInvalidMessage);
+        uint8_t sum = 0xEF;
+        for (uint8_t byte : payload) sum ^= byte;
+        if (sum != uint8_t(checksum)) return reply(out, op, 0, {}, kChecksumError);
+        if (!download_ || download_->to_flash != to_flash)
+            return reply(out, op, 0, {}, kFailedResult);
+        if (!to_flash) {
+            auto &block = ram_[download_->address];
+            block.insert(block.end(), payload.begin(), payload.end());
+            return reply(out, op, 0, {});
+        }
+        if (download_->compressed) {
+            std::vector<uint8_t> inflated(1 << 16);
+            inflater_.next_in = const_cast<Bytef *>(payload.data());
+            inflater_.avail_in = static_cast<uInt>(payload.size());
+            while (inflater_.avail_in > 0) {
+                inflater_.next_out = inflated.data();
+                inflater_.avail_out = static_cast<uInt>(inflated.size());
+                int status = inflate(&inflater_, Z_NO_FLUSH);
+                if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR)
+                    return reply(out, op, 0, {}, kDeflateError);
+                size_t produced = inflated.size() - inflater_.avail_out;
+                if (!program(std::span<const uint8_t>(inflated.data(), produced)))
+                    return reply(out, op, 0, {}, kFlashWriteError);
+                if (status == Z_STREAM_END || (produced == 0 && status == Z_BUF_ERROR)) break;
+            }
+            return reply(out, op, 0, {});
+        }
+        if (!program(payload)) return reply(out, op, 0, {}, kFlashWriteError);
+        return reply(out, op, 0, {});
+    }
+
+    // Writes at the download's position, page by page, and reads it back as the ROM does.
+    bool program(std::span<const uint8_t> bytes) {
+        uint64_t remaining_space = download_->written < flash_->size() - download_->address
+                                       ? flash_->size() - download_->address - download_->written
+                                       : 0;
+        bytes = bytes.first(std::min<uint64_t>(bytes.size(), remaining_space));
+        size_t done = 0;
+        while (done < bytes.size()) {
+            uint32_t address = download_->address + download_->written;
+            size_t in_page = std::min<size_t>(bytes.size() - done, 256 - (address & 0xFF));
+            auto chunk = bytes.subspan(done, in_page);
+            if (flash_->programPage(address, chunk) != SpiFlash::Result::Ok) return false;
+            std::vector<uint8_t> check(in_page);
+            flash_->read(address, check);
+            if (!std::equal(check.begin(), check.end(), chunk.begin())) return false;
+            done += in_page;
+            download_->written += static_cast<uint32_t>(in_page);
+        }
+        return true;
+    }
+
+    void md5(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
+        if (data.size() != 16) return reply(out, kSpiFlashMd5, 0, {}, kInvalidMessage);
+        uint32_t address = le32(&data[0]), size = le32(&data[4]);
+        if (uint64_t(address) + size > flash_->size())
+            return reply(out, kSpiFlashMd5, 0, {}, kInvalidParameter);
+        std::vector<uint8_t> bytes(size);
+        flash_->read(address, bytes);
+        llvm::MD5 hash;
+        hash.update(llvm::ArrayRef<uint8_t>(bytes.data(), bytes.size()));
+        llvm::MD5::MD5Result result;
+        hash.final(result);
+        std::string text = result.digest().str().str(); // the ROM answers in lowercase ASCII hex
+        return reply(
+            out, kSpiFlashMd5, 0,
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
+    }
+
+    void readFlashSlow(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
+        if (data.size() != 8) return reply(out, kReadFlashSlow, 0, {}, kInvalidMessage);
+        uint32_t address = le32(&data[0]), length = le32(&data[4]);
+        if (length > 64) return reply(out, kReadFlashSlow, 0, {}, kInvalidParameter);
+        std::vector<uint8_t> bytes(64, 0xFF);
+        flash_->read(address, std::span<uint8_t>(bytes.data(), length));
+        return reply(out, kReadFlashSlow, 0, bytes);
+    }
+
+    void securityInfo(std::vector<uint8_t> &out) {
+        std::vector<uint8_t> info(chip_.rom.security_info_bytes, 0);
+        if (info.size() >= 20) {
+            uint32_t id = chip_.image_chip_id.value_or(0);
+            for (int i = 0; i < 4; ++i) info[12 + i] = uint8_t(id >> (8 * i));
+        }
+        return reply(out, kGetSecurityInfo, 0, info);
+    }
+
+    struct Download {
+        uint32_t address;
+        uint32_t size;
+        uint32_t block_size;
+        uint32_t written;
+        bool to_flash;
+        bool compressed;
+    };
+
+    Options options_;
+    const ChipDescription &chip_;
+    std::unique_ptr<SpiFlash> flash_;
+    std::map<uint32_t, uint32_t> registers_;
+    std::map<uint32_t, std::vector<uint8_t>> ram_;
+    std::optional<Download> download_;
+    z_stream inflater_{};
+    std::optional<uint32_t> pending_baud_;
+};
+
+class Chip final : public VirtualChip {
+public:
+    Chip(const Options &options, std::unique_ptr<SpiFlash> flash)
+        : options_(options), rom_(options, std::move(flash)), random_(options.faults.seed) {}
+
+    void write(std::span<const uint8_t> bytes) override {
+        for (uint8_t byte : bytes) {
+            if (!connected_) return;
+            ++bytes_in_;
+            if (options_.faults.disconnect_after_bytes &&
+                bytes_in_ > *options_.faults.disconnect_after_bytes) {
+                connected_ = false;
+                return;
+            }
+            if (!in_download_mode_) continue;
+            if (fault(options_.faults.drop_rate)) continue;
+            if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
+            if (decoder_.push(byte) == slip::Decoder::Event::Frame) {
+                std::vector<uint8_t> replies;
+                rom_.handle(decoder_.frame(), replies);
+                queueOutput(replies);
+                if (auto baud = rom_.takePendingBaud()) baud_ = *baud; // after the reply went out
+            }
+        }
+    }
+
+    size_t read(std::span<uint8_t> buffer, std::chrono::milliseconds timeout) override {
+        if (!connected_ || buffer.empty()) return 0;
+        auto deadline = Clock::now() + timeout;
+        if (output_.empty()) {
+            // Nothing will arrive by itself: replies are made when requests are written.
+            if (timeout.count() > 0 && options_.timing) std::this_thread::sleep_until(deadline);
+            return 0;
+        }
+        size_t count = 0;
+        while (count < buffer.size() && !output_.empty()) {
+            auto &[ready_at, byte] = output_.front();
+            if (options_.timing && ready_at > Clock::now()) {
+                if (count > 0) break;
+                if (ready_at > deadline) {
+                    std::this_thread::sleep_until(deadline);
+                    return 0;
+                }
+                std::this_thread::sleep_until(ready_at);
+            }
+            buffer[count++] = byte;
+            output_.pop_front();
+        }
+        return count;
+    }
+
+    void setBaudRate(uint32_t baud) override { host_baud_ = baud; }
+    bool connected() const override { return connected_; }
+
+    void setDtr(bool asserted) override { dtr_ = asserted; }
+    void setRts(bool asserted) override {
+        // RTS drives EN: releasing it starts the chip, in download mode when DTR holds GPIO0 low.
+        if (rts_ && !asserted) {
+            if (dtr_)
+                resetIntoDownloadMode();
+            else
+                resetAndBoot();
+        }
+        rts_ = asserted;
+    }
+
+    void resetIntoDownloadMode() override {
+        in_download_mode_ = true;
+        decoder_.reset();
+        output_.clear();
+        baud_ = 115200;
+        static constexpr char kBootText[] =
+            "ESP-ROM:virtual\r\nboot:0x3 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n";
+        for (char c : std::string_view(kBootText)) output_.emplace_back(Clock::now(), uint8_t(c));
+    }
+
+    void resetAndBoot() override {
+        in_download_mode_ = false;
+        decoder_.reset();
+        output_.clear();
+        static constexpr char kBootText[] = "ESP-ROM:virtual\r\nboot:0x8 (SPI_FAST_FLASH_BOOT)\r\n";
+        for (char c : std::string_view(kBootText)) output_.emplace_back(Clock::now(), uint8_t(c));
+        std::string message =
+            std::string("esp-vchip: ") + std::string(options_.chip->display_name) +
+            " cannot boot the image in flash: no CPU emulation for this chip yet\r\n";
+        for (char c : message) output_.emplace_back(Clock::now(), uint8_t(c));
+    }
+
+    void powerCycle() override {
+        rom_.flash().powerCycle();
+        resetIntoDownloadMode();
+    }
+
+private:
+    bool fault(double rate) {
+        return rate > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < rate;
+    }
+
+    void queueOutput(const std::vector<uint8_t> &bytes) {
+        auto now = Clock::now();
+        auto ready = output_.empty() ? now : std::max(now, output_.back().first);
+        if (options_.timing)
+            ready += rom_.flash().takeBusyTime();
+        else
+            rom_.flash().takeBusyTime();
+        const auto per_byte =
+            std::chrono::nanoseconds(10'000'000'000ull / std::max<uint32_t>(baud_, 1));
+        for (uint8_t byte : bytes) {
+            if (fault(options_.faults.drop_rate)) continue;
+            if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
+            ready += per_byte;
+            output_.emplace_back(std::chrono::time_point_cast<Clock::duration>(ready), byte);
+        }
+    }
+
+    Options options_;
+    Rom rom_;
+    slip::Decoder decoder_;
+    std::deque<std::pair<Clock::time_point, uint8_t>> output_;
+    std::mt19937_64 random_;
+    uint64_t bytes_in_ = 0;
+    uint32_t baud_ = 115200;
+    uint32_t host_baud_ = 115200;
+    bool connected_ = true;
+    bool in_download_mode_ = true;
+    bool dtr_ = false;
+    bool rts_ = false;
+};
+
+} // namespace
+
+llvm::Expected<std::unique_ptr<VirtualChip>> VirtualChip::create(const Options &options) {
+    if (!options.chip)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "no chip given for the virtual chip");
+    SpiFlash::Config config;
+    config.size = options.flash_size;
+    config.jedec_id = options.jedec_id;
+    config.backing_file = options.flash_file;
+    config.fail_program_at = options.faults.fail_program_at;
+    auto flash = SpiFlash::open(config);
+    if (!flash) return flash.takeError();
+    return std::unique_ptr<VirtualChip>(new Chip(options, std::move(*flash)));
+}
+
+llvm::Expected<Options> parsePortSpec(const std::string &spec) {
+    auto fail = [&](const std::string &why) {
+        return llvm::createStringError(llvm::inconvertibleErrorCode(), "vchip:%s: %s", spec.c_str(),
+                                       why.c_str());
+    };
+    llvm::StringRef text(spec);
+    auto [name, query] = text.split('?');
+    Options options;
+    options.chip = chipdb::findChip(name);
+    if (!options.chip)
+        return fail("unknown chip '" + name.str() + "' (choose from " +
+                    std::string(chipdb::chipNameList()) + ")");
+    llvm::SmallVector<llvm::StringRef, 8> settings;
+    query.split(settings, '&', -1, false);
+    for (auto setting : settings) {
+        auto [key, value] = setting.split('=');
+        auto number = [&](uint64_t &out) {
+            unsigned long long parsed = 0;
+            if (value.getAsInteger(0, parsed)) return false;
+            out = parsed;
+            return true;
+        };
+        uint64_t n = 0;
+        if (key == "flash")
+            options.flash_file = value.str();
+        else if (key == "size") {
+            uint64_t multiplier = value.endswith("MB")   ? 1 << 20
+                                  : value.endswith("KB") ? 1 << 10
+                                                         : 1;
+            llvm::StringRef digits = multiplier == 1 ? value : value.drop_back(2);
+            unsigned long long parsed = 0;
+            if (digits.getAsInteger(0, parsed))
+                return fail("size=" + value.str() + " is not a size (e.g. 4MB)");
+            options.flash_size = static_cast<uint32_t>(parsed * multiplier);
+        } else if (key == "jedec" && number(n))
+            options.jedec_id = uint32_t(n);
+        else if (key == "rev" && number(n))
+            options.revision = uint32_t(n);
+        else if (key == "timing")
+            options.timing = value != "0";
+        else if (key == "seed" && number(n))
+            options.faults.seed = n;
+        else if (key == "drop")
+            options.faults.drop_rate = std::strtod(value.str().c_str(), nullptr);
+        else if (key == "corrupt")
+            options.faults.corrupt_rate = std::strtod(value.str().c_str(), nullptr);
+        else if (key == "stall_ms" && number(n))
+            options.faults.stall_ms = uint32_t(n);
+        else if (key == "stall_after" && number(n))
+            options.faults.stall_after_bytes = n;
+        else if (key == "disconnect_after" && number(n))
+            options.faults.disconnect_after_bytes = n;
+        else if (key == "fail_program_at" && number(n))
+            options.faults.fail_program_at = uint32_t(n);
+        else if (key == "mac") {
+            llvm::SmallVector<llvm::StringRef, 6> parts;
+            value.split(parts, ':');
+            if (parts.size() != 6)
+                return fail("mac=" + value.str() + " is not six hex bytes (aa:bb:cc:dd:ee:ff)");
+            for (size_t i = 0; i < 6; ++i) {
+                unsigned byte = 0;
+                if (parts[i].getAsInteger(16, byte) || byte > 255)
+                    return fail("mac=" + value.str() + " is not a MAC address");
+                options.mac[i] = uint8_t(byte);
+            }
+        } else {
+            return fail("unknown or invalid setting '" + setting.str() + "'");
+        }
+    }
+    return options;
+}
+
+} // namespace esptools::vchip
