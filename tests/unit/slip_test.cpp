@@ -34,3 +34,16 @@ TEST(Slip, RoundTripsEveryByteValue) {
     EXPECT_EQ(frames, 1);
     EXPECT_EQ(decoder.frame(), payload);
 }
+
+TEST(Slip, ResynchronisesAfterADamagedDelimiter) {
+    // The end of a frame went missing: its tail looks like noise, its closing C0 opens a frame,
+    // and the next frame's opening C0 must not end an empty one.
+    Decoder decoder;
+    std::vector<uint8_t> wire = {0xC0, 0x01, 0x02, 0x03, 0xC0, 0xC0, 0x0A, 0x0B, 0xC0};
+    wire.erase(wire.begin() + 2); // noise after a broken frame is what remains
+    std::vector<std::vector<uint8_t>> frames;
+    for (uint8_t b : std::vector<uint8_t>{0x07, 0x08, 0xC0, 0xC0, 0x0A, 0x0B, 0xC0})
+        if (decoder.push(b) == Decoder::Event::Frame) frames.push_back(decoder.frame());
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0], (std::vector<uint8_t>{0x0A, 0x0B}));
+}

@@ -644,7 +644,7 @@ llvm::Error loadRam(Device &device, const std::string &file) {
     put32(end, image->header.entry == 0 ? 1 : 0);
     put32(end, image->header.entry);
     // The ROM may jump before it answers; a missing reply is expected.
-    auto finished = device.command(kMemEnd, end, 0, std::chrono::milliseconds(200));
+    auto finished = device.command(kMemEnd, end, 0, std::chrono::milliseconds(200), 0, 1);
     if (!finished) llvm::consumeError(finished.takeError());
     llvm::outs() << "Loaded " << image->segments.size() << " segments from '" << file
                  << "' to RAM, executing at " << hex(image->header.entry)

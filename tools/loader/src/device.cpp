@@ -178,24 +178,26 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
                 if (body.size() >= 2 && body[0] != 0 && body[1] == 0x05)
                     return error(std::string("This command (") + opName(op) +
                                  ") is not supported by the chip's loader");
+                last_problem = "a reply to another request";
+                if (attempt + 1 < attempts)
+                    break; // most likely our reply, damaged on the way: ask again
                 continue;
             }
             if (body.size() < reply_data_length + 2) {
+                last_problem = "a short reply";
+                if (attempt + 1 < attempts) break;
                 if (!body.empty() && body[0] != 0)
                     return error(std::string("Failed to ") + opName(op) + " (result was " +
                                  describeStatus(body[0], body.size() > 1 ? body[1] : 0) + ")");
-                last_problem = "a short reply";
                 break;
             }
             uint8_t status = body[reply_data_length], code = body[reply_data_length + 1];
             if (status != 0) {
-                // A checksum error means the request was damaged on the way: worth another try.
-                if (code == 0x07 && attempt + 1 < attempts) {
-                    last_problem = "a checksum error";
-                    break;
-                }
-                return error(std::string("Failed to ") + opName(op) + " (result was " +
-                             describeStatus(status, code) + ")");
+                // The request (or this reply) may have been damaged on the way: worth another try.
+                last_problem = "Failed to " + std::string(opName(op)) + " (result was " +
+                               describeStatus(status, code) + ")";
+                if (attempt + 1 < attempts) break;
+                return error(last_problem);
             }
             return Reply{get32(&bytes[4]),
                          std::vector<uint8_t>(body.begin(), body.begin() + reply_data_length)};
@@ -209,7 +211,7 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
 llvm::Error Device::sync() {
     std::vector<uint8_t> payload = {0x07, 0x07, 0x12, 0x20};
     payload.insert(payload.end(), 32, 0x55);
-    auto reply = command(kSync, payload, 0, timeouts_.sync);
+    auto reply = command(kSync, payload, 0, timeouts_.sync, 0, 1);
     if (!reply) return reply.takeError();
     // The ROM sends several replies to one SYNC; collect them so they do not answer later requests.
     for (int i = 0; i < 7; ++i) {
@@ -255,21 +257,24 @@ llvm::Error Device::connect(BeforeReset before, int attempts) {
 llvm::Expected<const chipdb::ChipDescription *>
 Device::detect(const chipdb::ChipDescription *expected) {
     const chipdb::ChipDescription *found = nullptr;
-    auto info = command(kGetSecurityInfo, {}, 0, timeouts_.normal, 20);
-    if (info) {
-        uint32_t chip_id = get32(&info->data[12]);
-        found = chipdb::findChipByImageId(static_cast<uint16_t>(chip_id));
-        if (!found && !expected)
-            return error("Unexpected chip ID value " + std::to_string(chip_id) +
-                         ". Failed to autodetect chip type.");
-    } else {
+    // Replies carry no checksum, so an unknown id or magic is asked for again before giving up.
+    for (int attempt = 0; attempt < 3 && !found; ++attempt) {
+        auto info = command(kGetSecurityInfo, {}, 0, timeouts_.normal, 20, 1);
+        if (info) {
+            uint32_t chip_id = get32(&info->data[12]);
+            found = chipdb::findChipByImageId(static_cast<uint16_t>(chip_id));
+            if (!found && !expected && attempt == 2)
+                return error("Unexpected chip ID value " + std::to_string(chip_id) +
+                             ". Failed to autodetect chip type.");
+            continue;
+        }
         llvm::consumeError(info.takeError());
         pending_.clear();
         port_.flushInput();
         auto magic = readRegister(chipdb::kChipDetectMagicRegister);
         if (!magic) return magic.takeError();
         found = chipdb::findChipByMagic(*magic);
-        if (!found && !expected) {
+        if (!found && !expected && attempt == 2) {
             char text[96];
             std::snprintf(text, sizeof text,
                           "Unexpected chip magic value 0x%08x. Failed to autodetect chip type.",
@@ -380,16 +385,22 @@ llvm::Error Device::changeBaud(uint32_t baud) {
 llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint32_t size) {
     std::vector<uint8_t> data;
     for (uint32_t word : {address, size, 0u, 0u}) put32(data, word);
-    auto reply =
-        command(kSpiFlashMd5, data, 0, timeouts_.scaled(timeouts_.md5_per_mb_ms, size), 32, 2);
-    if (!reply) return reply.takeError();
-    std::string hex(reply->data.begin(), reply->data.end());
-    std::string raw;
-    if (!llvm::tryGetFromHex(hex, raw) || raw.size() != 16)
-        return error("SPI_FLASH_MD5 returned '" + hex + "', not 32 hex digits");
-    std::array<uint8_t, 16> digest{};
-    std::copy(raw.begin(), raw.end(), digest.begin());
-    return digest;
+    std::string hex;
+    // Replies carry no checksum: text that is not 32 hex digits was damaged on the way, so ask
+    // again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        auto reply =
+            command(kSpiFlashMd5, data, 0, timeouts_.scaled(timeouts_.md5_per_mb_ms, size), 32);
+        if (!reply) return reply.takeError();
+        hex.assign(reply->data.begin(), reply->data.end());
+        std::string raw;
+        if (llvm::tryGetFromHex(hex, raw) && raw.size() == 16) {
+            std::array<uint8_t, 16> digest{};
+            std::copy(raw.begin(), raw.end(), digest.begin());
+            return digest;
+        }
+    }
+    return error("SPI_FLASH_MD5 returned '" + hex + "', not 32 hex digits");
 }
 
 llvm::Expected<std::vector<uint8_t>>

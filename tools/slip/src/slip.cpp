@@ -33,6 +33,9 @@ Decoder::Event Decoder::push(uint8_t byte) {
         state_ = State::InFrame;
         return Event::None;
     case State::InFrame:
+        // An empty frame (C0 C0) is only a delimiter: staying in the frame lets a receiver that
+        // lost sync (a damaged C0, say) find the start of the next frame.
+        if (byte == kEnd && building_.empty()) return Event::None;
         if (byte == kEnd) {
             frame_.swap(building_);
             building_.clear();

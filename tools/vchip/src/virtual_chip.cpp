@@ -321,6 +321,11 @@ private:
         if (sum != uint8_t(checksum)) return reply(out, op, 0, {}, kChecksumError);
         if (!download_ || download_->to_flash != to_flash)
             return reply(out, op, 0, {}, kFailedResult);
+        // A block the host sends again (its reply was lost) is acknowledged, not written twice.
+        uint32_t sequence = le32(&data[4]);
+        if (sequence < download_->next_sequence) return reply(out, op, 0, {});
+        if (sequence > download_->next_sequence) return reply(out, op, 0, {}, kFailedResult);
+        ++download_->next_sequence;
         if (!to_flash) {
             auto &block = ram_[download_->address];
             block.insert(block.end(), payload.begin(), payload.end());
@@ -410,6 +415,7 @@ private:
         uint32_t written;
         bool to_flash;
         bool compressed;
+        uint32_t next_sequence = 0;
     };
 
     Options options_;
@@ -438,7 +444,7 @@ public:
             }
             if (!in_download_mode_) continue;
             if (fault(options_.faults.drop_rate)) continue;
-            if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
+            if (fault(options_.faults.corrupt_in_rate)) byte ^= uint8_t(1 + random_() % 255);
             if (decoder_.push(byte) == slip::Decoder::Event::Frame) {
                 std::vector<uint8_t> replies;
                 rom_.handle(decoder_.frame(), replies);
@@ -452,8 +458,9 @@ public:
         if (!connected_ || buffer.empty()) return 0;
         auto deadline = Clock::now() + timeout;
         if (output_.empty()) {
-            // Nothing will arrive by itself: replies are made when requests are written.
-            if (timeout.count() > 0 && options_.timing) std::this_thread::sleep_until(deadline);
+            // Replies are made when requests are written, so nothing more will come: wait out the
+            // timeout as a silent device would.
+            if (timeout.count() > 0) std::this_thread::sleep_until(deadline);
             return 0;
         }
         size_t count = 0;
@@ -613,6 +620,8 @@ llvm::Expected<Options> parsePortSpec(const std::string &spec) {
             options.faults.drop_rate = std::strtod(value.str().c_str(), nullptr);
         else if (key == "corrupt")
             options.faults.corrupt_rate = std::strtod(value.str().c_str(), nullptr);
+        else if (key == "corrupt_in")
+            options.faults.corrupt_in_rate = std::strtod(value.str().c_str(), nullptr);
         else if (key == "stall_ms" && number(n))
             options.faults.stall_ms = uint32_t(n);
         else if (key == "stall_after" && number(n))

@@ -55,7 +55,7 @@ public:
     // One request and its checked reply. Retries a corrupted or lost reply `attempts` times.
     llvm::Expected<Reply> command(uint8_t op, std::span<const uint8_t> data, uint32_t checksum,
                                   milliseconds timeout, size_t reply_data_length = 0,
-                                  int attempts = 1);
+                                  int attempts = 3);
     llvm::Error sendOnly(uint8_t op, std::span<const uint8_t> data);
 
     // Operations of the ROM loader.

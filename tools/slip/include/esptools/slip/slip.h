@@ -23,7 +23,7 @@ class Decoder {
 public:
     enum class Event : uint8_t {
         None,              // byte consumed, no frame yet
-        Frame,             // a frame ended; frame() holds its payload (may be empty for C0 C0)
+        Frame,             // a frame ended; frame() holds its (non-empty) payload
         NoiseOutsideFrame, // a byte other than C0 arrived between frames
         BadEscape,         // DB followed by something other than DC/DD; the frame is dropped
     };

@@ -20,7 +20,8 @@ namespace esptools::vchip {
 struct FaultOptions {
     uint64_t seed = 1;
     double drop_rate = 0;        // probability that a byte (either direction) is lost
-    double corrupt_rate = 0;     // probability that a byte is changed
+    double corrupt_rate = 0;     // probability that a byte the chip sends is changed
+    double corrupt_in_rate = 0;  // probability that a byte the host sends is changed
     uint32_t stall_ms = 0;       // the chip stops answering for this long, once, after stall_after_bytes
     uint64_t stall_after_bytes = 0;
     std::optional<uint64_t> disconnect_after_bytes; // the link dies after this many host->chip bytes
