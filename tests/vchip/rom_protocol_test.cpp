@@ -1,0 +1,223 @@
+// Frames are built by hand here, from protocol.md, so the chip is checked against the reference
+// rather than against the loader's encoder.
+#include "esptools/slip/slip.h"
+#include "esptools/vchip/vchip.h"
+#include "spi_flash.h"
+
+#include <gtest/gtest.h>
+#include <llvm/Support/FileSystem.h>
+
+#include <random>
+
+using namespace esptools;
+
+namespace {
+
+std::vector<uint8_t> request(uint8_t op, std::vector<uint8_t> data, uint32_t checksum = 0) {
+    std::vector<uint8_t> packet = {0x00,
+                                   op,
+                                   uint8_t(data.size()),
+                                   uint8_t(data.size() >> 8),
+                                   uint8_t(checksum),
+                                   uint8_t(checksum >> 8),
+                                   uint8_t(checksum >> 16),
+                                   uint8_t(checksum >> 24)};
+    packet.insert(packet.end(), data.begin(), data.end());
+    return slip::encode(packet);
+}
+
+std::vector<uint8_t> words(std::initializer_list<uint32_t> values) {
+    std::vector<uint8_t> out;
+    for (uint32_t v : values)
+        for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
+    return out;
+}
+
+struct Client {
+    std::unique_ptr<vchip::VirtualChip> chip;
+    slip::Decoder decoder;
+
+    explicit Client(const std::string &spec) {
+        auto options = vchip::parsePortSpec(spec);
+        EXPECT_TRUE(bool(options));
+        auto created = vchip::VirtualChip::create(*options);
+        EXPECT_TRUE(bool(created));
+        chip = std::move(*created);
+        drain();
+    }
+    void drain() {
+        uint8_t buffer[512];
+        while (chip->read(buffer, std::chrono::milliseconds(0)) > 0) {
+        }
+        decoder.reset();
+    }
+    std::vector<std::vector<uint8_t>> send(const std::vector<uint8_t> &bytes) {
+        chip->write(bytes);
+        std::vector<std::vector<uint8_t>> frames;
+        uint8_t buffer[512];
+        while (size_t n = chip->read(buffer, std::chrono::milliseconds(0)))
+            for (size_t i = 0; i < n; ++i)
+                if (decoder.push(buffer[i]) == slip::Decoder::Event::Frame)
+                    frames.push_back(decoder.frame());
+        return frames;
+    }
+    uint32_t readReg(uint32_t address) {
+        auto frames = send(request(0x0A, words({address})));
+        EXPECT_EQ(frames.size(), 1u);
+        const auto &f = frames.at(0);
+        return uint32_t(f[4] | f[5] << 8 | f[6] << 16 | uint32_t(f[7]) << 24);
+    }
+};
+
+std::vector<uint8_t> syncPayload() {
+    std::vector<uint8_t> payload = {0x07, 0x07, 0x12, 0x20};
+    payload.insert(payload.end(), 32, 0x55);
+    return payload;
+}
+
+} // namespace
+
+TEST(VchipRom, SyncGetsEightRepliesWithTheRomsStatusLength) {
+    for (auto [chip, status_bytes] : {std::pair{"esp8266", 2u}, {"esp32", 4u}, {"esp32c3", 4u}}) {
+        Client client(chip);
+        auto frames = client.send(request(0x08, syncPayload()));
+        ASSERT_EQ(frames.size(), 8u) << chip;
+        EXPECT_EQ(frames[0][1], 0x08);
+        EXPECT_NE(frames[0][4] | frames[0][5] | frames[0][6] | frames[0][7], 0)
+            << "a ROM SYNC reply carries a value";
+        EXPECT_EQ(frames[0].size(), 8u + status_bytes) << chip;
+    }
+}
+
+TEST(VchipRom, AnswersTheMagicRegisterAndRefusesWhatItsRomLacks) {
+    EXPECT_EQ(Client("esp32").readReg(0x40001000), 0x00F01D83u);
+    EXPECT_EQ(Client("esp8266").readReg(0x40001000), 0xFFF0C101u);
+    // GET_SECURITY_INFO: unsupported on ESP32 (reply with another opcode and 01 05), 12 bytes on
+    // ESP32-S2, 20 bytes with the chip id on later chips.
+    auto frames = Client("esp32").send(request(0x14, {}));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_NE(frames[0][1], 0x14);
+    EXPECT_EQ(frames[0][8], 0x01);
+    EXPECT_EQ(frames[0][9], 0x05);
+    frames = Client("esp32s2").send(request(0x14, {}));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].size(), 8u + 12 + 4);
+    frames = Client("esp32c6").send(request(0x14, {}));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0][8 + 12], 13) << "ESP32-C6 chip id";
+    // The ESP8266 ROM has no compressed download.
+    frames = Client("esp8266").send(request(0x10, words({0, 0, 0x400, 0})));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_NE(frames[0][1], 0x10);
+}
+
+TEST(VchipRom, EncodesTheConfiguredMacInItsEfuseWords) {
+    Client client("esp32c3?mac=11:22:33:44:55:66");
+    uint32_t lo = client.readReg(0x60008844), hi = client.readReg(0x60008848);
+    EXPECT_EQ(lo, 0x33445566u);
+    EXPECT_EQ(hi & 0xFFFF, 0x1122u);
+}
+
+TEST(VchipRom, ReadsTheJedecIdThroughTheSpiUserRegisters) {
+    Client client("esp32c3?size=8MB");
+    const uint32_t base = 0x60002000;
+    auto write = [&](uint32_t address, uint32_t value) {
+        auto frames = client.send(request(0x09, words({address, value, 0xFFFFFFFF, 0})));
+        ASSERT_EQ(frames.size(), 1u);
+    };
+    write(base + 0x28, 23);                  // MISO_DLEN: 24 bits
+    write(base + 0x18, 1u << 31 | 1u << 28); // USR: command + MISO phases
+    write(base + 0x20, 7u << 28 | 0x9F);     // USR2: RDID
+    write(base, 1u << 18);                   // CMD: go
+    EXPECT_EQ(client.readReg(base) & (1u << 18), 0u);
+    EXPECT_EQ(client.readReg(base + 0x58), 0x1740C8u); // GigaDevice, 8 MB (2^0x17)
+}
+
+TEST(VchipRom, FlashDownloadChecksDataAndAnswersMd5InHex) {
+    llvm::SmallString<128> dir;
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-vchip", dir));
+    std::string file = (dir + "/flash.bin").str();
+    Client client("esp32c3?flash=" + file);
+    std::vector<uint8_t> block(0x400);
+    for (size_t i = 0; i < block.size(); ++i) block[i] = uint8_t(i * 7);
+    uint8_t checksum = 0xEF;
+    for (uint8_t b : block) checksum ^= b;
+    auto frames = client.send(request(0x02, words({0x400, 1, 0x400, 0x1000, 0})));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0][8], 0);
+    auto data = words({0x400, 0, 0, 0});
+    data.insert(data.end(), block.begin(), block.end());
+    frames = client.send(request(0x03, data, uint8_t(checksum ^ 1)));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0][8], 1);
+    EXPECT_EQ(frames[0][9], 0x07) << "a bad checksum is ROM error 0x107";
+    frames = client.send(request(0x03, data, checksum));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0][8], 0);
+    frames = client.send(request(0x13, words({0x1000, 0x400, 0, 0})));
+    ASSERT_EQ(frames.size(), 1u);
+    ASSERT_EQ(frames[0].size(), 8u + 32 + 4);
+    std::string hex(frames[0].begin() + 8, frames[0].begin() + 40);
+    EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos) << hex;
+    frames = client.send(request(0x0E, words({0x1000, 16})));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_TRUE(std::equal(block.begin(), block.begin() + 16, frames[0].begin() + 8));
+    llvm::sys::fs::remove_directories(dir);
+}
+
+TEST(VchipRom, MalformedInputNeverCrashesIt) {
+    Client client("esp32s3");
+    std::mt19937 random(1);
+    for (int round = 0; round < 2000; ++round) {
+        std::vector<uint8_t> noise(random() % 64);
+        for (auto &b : noise) b = uint8_t(random());
+        if (round % 3 == 0) noise = request(uint8_t(random()), noise, random());
+        client.send(noise);
+    }
+    client.send({0xC0, 0xC0});
+    client.drain();
+    auto frames = client.send(request(0x08, syncPayload()));
+    EXPECT_EQ(frames.size(), 8u) << "still answers after the noise";
+}
+
+TEST(VchipFlash, ProgramClearsBitsWrapsInItsPageAndEraseRestoresOnes) {
+    auto flash = vchip::SpiFlash::open({1u << 20, 0, "", std::nullopt});
+    ASSERT_TRUE(bool(flash));
+    auto &f = **flash;
+    std::vector<uint8_t> ones(4, 0x0F), out(4);
+    ASSERT_EQ(f.programPage(0x100, ones), vchip::SpiFlash::Result::Ok);
+    std::vector<uint8_t> more(4, 0xF0);
+    ASSERT_EQ(f.programPage(0x100, more), vchip::SpiFlash::Result::Ok);
+    f.read(0x100, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0x00)) << "programming only clears bits";
+    std::vector<uint8_t> wrap(8, 0x00);
+    ASSERT_EQ(f.programPage(0x2FC, wrap), vchip::SpiFlash::Result::Ok);
+    f.read(0x200, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0x00)) << "bytes past the page end wrap to its start";
+    f.read(0x300, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF));
+    ASSERT_EQ(f.eraseSector(0x123), vchip::SpiFlash::Result::Ok);
+    f.read(0x100, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF));
+}
+
+TEST(VchipFlash, BlockProtectionRefusesEraseAndProgram) {
+    auto flash = vchip::SpiFlash::open({1u << 20, 0, "", std::nullopt});
+    ASSERT_TRUE(bool(flash));
+    auto &f = **flash;
+    f.transact(0x06, std::nullopt, {}, 0);
+    uint8_t all[1] = {0x1C}; // BP2..BP0 = 111: everything
+    f.transact(0x01, std::nullopt, all, 0);
+    EXPECT_EQ(f.statusRegister(0), 0x1C);
+    std::vector<uint8_t> data(4, 0);
+    EXPECT_EQ(f.programPage(0, data), vchip::SpiFlash::Result::Protected);
+    EXPECT_EQ(f.eraseSector(0x8000), vchip::SpiFlash::Result::Protected);
+    f.powerCycle();
+    EXPECT_EQ(f.statusRegister(0), 0x1C) << "written after WREN: non-volatile";
+    f.transact(0x50, std::nullopt, {}, 0);
+    uint8_t none[1] = {0x00};
+    f.transact(0x01, std::nullopt, none, 0);
+    EXPECT_EQ(f.programPage(0, data), vchip::SpiFlash::Result::Ok);
+    f.powerCycle();
+    EXPECT_EQ(f.statusRegister(0), 0x1C) << "written after WEVSR: lost at power-off";
+}
