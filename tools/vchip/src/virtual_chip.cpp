@@ -443,12 +443,15 @@ public:
                 return;
             }
             if (!in_download_mode_) continue;
+            // Each byte arrives 10 bit-times after the previous one at the current baud.
+            auto now = Clock::now();
+            input_clock_ = std::max(input_clock_, now) + perByte();
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_in_rate)) byte ^= uint8_t(1 + random_() % 255);
             if (decoder_.push(byte) == slip::Decoder::Event::Frame) {
                 std::vector<uint8_t> replies;
                 rom_.handle(decoder_.frame(), replies);
-                queueOutput(replies);
+                queueOutput(replies, options_.timing ? input_clock_ : now);
                 if (auto baud = rom_.takePendingBaud()) baud_ = *baud; // after the reply went out
             }
         }
@@ -527,15 +530,18 @@ private:
         return rate > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < rate;
     }
 
-    void queueOutput(const std::vector<uint8_t> &bytes) {
-        auto now = Clock::now();
-        auto ready = output_.empty() ? now : std::max(now, output_.back().first);
+    std::chrono::nanoseconds perByte() const {
+        return std::chrono::nanoseconds(10'000'000'000ull / std::max<uint32_t>(baud_, 1));
+    }
+
+    // Replies leave once the request has fully arrived and the line is free.
+    void queueOutput(const std::vector<uint8_t> &bytes, Clock::time_point request_end) {
+        auto ready = output_.empty() ? request_end : std::max(request_end, output_.back().first);
         if (options_.timing)
             ready += rom_.flash().takeBusyTime();
         else
             rom_.flash().takeBusyTime();
-        const auto per_byte =
-            std::chrono::nanoseconds(10'000'000'000ull / std::max<uint32_t>(baud_, 1));
+        const auto per_byte = perByte();
         for (uint8_t byte : bytes) {
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
@@ -550,6 +556,7 @@ private:
     std::deque<std::pair<Clock::time_point, uint8_t>> output_;
     std::mt19937_64 random_;
     uint64_t bytes_in_ = 0;
+    Clock::time_point input_clock_{};
     uint32_t baud_ = 115200;
     uint32_t host_baud_ = 115200;
     bool connected_ = true;
