@@ -393,7 +393,29 @@ int main(int argc, char **argv) {
     int exit_code = cli::kExitSuccess;
     if (result) exit_code = cli::reportError(kTool, std::move(result));
     llvm::outs() << "\n";
-    if (command_name == "load-ram" || command_name == "run") return exit_code;
+    if (command_name == "load-ram" || command_name == "run") {
+        // Show what the chip prints as it starts (the only way to see it on an in-process chip).
+        if (exit_code == cli::kExitSuccess) {
+            uint8_t buffer[1024];
+            bool in_frame = false; // the ROM's last reply may still be in flight: not text
+            auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+            while (std::chrono::steady_clock::now() < until) {
+                auto got = (*port)->read(buffer, std::chrono::milliseconds(50));
+                if (!got) {
+                    llvm::consumeError(got.takeError());
+                    break;
+                }
+                for (size_t i = 0; i < *got; ++i) {
+                    if (buffer[i] == 0xC0)
+                        in_frame = !in_frame;
+                    else if (!in_frame)
+                        llvm::outs() << char(buffer[i]);
+                }
+            }
+            llvm::outs().flush();
+        }
+        return exit_code;
+    }
     if (auto failure = device.reset(kAfter.at(after))) {
         int code = cli::reportError(kTool, std::move(failure));
         if (exit_code == cli::kExitSuccess) exit_code = code;

@@ -17,7 +17,6 @@ constexpr uint32_t kPageSize = 256;
 constexpr uint32_t kSectorSize = 0x1000;
 constexpr uint8_t kStatusBusy = 0x01;        // SR1 bit 0: WIP
 constexpr uint8_t kStatusWriteEnable = 0x02; // SR1 bit 1: WEL
-constexpr uint8_t kProtectMask = 0x7C;       // SR1 bits 2..6: BP0-BP2, TB, SEC
 constexpr uint8_t kSr2Complement = 0x40;     // SR2 bit 6: CMP
 constexpr std::chrono::microseconds kPageProgram{600};
 constexpr std::chrono::microseconds kSectorErase{50'000};

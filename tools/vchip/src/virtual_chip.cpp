@@ -16,6 +16,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <utility>
 
 namespace esptools::vchip {
 namespace {
@@ -76,6 +77,10 @@ public:
         : options_(options), chip_(*options.chip), flash_(std::move(flash)) {
         initialiseRegisters();
     }
+
+    ~Rom() { inflateEnd(&inflater_); } // harmless when no inflate was started
+    Rom(const Rom &) = delete;
+    Rom &operator=(const Rom &) = delete;
 
     SpiFlash &flash() { return *flash_; }
 
@@ -150,6 +155,8 @@ public:
         }
         unsupported(out, op);
     }
+
+    bool takeBootRequest() { return std::exchange(boot_requested_, false); }
 
     std::optional<uint32_t> takePendingBaud() {
         auto baud = pending_baud_;
@@ -307,7 +314,9 @@ private:
         if (data.size() != 4) return reply(out, op, 0, {}, kInvalidMessage);
         if (!download_ || !download_->to_flash) return reply(out, op, 0, {}, kFailedResult);
         download_.reset();
-        return reply(out, op, 0, {});
+        reply(out, op, 0, {});
+        // 0 asks the ROM to reboot, 1 to leave the loader and run the code in flash: both boot.
+        boot_requested_ = true;
     }
 
     void downloadData(std::vector<uint8_t> &out, uint8_t op, std::span<const uint8_t> data,
@@ -426,6 +435,7 @@ private:
     std::optional<Download> download_;
     z_stream inflater_{};
     std::optional<uint32_t> pending_baud_;
+    bool boot_requested_ = false;
 };
 
 class Chip final : public VirtualChip {
@@ -453,6 +463,10 @@ public:
                 rom_.handle(decoder_.frame(), replies);
                 queueOutput(replies, options_.timing ? input_clock_ : now);
                 if (auto baud = rom_.takePendingBaud()) baud_ = *baud; // after the reply went out
+                if (rom_.takeBootRequest()) {
+                    bootFromFlash();
+                    return;
+                }
             }
         }
     }
@@ -509,9 +523,13 @@ public:
     }
 
     void resetAndBoot() override {
+        output_.clear();
+        bootFromFlash();
+    }
+
+    void bootFromFlash() {
         in_download_mode_ = false;
         decoder_.reset();
-        output_.clear();
         static constexpr char kBootText[] = "ESP-ROM:virtual\r\nboot:0x8 (SPI_FAST_FLASH_BOOT)\r\n";
         for (char c : std::string_view(kBootText)) output_.emplace_back(Clock::now(), uint8_t(c));
         std::string message =
@@ -596,7 +614,8 @@ llvm::Expected<Options> parsePortSpec(const std::string &spec) {
     llvm::SmallVector<llvm::StringRef, 8> settings;
     query.split(settings, '&', -1, false);
     for (auto setting : settings) {
-        auto [key, value] = setting.split('=');
+        auto key_value = setting.split('=');
+        llvm::StringRef key = key_value.first, value = key_value.second;
         auto number = [&](uint64_t &out) {
             unsigned long long parsed = 0;
             if (value.getAsInteger(0, parsed)) return false;
