@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
-# The main job, as far as the project goes today: install what is missing, build the tools, make an
-# image of an example ELF, inspect it, and merge it with a bootloader and partition table into one
-# flash file. (Flashing the virtual chip joins when esp-loader and esp-vchip land.)
+# The main job: install what is missing, build the tools, build the example firmware (bare-metal
+# ESP32-C3, Debian's clang), make its image, flash it to a virtual ESP32-C3 whose flash is a file in
+# the build tree, verify it, read it back, and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 "$root/scripts/install-deps.sh"
 
-build="$root/build"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DESPTOOLS_TESTS=OFF >/dev/null
-cmake --build "$build" --target esp-imagegen
-imagegen="$build/tools/imagegen/esp-imagegen"
-inputs="$root/../shared/corpus/inputs"
-out="$build/example"
-mkdir -p "$out"
+tools="$root/build"
+cmake -S . -B "$tools" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$tools" --target esp-imagegen esp-loader esp-vchip
 
-echo "== elf2image"
-"$imagegen" --chip esp32c6 elf2image --flash-mode dio --flash-size 4MB -o "$out/app.bin" "$inputs/esp32c6-appdesc.elf"
-echo "== image-info"
-"$imagegen" --chip esp32c6 image-info "$out/app.bin"
-echo "== merge-bin"
-"$imagegen" --chip esp32c6 merge-bin -o "$out/flash.bin" --pad-to-size 4MB \
-  0x8000 "$inputs/partitions_singleapp.bin" 0x10000 "$out/app.bin"
-ls -l "$out"
+example="$tools/example-hello"
+cmake -S examples/hello-esp32c3 -B "$example" -G Ninja \
+  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/riscv32-esp-clang.cmake" \
+  -DESPTOOLS_TOOLS_DIR="$tools" -DESPTOOLS_PORT="vchip:esp32c3?flash=$example/flash.bin" >/dev/null
+echo "== build the firmware and its images"
+cmake --build "$example"
+"$tools/tools/imagegen/esp-imagegen" --chip esp32c3 image-info "$example/hello.bin"
+for target in flash verify dump run; do
+  echo "== cmake --build $example --target $target"
+  cmake --build "$example" --target "$target"
+done
+cmp "$example/hello.dump.bin" "$example/hello.bin" && echo "read back: identical to the image"

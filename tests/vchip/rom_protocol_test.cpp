@@ -70,8 +70,8 @@ struct Client {
 };
 
 std::vector<uint8_t> syncPayload() {
-    std::vector<uint8_t> payload = {0x07, 0x07, 0x12, 0x20};
-    payload.insert(payload.end(), 32, 0x55);
+    std::vector<uint8_t> payload(36, 0x55);
+    payload[0] = 0x07, payload[1] = 0x07, payload[2] = 0x12, payload[3] = 0x20;
     return payload;
 }
 

@@ -249,8 +249,10 @@ llvm::Expected<std::string> readMacText(Device &device) {
     }
     auto format = [](std::span<const uint8_t> bytes) {
         std::string text;
-        for (uint8_t byte : bytes)
-            text += (text.empty() ? "" : ":") + llvm::utohexstr(byte, true, 2);
+        for (uint8_t byte : bytes) {
+            if (!text.empty()) text += ':';
+            text += llvm::utohexstr(byte, true, 2);
+        }
         return text;
     };
     if (!extension) return "MAC:                " + format(mac);

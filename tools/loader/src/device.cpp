@@ -209,8 +209,8 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
 }
 
 llvm::Error Device::sync() {
-    std::vector<uint8_t> payload = {0x07, 0x07, 0x12, 0x20};
-    payload.insert(payload.end(), 32, 0x55);
+    std::vector<uint8_t> payload(36, 0x55);
+    payload[0] = 0x07, payload[1] = 0x07, payload[2] = 0x12, payload[3] = 0x20;
     auto reply = command(kSync, payload, 0, timeouts_.sync, 0, 1);
     if (!reply) return reply.takeError();
     // The ROM sends several replies to one SYNC; collect them so they do not answer later requests.

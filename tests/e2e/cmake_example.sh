@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The CMake module end to end, as a user runs it: configure and build the example firmware in a
+# fresh build tree with GENERATOR, then flash, verify, dump and run it on a virtual ESP32-C3 held in
+# a flash file of the build tree; check that a second build does nothing and that touching the
+# source rebuilds the ELF and the image only; check that the negative example fails its build.
+# usage: cmake_example.sh SOURCE_DIR TOOLS_BUILD_DIR GENERATOR
+set -euo pipefail
+src=$1 tools=$2 generator=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+build="$work/build"
+cmake -S "$src/examples/hello-esp32c3" -B "$build" -G "$generator" \
+  -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/riscv32-esp-clang.cmake" \
+  -DESPTOOLS_TOOLS_DIR="$tools" -DESPTOOLS_PORT="vchip:esp32c3?flash=$build/flash.bin" >/dev/null
+cmake --build "$build" >/dev/null
+test -f "$build/hello.bin" -a -f "$build/hello_ram.bin"
+
+# (Outputs go to files before grep: grep -q ending a pipeline early would fail it under pipefail.)
+cmake --build "$build" --target flash >"$work/flash.log"
+grep -q 'Hash of data verified.' "$work/flash.log"
+cmake --build "$build" --target verify >"$work/verify.log"
+grep -q 'Verification successful (digest matched).' "$work/verify.log"
+cmake --build "$build" --target dump >/dev/null
+cmp "$build/hello.dump.bin" "$build/hello.bin"
+grep -q '"0x0":' "$build/flasher_args.json"
+# The virtual chip boots at run, and says it cannot execute the code (no CPU emulation yet).
+cmake --build "$build" --target run >"$work/run.log"
+grep -q 'SPI_FAST_FLASH_BOOT' "$work/run.log"
+# ESPPORT overrides the cached port when the target runs, without reconfiguring.
+ESPPORT="vchip:esp32c3?flash=$work/other.bin" cmake --build "$build" --target flash >/dev/null
+cmp <(head -c "$(stat -c %s "$build/hello.bin")" "$work/other.bin") "$build/hello.bin"
+cmake --build "$build" --target merged >/dev/null
+test -f "$build/merged-flash.bin"
+
+# An exact graph: a second build changes nothing; touching the source rebuilds the ELF and image.
+before=$(stat -c %Y.%N "$build/hello.bin" 2>/dev/null || stat -c %Y "$build/hello.bin")
+sleep 1
+cmake --build "$build" >"$work/again.log"
+if [[ "$generator" == Ninja ]]; then grep -q 'no work to do' "$work/again.log"; fi
+grep -q 'Creating esp32c3 image' "$work/again.log" && { echo "a build with nothing changed remade an image"; exit 1; }
+test "$(stat -c %Y "$build/hello.bin")" = "$(stat -c %Y "$build/hello.bin")"
+touch "$src/examples/hello-esp32c3/hello.c"
+cmake --build "$build" >"$work/touched.log"
+grep -q 'Creating esp32c3 image' "$work/touched.log"
+test "$(stat -c %Y "$build/hello.bin")" -gt "${before%%.*}"
+
+# A load_ram image with a flash-mapped section fails its build with the section named.
+bad="$work/bad"
+cmake -S "$src/examples/bad-load-ram" -B "$bad" -G "$generator" \
+  -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/riscv32-esp-clang.cmake" -DESPTOOLS_TOOLS_DIR="$tools" >/dev/null
+if cmake --build "$bad" >"$work/bad.log" 2>&1; then
+  echo "the negative example built"; exit 1
+fi
+grep -q 'flash-mapped' "$work/bad.log"
+grep -q '.flash.rodata at 0x3c000020' "$work/bad.log"
+test ! -f "$bad/bad.bin"
+echo "CMake example with $generator: ok"
