@@ -54,4 +54,13 @@ fi
 grep -q 'flash-mapped' "$work/bad.log"
 grep -q '.flash.rodata at 0x3c000020' "$work/bad.log"
 test ! -f "$bad/bad.bin"
+# find_package(EspTools) from an installed prefix, no ESPTOOLS_TOOLS_DIR.
+if [[ "$generator" == Ninja ]]; then
+  cmake --install "$tools" --prefix "$work/prefix" >/dev/null
+  cmake -S "$src/examples/hello-esp32c3" -B "$work/installed" -G "$generator" \
+    -DCMAKE_TOOLCHAIN_FILE="$work/prefix/lib/cmake/EspTools/toolchains/riscv32-esp-clang.cmake" \
+    -DCMAKE_PREFIX_PATH="$work/prefix" -DESPTOOLS_PORT="vchip:esp32c3?flash=$work/installed/flash.bin" >/dev/null
+  cmake --build "$work/installed" --target flash >"$work/installed.log"
+  grep -q 'Hash of data verified.' "$work/installed.log"
+fi
 echo "CMake example with $generator: ok"
