@@ -12,21 +12,22 @@ inputs="$root/../shared/corpus/inputs"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Runs a command RUNS times; prints the median wall time (ms) and the largest peak RSS (KiB).
+# Runs a command RUNS times: mean wall time (hyperfine, whole process) and peak RSS (GNU time).
 measure() {
   local label=$1; shift
-  local times=() peak=0
-  for ((i = 0; i < runs; i++)); do
-    local start end rss
-    start=$(date +%s%N)
-    rss=$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    end=$(date +%s%N)
-    times+=($(( (end - start) / 1000 )))
-    (( rss > peak )) && peak=$rss
-  done
-  local median
-  median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-28s median %6.2f ms   peak RSS %6d KiB\n' "$label" "$(echo "$median / 1000" | bc -l)" "$peak"
+  local mean peak
+  if command -v hyperfine >/dev/null; then
+    hyperfine -N --warmup 3 -r "$runs" --export-json "$work/h.json" "$(printf '%q ' "$@")" >/dev/null 2>&1
+    mean=$(python3 -c "import json;r=json.load(open('$work/h.json'))['results'][0];print('%.2f ms (min %.2f)'%(r['mean']*1e3,r['min']*1e3))" 2>/dev/null ||
+           sed -n 's/.*"mean": *\([0-9.e-]*\).*/\1/p' "$work/h.json" | head -1)
+  else
+    local start end
+    start=$(date +%s%N); for ((i = 0; i < runs; i++)); do "$@" >/dev/null; done; end=$(date +%s%N)
+    mean=$(awk -v ns=$((end - start)) -v n="$runs" 'BEGIN { printf "%.2f ms", ns / n / 1e6 }')
+  fi
+  /usr/bin/time -o "$work/rss" -f '%M' "$@" >/dev/null 2>&1
+  peak=$(tail -1 "$work/rss")
+  printf '%-24s mean %s   peak RSS %d KiB\n' "$label" "$mean" "$peak"
 }
 
 elf=$(ls -S "$inputs"/*.elf | head -1)

@@ -22,10 +22,12 @@ namespace {
 constexpr const char *kTool = "esp-imagegen";
 constexpr uint32_t kSectorSize = 0x1000;
 
+// An input's bytes: a view of its mapped file, or of `owned` (Intel HEX regions, patched images).
 struct Input {
     uint32_t address = 0;
-    std::vector<uint8_t> data;
+    std::span<const uint8_t> data;
     std::string name;
+    std::shared_ptr<std::vector<uint8_t>> owned;
 };
 
 std::string envOr(const char *name, const char *fallback) {
@@ -34,7 +36,8 @@ std::string envOr(const char *name, const char *fallback) {
 }
 
 // ADDR FILE pairs; an Intel HEX file brings its own addresses (one input per contiguous region).
-llvm::Expected<std::vector<Input>> readInputs(const std::vector<std::string> &words) {
+llvm::Expected<std::vector<Input>> readInputs(const std::vector<std::string> &words,
+                                              std::vector<cli::MappedFile> &files) {
     if (words.empty() || words.size() % 2)
         return cli::makeError(
             "Must be pairs of an address and the binary filename to write there.");
@@ -47,18 +50,22 @@ llvm::Expected<std::vector<Input>> readInputs(const std::vector<std::string> &wo
         }
         if (*address > UINT32_MAX)
             return cli::makeError("Address \"%s\" is beyond 4 GiB.", words[i].c_str());
-        auto bytes = cli::readFile(words[i + 1]);
-        if (!bytes) return bytes.takeError();
-        if (formats::looksLikeIntelHex(*bytes)) {
-            auto regions = formats::parseIntelHex(*bytes, words[i + 1]);
+        auto file = cli::MappedFile::open(words[i + 1]);
+        if (!file) return file.takeError();
+        auto bytes = file->bytes();
+        files.push_back(std::move(*file));
+        if (formats::looksLikeIntelHex(bytes)) {
+            auto regions = formats::parseIntelHex(bytes, words[i + 1]);
             if (regions) {
-                for (auto &region : *regions)
-                    inputs.push_back(Input{region.address, std::move(region.data), words[i + 1]});
+                for (auto &region : *regions) {
+                    auto owned = std::make_shared<std::vector<uint8_t>>(std::move(region.data));
+                    inputs.push_back(Input{region.address, *owned, words[i + 1], owned});
+                }
                 continue;
             }
             llvm::consumeError(regions.takeError()); // esptool then takes the file as binary
         }
-        inputs.push_back(Input{static_cast<uint32_t>(*address), std::move(*bytes), words[i + 1]});
+        inputs.push_back(Input{static_cast<uint32_t>(*address), bytes, words[i + 1], nullptr});
     }
     std::stable_sort(inputs.begin(), inputs.end(),
                      [](const Input &a, const Input &b) { return a.address < b.address; });
@@ -153,8 +160,10 @@ int runMergeBin(const CommandContext &context) {
                                       476 - (uf2.md5 ? 24 : 0)));
         uf2.chunk_size = static_cast<uint32_t>(*chunk);
     }
+    std::vector<cli::MappedFile> files; // the inputs point into these
     auto inputs = readInputs(vm.count("pairs") ? vm["pairs"].as<std::vector<std::string>>()
-                                               : std::vector<std::string>{});
+                                               : std::vector<std::string>{},
+                             files);
     if (!inputs) return cli::reportError(kTool, inputs.takeError());
     if (inputs->front().address < *target_offset)
         return cli::reportError(
@@ -166,19 +175,27 @@ int runMergeBin(const CommandContext &context) {
     formats::FlashParams params{vm["flash-mode"].as<std::string>(),
                                 vm["flash-freq"].as<std::string>(),
                                 vm["flash-size"].as<std::string>()};
-    std::vector<formats::HexRegion> regions;
     for (auto &input : *inputs) {
         if (format == "uf2")
             context.out << "Adding '" << input.name << "' at 0x"
                         << llvm::utohexstr(input.address, true) << "...\n";
-        auto patched = formats::patchFlashParams(input.data, input.address, chip, params);
-        if (!patched) return cli::reportError(kTool, patched.takeError());
-        for (const auto &warning : patched->warnings)
-            llvm::errs() << "WARNING: " << warning << "\n";
-        for (const auto &note : patched->notes) context.out << note << "\n";
-        regions.push_back(formats::HexRegion{input.address, std::move(input.data)});
+        if (input.address == chip.bootloader_flash_offset && !params.keepsAll()) {
+            input.owned =
+                std::make_shared<std::vector<uint8_t>>(input.data.begin(), input.data.end());
+            auto patched = formats::patchFlashParams(*input.owned, input.address, chip, params);
+            if (!patched) return cli::reportError(kTool, patched.takeError());
+            for (const auto &warning : patched->warnings)
+                llvm::errs() << "WARNING: " << warning << "\n";
+            for (const auto &note : patched->notes) context.out << note << "\n";
+            input.data = *input.owned;
+        }
     }
 
+    std::vector<formats::HexRegion> regions;
+    if (format != "raw")
+        for (const auto &input : *inputs)
+            regions.push_back(
+                formats::HexRegion{input.address, {input.data.begin(), input.data.end()}});
     std::vector<uint8_t> bytes;
     if (format == "uf2") {
         bytes = formats::writeUf2(regions, uf2);
@@ -191,9 +208,13 @@ int runMergeBin(const CommandContext &context) {
     } else {
         context.out << "HINT: Consider using --format hex to avoid flashing unused 0xFF padding "
                        "between input regions.\n";
-        for (const auto &region : regions) {
-            bytes.resize(region.address - *target_offset, 0xFF);
-            bytes.insert(bytes.end(), region.data.begin(), region.data.end());
+        uint64_t total = inputs->back().address + inputs->back().data.size() - *target_offset;
+        if (pad_to_size && *pad_to_size > *target_offset)
+            total = std::max<uint64_t>(total, *pad_to_size - *target_offset);
+        bytes.reserve(total); // one allocation: page faults dominate a multi-megabyte merge
+        for (const auto &input : *inputs) {
+            bytes.resize(input.address - *target_offset, 0xFF);
+            bytes.insert(bytes.end(), input.data.begin(), input.data.end());
         }
         if (pad_to_size && *pad_to_size > *target_offset + bytes.size())
             bytes.resize(*pad_to_size - *target_offset, 0xFF);
