@@ -29,6 +29,8 @@ grep -q 'SPI_FAST_FLASH_BOOT' "$work/run.log"
 # ESPPORT overrides the cached port when the target runs, without reconfiguring.
 ESPPORT="vchip:esp32c3?flash=$work/other.bin" cmake --build "$build" --target flash >/dev/null
 cmp <(head -c "$(stat -c %s "$build/hello.bin")" "$work/other.bin") "$build/hello.bin"
+cmake --build "$build" --target load_ram >"$work/load.log"
+grep -q "Loaded 2 segments from '$build/hello_ram.bin' to RAM" "$work/load.log"
 cmake --build "$build" --target merged >/dev/null
 test -f "$build/merged-flash.bin"
 
