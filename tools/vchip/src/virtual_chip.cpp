@@ -292,14 +292,17 @@ private:
         uint32_t erase_size = le32(&data[0]), offset = le32(&data[12]);
         if (uint64_t(offset) + (compressed ? 0 : erase_size) > flash_->size())
             return reply(out, op, 0, {}, kInvalidParameter);
-        if (!compressed || true) {
-            // The ROM erases the region up front, sector by sector.
-            uint32_t start = offset & ~0xFFFu;
-            uint64_t end = std::min<uint64_t>((uint64_t(offset) + erase_size + 0xFFF) & ~0xFFFull,
-                                              flash_->size());
-            for (uint64_t sector = start; sector < end; sector += 0x1000)
-                if (flash_->eraseSector(static_cast<uint32_t>(sector)) != SpiFlash::Result::Ok)
-                    return reply(out, op, 0, {}, kFlashWriteError);
+        // The ROM erases the announced region up front (compressed downloads announce the
+        // uncompressed size), in 64 KiB blocks where aligned and 4 KiB sectors elsewhere.
+        uint32_t start = offset & ~0xFFFu;
+        uint64_t end =
+            std::min<uint64_t>((uint64_t(offset) + erase_size + 0xFFF) & ~0xFFFull, flash_->size());
+        for (uint64_t at = start; at < end;) {
+            bool block = at % 0x10000 == 0 && at + 0x10000 <= end;
+            auto result = block ? flash_->eraseBlock64(static_cast<uint32_t>(at))
+                                : flash_->eraseSector(static_cast<uint32_t>(at));
+            if (result != SpiFlash::Result::Ok) return reply(out, op, 0, {}, kFlashWriteError);
+            at += block ? 0x10000 : 0x1000;
         }
         download_ = Download{offset, erase_size, le32(&data[8]), 0, true, compressed};
         if (compressed) {
