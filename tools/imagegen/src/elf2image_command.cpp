@@ -1,5 +1,7 @@
 #include "esptools/cli/cli.h"
 #include "esptools/imagegen/commands.h"
+
+#include "command_options.h"
 #include "esptools/imagegen/elf2image.h"
 
 #include <boost/program_options.hpp>
@@ -74,21 +76,10 @@ int runElf2Image(const CommandContext &context) {
     po::positional_options_description positional;
     positional.add("input", 1);
     po::variables_map vm;
-    try {
-        po::store(
-            po::command_line_parser(context.args).options(described).positional(positional).run(),
-            vm);
-        po::notify(vm);
-    } catch (const po::error &error) {
-        return cli::reportError(kTool, cli::makeError("elf2image: %s", error.what()));
-    }
-    if (vm.count("help")) {
-        llvm::outs() << "usage: esp-imagegen --chip CHIP elf2image [options] FILE.elf\n";
-        std::ostringstream text;
-        text << described;
-        llvm::outs() << text.str();
-        return cli::kExitSuccess;
-    }
+    if (auto done = parseCommandOptions(context, "elf2image",
+                                        "esp-imagegen --chip CHIP elf2image [options] FILE.elf",
+                                        described, positional, vm))
+        return *done;
     if (!context.chip)
         return cli::reportError(kTool,
                                 cli::makeError("Specify the --chip argument (choose from %s).",

@@ -5,6 +5,8 @@
 #include "esptools/formats/image.h"
 #include "esptools/imagegen/commands.h"
 
+#include "command_options.h"
+
 #include <boost/program_options.hpp>
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/raw_ostream.h>
@@ -373,20 +375,10 @@ int runImageInfo(const CommandContext &context) {
     po::positional_options_description positional;
     positional.add("input", 1);
     po::variables_map vm;
-    try {
-        po::store(
-            po::command_line_parser(context.args).options(described).positional(positional).run(),
-            vm);
-        po::notify(vm);
-    } catch (const po::error &error) {
-        return cli::reportError(kTool, cli::makeError("image-info: %s", error.what()));
-    }
-    if (vm.count("help")) {
-        std::ostringstream text;
-        text << described;
-        context.out << "usage: esp-imagegen [--chip CHIP] image-info [--json] FILE\n" << text.str();
-        return cli::kExitSuccess;
-    }
+    if (auto done = parseCommandOptions(context, "image-info",
+                                        "esp-imagegen [--chip CHIP] image-info [--json] FILE",
+                                        described, positional, vm))
+        return *done;
     if (!vm.count("input"))
         return cli::reportError(kTool, cli::makeError("image-info: missing the FILE argument"));
     const std::string input = vm["input"].as<std::string>();

@@ -1,5 +1,7 @@
 #include "esptools/cli/cli.h"
 #include "esptools/imagegen/commands.h"
+
+#include "command_options.h"
 #include "esptools/imagegen/elf2image.h"
 
 #include <boost/program_options.hpp>
@@ -25,22 +27,11 @@ int runMakeImage(const CommandContext &context) {
     po::positional_options_description positional;
     positional.add("output", 1);
     po::variables_map vm;
-    try {
-        po::store(
-            po::command_line_parser(context.args).options(described).positional(positional).run(),
-            vm);
-        po::notify(vm);
-    } catch (const po::error &error) {
-        return cli::reportError(kTool, cli::makeError("make-image: %s", error.what()));
-    }
-    if (vm.count("help")) {
-        std::ostringstream text;
-        text << described;
-        context.out << "usage: esp-imagegen --chip esp8266 make-image OUTPUT -f FILE -a ADDR [-f "
-                       "FILE -a ADDR ...] [-e ENTRY]\n"
-                    << text.str();
-        return cli::kExitSuccess;
-    }
+    if (auto done = parseCommandOptions(context, "make-image",
+                                        "esp-imagegen --chip esp8266 make-image OUTPUT -f FILE -a "
+                                        "ADDR [-f FILE -a ADDR ...] [-e ENTRY]",
+                                        described, positional, vm))
+        return *done;
     if (context.chip && context.chip->image_format != chipdb::ImageFormat::Esp8266)
         return cli::reportError(
             kTool, cli::makeError("make-image makes ESP8266 images only (got --chip %s)",

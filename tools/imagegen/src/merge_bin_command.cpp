@@ -6,6 +6,8 @@
 #include "esptools/formats/uf2.h"
 #include "esptools/imagegen/commands.h"
 
+#include "command_options.h"
+
 #include <boost/program_options.hpp>
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/raw_ostream.h>
@@ -111,22 +113,11 @@ int runMergeBin(const CommandContext &context) {
     po::positional_options_description positional;
     positional.add("pairs", -1);
     po::variables_map vm;
-    try {
-        po::store(
-            po::command_line_parser(context.args).options(described).positional(positional).run(),
-            vm);
-        po::notify(vm);
-    } catch (const po::error &error) {
-        return cli::reportError(kTool, cli::makeError("merge-bin: %s", error.what()));
-    }
-    if (vm.count("help")) {
-        std::ostringstream text;
-        text << described;
-        context.out << "usage: esp-imagegen --chip CHIP merge-bin -o OUTPUT [options] ADDR FILE "
-                       "[ADDR FILE ...]\n"
-                    << text.str();
-        return cli::kExitSuccess;
-    }
+    if (auto done = parseCommandOptions(
+            context, "merge-bin",
+            "esp-imagegen --chip CHIP merge-bin -o OUTPUT [options] ADDR FILE [ADDR FILE ...]",
+            described, positional, vm))
+        return *done;
     if (!context.chip)
         return cli::reportError(kTool,
                                 cli::makeError("Specify the --chip argument (choose from %s).",
