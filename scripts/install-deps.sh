@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ clang lld llvm-dev
   libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev libssl-dev
-  libunicorn-dev
+  libunicorn-dev pkg-config
 )
 if [[ "${ESPTOOLS_WITH_NODE:-0}" == 1 ]]; then packages+=(nodejs npm); fi
 

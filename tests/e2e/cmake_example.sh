@@ -23,14 +23,16 @@ grep -q 'Verification successful (digest matched).' "$work/verify.log"
 cmake --build "$build" --target dump >/dev/null
 cmp "$build/hello.dump.bin" "$build/hello.bin"
 grep -q '"0x0":' "$build/flasher_args.json"
-# The virtual chip boots at run, and says it cannot execute the code (no CPU emulation yet).
+# The virtual chip boots the image from flash and runs it: the greeting comes out of its UART.
 cmake --build "$build" --target run >"$work/run.log"
 grep -q 'SPI_FAST_FLASH_BOOT' "$work/run.log"
+grep -q 'Hello from EspTools on ESP32-C3!' "$work/run.log"
 # ESPPORT overrides the cached port when the target runs, without reconfiguring.
 ESPPORT="vchip:esp32c3?flash=$work/other.bin" cmake --build "$build" --target flash >/dev/null
 cmp <(head -c "$(stat -c %s "$build/hello.bin")" "$work/other.bin") "$build/hello.bin"
 cmake --build "$build" --target load_ram >"$work/load.log"
 grep -q "Loaded 2 segments from '$build/hello_ram.bin' to RAM" "$work/load.log"
+grep -q 'Hello from EspTools on ESP32-C3!' "$work/load.log"
 cmake --build "$build" --target merged >/dev/null
 test -f "$build/merged-flash.bin"
 

@@ -221,3 +221,50 @@ TEST(VchipFlash, BlockProtectionRefusesEraseAndProgram) {
     f.powerCycle();
     EXPECT_EQ(f.statusRegister(0), 0x1C) << "written after WEVSR: lost at power-off";
 }
+
+#include "riscv_cpu.h"
+
+namespace {
+// Little-endian RV32I words: a0 = 'H'; t0 = 0x40000000; call 0x68(t0) (uart_tx_one_char);
+// a0 = 'i'; call again; spin.
+std::vector<uint8_t> helloProgram(uint32_t call_offset) {
+    std::vector<uint32_t> words = {0x04800513,
+                                   0x400002B7,
+                                   0x000280E7 | (call_offset << 20),
+                                   0x06900513,
+                                   0x000280E7 | (call_offset << 20),
+                                   0x0000006F};
+    std::vector<uint8_t> bytes;
+    for (uint32_t w : words)
+        for (int i = 0; i < 4; ++i) bytes.push_back(uint8_t(w >> (8 * i)));
+    return bytes;
+}
+} // namespace
+
+TEST(VchipCpu, RunsRiscVCodeWhoseRomCallsReachTheUart) {
+    std::string printed;
+    std::vector<vchip::LoadedSegment> segments = {{0x403A0000, helloProgram(0x68)}};
+    auto result = vchip::runRiscV(*chipdb::findChip("esp32c3"), segments, 0x403A0000,
+                                  std::chrono::milliseconds(50),
+                                  [&](uint8_t byte) { printed.push_back(char(byte)); });
+    EXPECT_FALSE(bool(result)) << llvm::toString(std::move(result));
+    EXPECT_EQ(printed, "Hi");
+}
+
+TEST(VchipCpu, SaysPlainlyWhatItCannotRun) {
+    std::vector<vchip::LoadedSegment> segments = {
+        {0x403A0000, helloProgram(0x6C)}}; // not a served routine
+    auto result = vchip::runRiscV(*chipdb::findChip("esp32c3"), segments, 0x403A0000,
+                                  std::chrono::milliseconds(50), [](uint8_t) {});
+    ASSERT_TRUE(bool(result));
+    EXPECT_NE(llvm::toString(std::move(result)).find("0x4000006c"), std::string::npos);
+    result = vchip::runRiscV(*chipdb::findChip("esp32"), segments, 0x403A0000,
+                             std::chrono::milliseconds(50), [](uint8_t) {});
+    ASSERT_TRUE(bool(result));
+    EXPECT_NE(llvm::toString(std::move(result)).find("Xtensa"), std::string::npos);
+    std::vector<vchip::LoadedSegment> outside = {{0x50000000 + 0x100000, helloProgram(0x68)}};
+    result = vchip::runRiscV(*chipdb::findChip("esp32c3"), outside, 0x403A0000,
+                             std::chrono::milliseconds(50), [](uint8_t) {});
+    ASSERT_TRUE(bool(result));
+    EXPECT_NE(llvm::toString(std::move(result)).find("outside the chip's RAM"), std::string::npos);
+}

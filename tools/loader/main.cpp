@@ -398,6 +398,15 @@ int main(int argc, char **argv) {
         if (exit_code == cli::kExitSuccess) {
             uint8_t buffer[1024];
             bool in_frame = false; // the ROM's last reply may still be in flight: not text
+            auto show = [&](std::span<const uint8_t> bytes) {
+                for (uint8_t byte : bytes) {
+                    if (byte == 0xC0)
+                        in_frame = !in_frame;
+                    else if (!in_frame)
+                        llvm::outs() << char(byte);
+                }
+            };
+            show(device.takeUnreadBytes());
             auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
             while (std::chrono::steady_clock::now() < until) {
                 auto got = (*port)->read(buffer, std::chrono::milliseconds(50));

@@ -153,6 +153,13 @@ constexpr uint32_t kMmu16To64[] = {0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
 
+// ESP-IDF components/esp_rom/esp32c3/ld/esp32c3.rom.ld (the ROM's jump table; stable across ECOs).
+constexpr RomFunction kEsp32c3RomFunctions[] = {
+    {RomRoutine::UartTxOneChar, 0x40000068},
+    {RomRoutine::UartTxFlush, 0x40000080},
+    {RomRoutine::DelayMicroseconds, 0x40000050},
+};
+
 constexpr RomCapabilities kEsp8266Rom{
     .status_bytes = 2,
     .flash_begin_encrypt_word = false,
@@ -300,6 +307,7 @@ constexpr ChipDescription kChips[] = {
                      {field(0x60008858, 23, 23), field(0x60008850, 20, 18)}},
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .rom_functions = kEsp32c3RomFunctions,
     },
     {
         .name = "esp32c2",

@@ -4,6 +4,7 @@
 // shared with esp-loader but the chip database and SLIP framing.
 #include "esptools/slip/slip.h"
 #include "esptools/vchip/vchip.h"
+#include "riscv_cpu.h"
 #include "spi_flash.h"
 
 #include <llvm/ADT/StringExtras.h>
@@ -157,6 +158,8 @@ public:
     }
 
     bool takeBootRequest() { return std::exchange(boot_requested_, false); }
+    std::optional<uint32_t> takeRunRequest() { return std::exchange(run_entry_, std::nullopt); }
+    std::map<uint32_t, std::vector<uint8_t>> takeRam() { return std::exchange(ram_, {}); }
 
     std::optional<uint32_t> takePendingBaud() {
         auto baud = pending_baud_;
@@ -274,14 +277,7 @@ private:
     void memEnd(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
         if (data.size() != 8) return reply(out, kMemEnd, 0, {}, kInvalidMessage);
         reply(out, kMemEnd, 0, {});
-        if (le32(&data[0]) == 0) {
-            // The ROM jumps to the entry point. Running code needs the CPU model, which this chip
-            // does not have: say so rather than pretend the code ran.
-            llvm::errs() << "esp-vchip: " << chip_.display_name
-                         << " cannot run the code loaded at entry 0x"
-                         << llvm::utohexstr(le32(&data[4]), true)
-                         << ": no CPU emulation for this chip yet\n";
-        }
+        if (le32(&data[0]) == 0) run_entry_ = le32(&data[4]); // the ROM jumps to the entry point
     }
 
     void flashBegin(std::vector<uint8_t> &out, uint8_t op, std::span<const uint8_t> data,
@@ -439,6 +435,7 @@ private:
     z_stream inflater_{};
     std::optional<uint32_t> pending_baud_;
     bool boot_requested_ = false;
+    std::optional<uint32_t> run_entry_;
 };
 
 class Chip final : public VirtualChip {
@@ -468,6 +465,14 @@ public:
                 if (auto baud = rom_.takePendingBaud()) baud_ = *baud; // after the reply went out
                 if (rom_.takeBootRequest()) {
                     bootFromFlash();
+                    return;
+                }
+                if (auto entry = rom_.takeRunRequest()) {
+                    std::vector<LoadedSegment> segments;
+                    for (auto &[address, bytes] : rom_.takeRam())
+                        segments.push_back({address, std::move(bytes)});
+                    in_download_mode_ = false;
+                    execute(segments, *entry);
                     return;
                 }
             }
@@ -530,15 +535,54 @@ public:
         bootFromFlash();
     }
 
+    // What the ROM does at boot: read the image at the bootloader offset, check it, load its
+    // RAM segments and jump to the entry point.
     void bootFromFlash() {
         in_download_mode_ = false;
         decoder_.reset();
-        static constexpr char kBootText[] = "ESP-ROM:virtual\r\nboot:0x8 (SPI_FAST_FLASH_BOOT)\r\n";
-        for (char c : std::string_view(kBootText)) output_.emplace_back(Clock::now(), uint8_t(c));
-        std::string message =
-            std::string("esp-vchip: ") + std::string(options_.chip->display_name) +
-            " cannot boot the image in flash: no CPU emulation for this chip yet\r\n";
-        for (char c : message) output_.emplace_back(Clock::now(), uint8_t(c));
+        say("ESP-ROM:virtual\r\nboot:0x8 (SPI_FAST_FLASH_BOOT)\r\n");
+        const ChipDescription &chip = *options_.chip;
+        SpiFlash &flash = rom_.flash();
+        uint32_t at = chip.bootloader_flash_offset;
+        uint8_t header[24];
+        flash.read(at, header);
+        if (header[0] != 0xE9) {
+            char text[64];
+            std::snprintf(text, sizeof text, "invalid header: 0x%08x\r\n", le32(header));
+            return say(text);
+        }
+        const bool extended = chip.image_format == chipdb::ImageFormat::Esp32;
+        uint32_t position = at + (extended ? 24 : 8);
+        uint8_t checksum = 0xEF;
+        std::vector<LoadedSegment> segments;
+        for (int i = 0; i < header[1]; ++i) {
+            uint8_t segment_header[8];
+            flash.read(position, segment_header);
+            uint32_t address = le32(segment_header), length = le32(segment_header + 4);
+            if (length > flash.size() - position) return say("invalid segment length\r\n");
+            std::vector<uint8_t> data(length);
+            flash.read(position + 8, data);
+            for (uint8_t byte : data) checksum ^= byte;
+            position += 8 + length;
+            if (!chipdb::isFlashAddress(chip, address))
+                segments.push_back({address, std::move(data)});
+        }
+        uint8_t stored = 0;
+        flash.read(position | 15, std::span<uint8_t>(&stored, 1));
+        if (stored != checksum) return say("checksum failure\r\n");
+        execute(segments, le32(header + 4));
+    }
+
+    void execute(const std::vector<LoadedSegment> &segments, uint32_t entry) {
+        std::vector<uint8_t> printed;
+        auto result = runRiscV(*options_.chip, segments, entry, std::chrono::milliseconds(200),
+                               [&](uint8_t byte) { printed.push_back(byte); });
+        queueOutput(printed, Clock::now());
+        if (result) say("esp-vchip: " + llvm::toString(std::move(result)) + "\r\n");
+    }
+
+    void say(const std::string &text) {
+        queueOutput(std::vector<uint8_t>(text.begin(), text.end()), Clock::now());
     }
 
     void powerCycle() override {

@@ -88,6 +88,14 @@ struct RomCapabilities {
     bool erase_size_bug = false;      // ESP8266 FLASH_BEGIN erase-size quirk
 };
 
+// A ROM routine code may call, at its fixed address (ESP-IDF
+// components/esp_rom/<chip>/ld/<chip>.rom.ld).
+enum class RomRoutine : uint8_t { UartTxOneChar, UartTxFlush, DelayMicroseconds };
+struct RomFunction {
+    RomRoutine routine;
+    uint32_t address;
+};
+
 struct ChipDescription {
     std::string_view name;         // "esp32c3": the --chip spelling
     std::string_view display_name; // "ESP32-C3"
@@ -127,6 +135,8 @@ struct ChipDescription {
     uint32_t xtal_clk_divider = 1;
     std::optional<uint32_t> fixed_crystal_mhz; // absent: estimated from the UART divider
     bool stub_supported = true;
+    // ROM routines the virtual chip serves to code it runs; empty: it cannot run code yet.
+    std::span<const RomFunction> rom_functions;
 };
 
 inline constexpr uint32_t kChipDetectMagicRegister = 0x40001000;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace esptools::loader {
@@ -75,6 +76,10 @@ public:
                                         std::optional<uint32_t> address = std::nullopt,
                                         unsigned address_bits = 0, unsigned dummy_bits = 0);
     llvm::Expected<uint32_t> flashId();
+
+    // Bytes read from the port after the last reply (what the chip printed since), handed over
+    // once.
+    std::vector<uint8_t> takeUnreadBytes() { return std::exchange(pending_, {}); }
 
     uint32_t ramBlockSize() const { return 0x1800; }
     uint32_t flashBlockSize() const { return 0x400; }
