@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
 
 #include <random>
 
@@ -267,4 +268,51 @@ TEST(VchipCpu, SaysPlainlyWhatItCannotRun) {
                              std::chrono::milliseconds(50), [](uint8_t) {});
     ASSERT_TRUE(bool(result));
     EXPECT_NE(llvm::toString(std::move(result)).find("outside the chip's RAM"), std::string::npos);
+}
+
+TEST(VchipRom, Esp8266FlashBeginErasesWhatItsRomErases) {
+    // The ESP8266 ROM counts the sectors before the next 64 KiB block twice (protocol.md §8.2):
+    // asking for 8 sectors at 0 erases 16; 19 sectors at 0x3000 erases 19 + 13.
+    struct Case {
+        uint32_t offset, erase_size, erased_end;
+    };
+    for (Case c : {Case{0x0, 0x8000, 0x10000}, Case{0x3000, 0x13000, 0x23000}}) {
+        llvm::SmallString<128> dir;
+        ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-vchip", dir));
+        std::string file = (dir + "/flash.bin").str();
+        {
+            std::vector<char> zeros(1 << 20, 0);
+            std::FILE *f = std::fopen(file.c_str(), "wb");
+            ASSERT_NE(f, nullptr);
+            std::fwrite(zeros.data(), 1, zeros.size(), f);
+            std::fclose(f);
+        }
+        {
+            Client client("esp8266?size=1MB&flash=" + file);
+            auto frames = client.send(request(0x02, words({c.erase_size, 0, 0x400, c.offset})));
+            ASSERT_EQ(frames.size(), 1u);
+            EXPECT_EQ(frames[0][8], 0);
+        }
+        auto contents = llvm::MemoryBuffer::getFile(file);
+        ASSERT_TRUE(bool(contents));
+        auto bytes = (*contents)->getBuffer();
+        size_t first_erased = bytes.find_first_not_of('\0');
+        size_t last_erased = bytes.find_last_not_of('\0');
+        EXPECT_EQ(first_erased, c.offset);
+        EXPECT_EQ(last_erased + 1, c.erased_end) << std::hex << c.offset;
+        llvm::sys::fs::remove_directories(dir);
+    }
+}
+
+TEST(VchipFaults, AStallDelaysTheAnswerThenTheChipGoesOn) {
+    Client client("esp32c3?stall_ms=300&stall_after=0");
+    auto start = std::chrono::steady_clock::now();
+    auto frames = client.send(request(0x08, syncPayload()));
+    EXPECT_TRUE(frames.empty()) << "a stalled chip answers nothing at once";
+    uint8_t buffer[512];
+    size_t n = client.chip->read(buffer, std::chrono::milliseconds(1000));
+    EXPECT_GT(n, 0u);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(290));
+    client.drain();
+    EXPECT_EQ(client.send(request(0x08, syncPayload())).size(), 8u) << "and answers at once after";
 }

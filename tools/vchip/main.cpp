@@ -145,8 +145,7 @@ int main(int argc, char **argv) {
         "pty", po::bool_switch(), "serve a pseudo-terminal and print its path")(
         "fault", po::value<std::vector<std::string>>()->composing(),
         "fault injection, as in vchip: port options: drop=0.01, corrupt=0.01, seed=N, "
-        "disconnect_after=N, "
-        "fail_program_at=ADDR");
+        "stall_ms=N with stall_after=BYTES, disconnect_after=N, fail_program_at=ADDR");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, described), vm);

@@ -153,12 +153,24 @@ constexpr uint32_t kMmu16To64[] = {0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
 
-// ESP-IDF components/esp_rom/esp32c3/ld/esp32c3.rom.ld (the ROM's jump table; stable across ECOs).
-constexpr RomFunction kEsp32c3RomFunctions[] = {
-    {RomRoutine::UartTxOneChar, 0x40000068},
-    {RomRoutine::UartTxFlush, 0x40000080},
-    {RomRoutine::DelayMicroseconds, 0x40000050},
-};
+// ROM routines at their jump-table slots (stable across ECOs), from ESP-IDF
+// components/esp_rom/<chip>/ld/<chip>.rom.ld, group "common".
+#define ESPTOOLS_ROM_TABLE(name, tx, rx, flush, delay)                                             \
+    constexpr RomFunction name[] = {                                                               \
+        {RomRoutine::UartTxOneChar, tx},                                                           \
+        {RomRoutine::UartRxOneChar, rx},                                                           \
+        {RomRoutine::UartTxFlush, flush},                                                          \
+        {RomRoutine::DelayMicroseconds, delay},                                                    \
+    };
+ESPTOOLS_ROM_TABLE(kEsp32c3RomFunctions, 0x40000068, 0x40000070, 0x40000080, 0x40000050)
+ESPTOOLS_ROM_TABLE(kEsp32c2RomFunctions, 0x40000058, 0x40000060, 0x40000070, 0x40000044)
+// esp32c6.rom.ld and esp32h2.rom.ld share this layout.
+ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040)
+// esp32c5.rom.ld and esp32c61.rom.ld share this layout.
+ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003c)
+// esp32p4.rom.eco5.ld (ROM at 0x4FC00000).
+ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003c)
+#undef ESPTOOLS_ROM_TABLE
 
 constexpr RomCapabilities kEsp8266Rom{
     .status_bytes = 2,
@@ -328,6 +340,7 @@ constexpr ChipDescription kChips[] = {
         .mac_efuse_reg = 0x60008840,
         .revision = simpleRevision(0x60008844, 21, 20, 19, 16),
         .rom = kModernRom,
+        .rom_functions = kEsp32c2RomFunctions,
     },
     {
         .name = "esp32c6",
@@ -350,6 +363,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B0850, 23, 22, 21, 18),
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .rom_functions = kEsp32c6RomFunctions,
     },
     {
         .name = "esp32c61",
@@ -371,6 +385,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .rom_functions = kEsp32c5RomFunctions,
     },
     {
         .name = "esp32c5",
@@ -391,6 +406,7 @@ constexpr ChipDescription kChips[] = {
         .mac_efuse_reg = 0x600B4844,
         .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
         .rom = kModernRom,
+        .rom_functions = kEsp32c5RomFunctions,
     },
     {
         .name = "esp32e22",
@@ -434,6 +450,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B0850, 22, 21, 20, 18),
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
+        .rom_functions = kEsp32c6RomFunctions,
     },
     {
         .name = "esp32h21",
@@ -478,6 +495,7 @@ constexpr ChipDescription kChips[] = {
                      {field(0x5012D04C, 3, 0)}},
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .rom_functions = kEsp32p4RomFunctions,
     },
     {
         .name = "esp32h4",

@@ -26,19 +26,21 @@ void onRomInstruction(uc_engine *uc, uint64_t address, uint32_t, void *user) {
     auto &machine = *static_cast<Machine *>(user);
     for (const auto &function : machine.chip.rom_functions) {
         if (function.address != address) continue;
-        uint32_t a0 = 0;
+        uint32_t a0 = 0, result = 0;
         uc_reg_read(uc, UC_RISCV_REG_A0, &a0);
         switch (function.routine) {
         case chipdb::RomRoutine::UartTxOneChar:
             machine.uart(uint8_t(a0));
+            break;
+        case chipdb::RomRoutine::UartRxOneChar:
+            result = 1; // nothing arrives while code runs to completion: the ROM's "no byte"
             break;
         case chipdb::RomRoutine::UartTxFlush:
             break;
         case chipdb::RomRoutine::DelayMicroseconds:
             break; // virtual time: no wait
         }
-        uint32_t zero = 0;
-        uc_reg_write(uc, UC_RISCV_REG_A0, &zero);
+        uc_reg_write(uc, UC_RISCV_REG_A0, &result);
         return;
     }
     machine.fault = "the code called ROM address 0x" + llvm::utohexstr(address, true) +

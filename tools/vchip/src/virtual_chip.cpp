@@ -293,6 +293,14 @@ private:
         uint32_t start = offset & ~0xFFFu;
         uint64_t end =
             std::min<uint64_t>((uint64_t(offset) + erase_size + 0xFFF) & ~0xFFFull, flash_->size());
+        if (chip_.rom.erase_size_bug) {
+            // The ESP8266 ROM counts the sectors up to the next 64 KiB block twice: it erases
+            // n + min(n, sectors left in the first block) sectors (protocol.md §8.2).
+            uint64_t sectors = (uint64_t(erase_size) + 0xFFF) / 0x1000;
+            uint64_t head = std::min<uint64_t>(sectors, 16 - (offset / 0x1000) % 16);
+            end = std::min<uint64_t>(uint64_t(offset / 0x1000) * 0x1000 + (sectors + head) * 0x1000,
+                                     flash_->size());
+        }
         for (uint64_t at = start; at < end;) {
             bool block = at % 0x10000 == 0 && at + 0x10000 <= end;
             auto result = block ? flash_->eraseBlock64(static_cast<uint32_t>(at))
@@ -452,6 +460,8 @@ public:
                 connected_ = false;
                 return;
             }
+            if (options_.faults.stall_ms && bytes_in_ == options_.faults.stall_after_bytes + 1)
+                stall_until_ = Clock::now() + std::chrono::milliseconds(options_.faults.stall_ms);
             if (!in_download_mode_) continue;
             // Each byte arrives 10 bit-times after the previous one at the current baud.
             auto now = Clock::now();
@@ -491,7 +501,7 @@ public:
         size_t count = 0;
         while (count < buffer.size() && !output_.empty()) {
             auto &[ready_at, byte] = output_.front();
-            if (options_.timing && ready_at > Clock::now()) {
+            if (ready_at > Clock::now()) {
                 if (count > 0) break;
                 if (ready_at > deadline) {
                     std::this_thread::sleep_until(deadline);
@@ -602,11 +612,10 @@ private:
     // Replies leave once the request has fully arrived and the line is free.
     void queueOutput(const std::vector<uint8_t> &bytes, Clock::time_point request_end) {
         auto ready = output_.empty() ? request_end : std::max(request_end, output_.back().first);
-        if (options_.timing)
-            ready += rom_.flash().takeBusyTime();
-        else
-            rom_.flash().takeBusyTime();
-        const auto per_byte = perByte();
+        ready = std::max(ready, stall_until_); // a stalled chip answers when it wakes
+        auto busy = rom_.flash().takeBusyTime();
+        if (options_.timing) ready += busy;
+        const auto per_byte = options_.timing ? perByte() : std::chrono::nanoseconds(0);
         for (uint8_t byte : bytes) {
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
@@ -622,6 +631,7 @@ private:
     std::mt19937_64 random_;
     uint64_t bytes_in_ = 0;
     Clock::time_point input_clock_{};
+    Clock::time_point stall_until_{};
     uint32_t baud_ = 115200;
     uint32_t host_baud_ = 115200;
     bool connected_ = true;

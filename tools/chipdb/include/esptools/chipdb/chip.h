@@ -90,7 +90,7 @@ struct RomCapabilities {
 
 // A ROM routine code may call, at its fixed address (ESP-IDF
 // components/esp_rom/<chip>/ld/<chip>.rom.ld).
-enum class RomRoutine : uint8_t { UartTxOneChar, UartTxFlush, DelayMicroseconds };
+enum class RomRoutine : uint8_t { UartTxOneChar, UartRxOneChar, UartTxFlush, DelayMicroseconds };
 struct RomFunction {
     RomRoutine routine;
     uint32_t address;
