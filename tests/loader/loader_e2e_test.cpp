@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <unistd.h>
 
 namespace {
 
@@ -158,5 +159,40 @@ INSTANTIATE_TEST_SUITE_P(Chips, LoaderE2E,
                          [](const testing::TestParamInfo<const char *> &info) {
                              return std::string(info.param);
                          });
+
+// The esptool.cfg named by ESPTOOL_CFGFILE is announced and its reset sequence is the one played:
+// one that never holds GPIO0 low boots the chip instead of entering download mode.
+TEST(LoaderConfig, ACustomResetSequenceFromTheConfigFileIsUsed) {
+    llvm::SmallString<128> dir;
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-config", dir));
+    auto run = [&](const std::string &sequence) {
+        std::string config = (dir + "/esptool.cfg").str();
+        std::ofstream(config) << "[esptool]\ncustom_reset_sequence = " << sequence << "\n";
+        std::vector<std::string> environment;
+        for (char **entry = environ; *entry; ++entry) environment.emplace_back(*entry);
+        environment.push_back("ESPTOOL_CFGFILE=" + config);
+        std::vector<llvm::StringRef> env(environment.begin(), environment.end());
+        std::vector<llvm::StringRef> argv = {ESPTOOLS_LOADER,      "--port", "vchip:esp32c3",
+                                             "--connect-attempts", "1",      "chip-id"};
+        std::string out = (dir + "/out.txt").str();
+        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
+                                                       llvm::StringRef(out)};
+        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,
+                                             llvm::ArrayRef<llvm::StringRef>(env), redirects, 60);
+        return std::make_pair(code, readText(out));
+    };
+    auto [good_code, good_out] = run("D0|R1|W0.1|D1|R0|W0.05|D0");
+    EXPECT_EQ(good_code, 0) << good_out;
+    EXPECT_NE(good_out.find("Loaded custom configuration from"), std::string::npos) << good_out;
+    EXPECT_NE(good_out.find("(set with ESPTOOL_CFGFILE)"), std::string::npos) << good_out;
+    auto [boot_code, boot_out] = run("D0|R1|W0.1|R0");
+    EXPECT_EQ(boot_code, 2) << boot_out;
+    EXPECT_NE(boot_out.find("Failed to connect"), std::string::npos) << boot_out;
+    auto [bad_code, bad_out] = run("D0|R7");
+    EXPECT_EQ(bad_code, 2) << bad_out;
+    EXPECT_NE(bad_out.find("Invalid custom reset sequence option format: R7"), std::string::npos)
+        << bad_out;
+    llvm::sys::fs::remove_directories(dir);
+}
 
 } // namespace

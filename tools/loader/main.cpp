@@ -1,8 +1,11 @@
 // esp-loader: esptool's device commands through the chip's ROM loader.
 #include "esptools/cli/cli.h"
 #include "esptools/loader/commands.h"
+#include "esptools/loader/config.h"
+#include "esptools/loader/reset.h"
 
 #include <boost/program_options.hpp>
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstdlib>
@@ -235,20 +238,101 @@ void usage(std::ostream &out, const po::options_description &global) {
            "  erase-region, read-mac, chip-id, flash-id, get-security-info, read-mem, write-mem, "
            "dump-mem, load-ram,\n"
            "  read-flash-status, write-flash-status, run\n"
-           "Ports: /dev/ttyUSB0, socket://HOST:PORT, vchip:CHIP[?flash=FILE&size=4MB&...] "
-           "(in-process virtual chip)\n";
+           "Ports: /dev/ttyUSB0, socket://HOST:PORT, rfc2217://HOST:PORT, "
+           "vchip:CHIP[?flash=FILE&size=4MB&...]\n"
+           "  (in-process virtual chip); without --port or ESPTOOL_PORT, USB serial ports are "
+           "tried in turn.\n"
+           "Settings are also read from an esptool.cfg-style file ([esptool] section).\n";
+}
+
+// Reset, timeout and retry settings from an esptool.cfg file, applied to the device.
+struct SessionSettings {
+    loader::ResetSettings reset;
+    loader::ResetSequence hard_reset = loader::hardReset();
+    loader::Timeouts timeouts;
+    std::string connect_attempts = "7";
+};
+
+llvm::Expected<SessionSettings> settingsFrom(const std::optional<loader::ToolConfig> &config) {
+    SessionSettings settings;
+    if (!config) return settings;
+    auto seconds = [&](const char *key, auto apply) -> llvm::Error {
+        auto value = config->number(key);
+        if (!value) return value.takeError();
+        if (*value) apply(**value);
+        return llvm::Error::success();
+    };
+    using std::chrono::milliseconds;
+    auto ms = [](double s) { return milliseconds(static_cast<int64_t>(s * 1000)); };
+    auto &t = settings.timeouts;
+    if (auto e = seconds("timeout", [&](double v) { t.normal = ms(v); })) return e;
+    if (auto e = seconds("sync_timeout", [&](double v) { t.sync = ms(v); })) return e;
+    if (auto e = seconds("max_timeout", [&](double v) { t.max = ms(v); })) return e;
+    if (auto e = seconds("md5_timeout_per_mb", [&](double v) { t.md5_per_mb_ms = v * 1000; }))
+        return e;
+    if (auto e =
+            seconds("erase_write_timeout_per_mb", [&](double v) { t.erase_per_mb_ms = v * 1000; }))
+        return e;
+    if (auto e = seconds("reset_delay",
+                         [&](double v) { settings.reset.delay = settings.reset.extra_delay = v; }))
+        return e;
+    if (auto e = seconds("connect_attempts",
+                         [&](double v) { settings.connect_attempts = std::to_string(int(v)); }))
+        return e;
+    if (auto text = config->text("custom_reset_sequence")) {
+        if (auto parsed = loader::parseResetSequence(*text); !parsed)
+            return cli::makeError("%s: custom_reset_sequence: %s", config->path.c_str(),
+                                  llvm::toString(parsed.takeError()).c_str());
+        settings.reset.custom_sequence = *text;
+    }
+    if (auto text = config->text("custom_hard_reset_sequence")) {
+        auto parsed = loader::parseResetSequence(*text);
+        if (!parsed)
+            return cli::makeError("%s: custom_hard_reset_sequence: %s", config->path.c_str(),
+                                  llvm::toString(parsed.takeError()).c_str());
+        settings.hard_reset = *parsed;
+    }
+    return settings;
+}
+
+// esptool's --spi-connection: SPI, HSPI, or five GPIO numbers CLK,Q,D,HD,CS.
+llvm::Expected<uint32_t> spiConnection(const std::string &text,
+                                       const chipdb::ChipDescription &chip) {
+    if (text == "SPI") return 0;
+    if (text == "HSPI") return 1;
+    llvm::SmallVector<llvm::StringRef, 5> pins;
+    llvm::StringRef(text).split(pins, ',');
+    if (pins.size() != 5)
+        return cli::makeError("--spi-connection: '%s' is not SPI, HSPI or CLK,Q,D,HD,CS",
+                              text.c_str());
+    if (!chip.rom.spi_attach)
+        return cli::makeError("Setting --spi-connection is not supported by %s.",
+                              std::string(chip.display_name).c_str());
+    uint32_t value[5] = {};
+    for (size_t i = 0; i < 5; ++i)
+        if (pins[i].trim().getAsInteger(0, value[i]) || value[i] > 63)
+            return cli::makeError("--spi-connection: '%s' is not a GPIO number",
+                                  pins[i].str().c_str());
+    llvm::outs() << "Configuring SPI NOR flash mode (CLK:" << value[0] << ", Q:" << value[1]
+                 << ", D:" << value[2] << ", HD:" << value[3] << ", CS:" << value[4] << ")...\n";
+    return value[3] << 24 | value[4] << 18 | value[2] << 12 | value[1] << 6 | value[0];
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
     auto args = cli::canonicalArguments(std::span<char *const>(argv + 1, argc - 1));
+    const auto config = loader::findToolConfig();
+    auto settings = settingsFrom(config);
+    if (!settings) return cli::reportError(kTool, settings.takeError());
     po::options_description global("global options");
     global.add_options()("help,h", "show this help")(
         "chip,c", po::value<std::string>()->default_value(envOr("ESPTOOL_CHIP", "auto")),
         "chip, or auto")("port,p",
                          po::value<std::string>()->default_value(envOr("ESPTOOL_PORT", "")),
-                         "serial port, socket:// or vchip:")(
+                         "serial port, socket://, rfc2217:// or vchip:")(
+        "port-filter", po::value<std::vector<std::string>>()->multitoken()->composing(),
+        "vid=N, pid=N, name=SUBSTR or serial=SUBSTR (without --port)")(
         "baud,b", po::value<std::string>()->default_value(envOr("ESPTOOL_BAUD", "115200")),
         "baud rate")(
         "before", po::value<std::string>()->default_value(envOr("ESPTOOL_BEFORE", "default-reset")),
@@ -258,7 +342,8 @@ int main(int argc, char **argv) {
         "no-stub", po::bool_switch(), "use the ROM loader only")("trace,t", po::bool_switch(),
                                                                  "show every packet")(
         "connect-attempts",
-        po::value<int>()->default_value(std::atoi(envOr("ESPTOOL_CONNECT_ATTEMPTS", "7").c_str())),
+        po::value<int>()->default_value(
+            std::atoi(envOr("ESPTOOL_CONNECT_ATTEMPTS", settings->connect_attempts).c_str())),
         "reset and sync attempts (0: forever)");
 
     // Global options come before the command name.
@@ -266,10 +351,11 @@ int main(int argc, char **argv) {
     while (command_index < args.size()) {
         const std::string &arg = args[command_index];
         if (!arg.empty() && arg[0] != '-') break;
-        bool takes_value = arg.find('=') == std::string::npos &&
-                           (arg == "--chip" || arg == "-c" || arg == "--port" || arg == "-p" ||
-                            arg == "--baud" || arg == "-b" || arg == "--before" ||
-                            arg == "--after" || arg == "-a" || arg == "--connect-attempts");
+        bool takes_value =
+            arg.find('=') == std::string::npos &&
+            (arg == "--chip" || arg == "-c" || arg == "--port" || arg == "-p" || arg == "--baud" ||
+             arg == "-b" || arg == "--before" || arg == "--after" || arg == "-a" ||
+             arg == "--connect-attempts" || arg == "--port-filter");
         command_index += takes_value ? 2 : 1;
     }
     po::variables_map gvm;
@@ -358,24 +444,76 @@ int main(int argc, char **argv) {
     }
     auto baud = number(gvm["baud"].as<std::string>());
     if (!baud) return cli::reportError(kTool, baud.takeError());
-    std::string port_name = gvm["port"].as<std::string>();
-    if (port_name.empty())
-        return cli::reportError(
-            kTool, cli::makeError("no --port given (set --port or ESPTOOL_PORT; e.g. /dev/ttyUSB0, "
-                                  "socket://127.0.0.1:5555 or vchip:esp32c3)"));
+    if (config) {
+        llvm::outs() << "Loaded custom configuration from " << config->path
+                     << (config->from_environment ? " (set with ESPTOOL_CFGFILE)" : "") << "\n";
+        if (!config->unknown_keys.empty())
+            llvm::outs() << "Ignoring unknown config file option(s): "
+                         << llvm::join(config->unknown_keys, ", ") << "\n";
+    }
 
-    const uint32_t initial_baud = std::min<uint32_t>(*baud, 115200);
-    auto port = loader::openPort(port_name, initial_baud);
-    if (!port) return cli::reportError(kTool, port.takeError());
-    loader::Device device(**port, gvm["trace"].as<bool>());
-    llvm::outs() << "esp-loader (esptool v5 compatible)\nSerial port " << port_name
-                 << ":\nConnecting...";
-    llvm::outs().flush();
+    std::vector<std::string> candidates;
+    if (std::string port_name = gvm["port"].as<std::string>(); !port_name.empty()) {
+        candidates.push_back(port_name);
+    } else {
+        std::vector<std::string> filters;
+        if (gvm.count("port-filter")) filters = gvm["port-filter"].as<std::vector<std::string>>();
+        auto found = loader::filterPorts(loader::listUsbSerialPorts(), filters);
+        if (!found) return cli::reportError(kTool, found.takeError());
+        for (const auto &port : *found) candidates.push_back(port.device);
+        if (candidates.empty())
+            return cli::reportError(
+                kTool, cli::makeError("No serial ports found. Connect a device, or set --port or "
+                                      "ESPTOOL_PORT (e.g. /dev/ttyUSB0, socket://127.0.0.1:5555 or "
+                                      "vchip:esp32c3)."));
+        llvm::outs() << "Found " << candidates.size() << " serial ports...\n";
+    }
+
     auto before_mode = kBefore.at(before);
-    if (!(*port)->hasControlLines() && before_mode != loader::BeforeReset::NoneNoSync)
-        before_mode = loader::BeforeReset::None;
-    if (auto failure = device.connect(before_mode, gvm["connect-attempts"].as<int>()))
-        return cli::reportError(kTool, std::move(failure));
+    settings->reset.usb_reset = before_mode == loader::BeforeReset::Usb;
+    std::unique_ptr<loader::Port> port;
+    std::unique_ptr<loader::Device> connected;
+    std::string port_name;
+    for (const std::string &candidate : candidates) {
+        port_name = candidate;
+        const uint32_t opening_baud = before_mode == loader::BeforeReset::NoneNoSync
+                                          ? *baud
+                                          : std::min<uint32_t>(*baud, 115200);
+        auto opened = loader::openPort(candidate, opening_baud);
+        if (!opened) {
+            if (candidates.size() == 1) return cli::reportError(kTool, opened.takeError());
+            llvm::outs() << llvm::toString(opened.takeError()) << "\n";
+            continue;
+        }
+        auto device = std::make_unique<loader::Device>(**opened, gvm["trace"].as<bool>());
+        device->timeouts() = settings->timeouts;
+        device->setHardResetSequence(settings->hard_reset);
+        llvm::outs() << "esp-loader (esptool v5 compatible)\nSerial port " << candidate
+                     << ":\nConnecting...";
+        llvm::outs().flush();
+        llvm::Error failure = llvm::Error::success();
+        if (before_mode != loader::BeforeReset::NoneNoSync) {
+            std::vector<loader::ResetSequence> resets;
+            if (before_mode != loader::BeforeReset::None && (*opened)->hasControlLines()) {
+                auto strategies = loader::resetStrategies(**opened, settings->reset);
+                if (!strategies) return cli::reportError(kTool, strategies.takeError());
+                resets = std::move(*strategies);
+            }
+            failure = device->connect(resets, gvm["connect-attempts"].as<int>());
+        }
+        if (!failure) {
+            port = std::move(*opened);
+            connected = std::move(device);
+            break;
+        }
+        if (candidates.size() == 1) return cli::reportError(kTool, std::move(failure));
+        llvm::outs() << llvm::toString(std::move(failure)) << "\n";
+    }
+    if (!connected)
+        return cli::reportError(kTool, cli::makeError("Could not connect to an Espressif device on "
+                                                      "any of the %zu available serial ports.",
+                                                      candidates.size()));
+    loader::Device &device = *connected;
     llvm::outs() << "\n";
     auto chip = device.detect(expected);
     if (!chip) return cli::reportError(kTool, chip.takeError());
@@ -384,9 +522,14 @@ int main(int argc, char **argv) {
     if (!gvm["no-stub"].as<bool>())
         llvm::outs() << "NOTE: the flasher stub is not available yet; using the ROM loader (as "
                         "with --no-stub).\n";
-    if (*baud > initial_baud)
+    if (before_mode != loader::BeforeReset::NoneNoSync && *baud > 115200)
         if (auto failure = device.changeBaud(*baud))
             return cli::reportError(kTool, std::move(failure));
+    if (vm.count("spi-connection")) {
+        auto pins = spiConnection(vm["spi-connection"].as<std::string>(), **chip);
+        if (!pins) return cli::reportError(kTool, pins.takeError());
+        device.setSpiConnection(*pins);
+    }
     llvm::outs() << "\n";
     llvm::outs().flush();
     auto result = command.run(device, vm);
@@ -409,7 +552,7 @@ int main(int argc, char **argv) {
             show(device.takeUnreadBytes());
             auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
             while (std::chrono::steady_clock::now() < until) {
-                auto got = (*port)->read(buffer, std::chrono::milliseconds(50));
+                auto got = port->read(buffer, std::chrono::milliseconds(50));
                 if (!got) {
                     llvm::consumeError(got.takeError());
                     break;

@@ -4,7 +4,9 @@
 // Reset convention: a pty and a raw TCP socket carry no DTR/RTS, so the chip starts in download
 // mode and every new TCP connection resets it into download mode again (clients use
 // --before no-reset). With --control-port, lines "download", "boot" and "power-cycle" sent to that
-// port reset the chip into download mode, boot it from flash, or power-cycle it.
+// port reset the chip into download mode, boot it from flash, or power-cycle it; "dtr 0|1" and
+// "rts 0|1" drive its control lines as a dev board's auto-reset circuit sees them (a bridge such
+// as an RFC 2217 server forwards line changes this way), and "baud N" sets the host-side rate.
 #include "esptools/vchip/vchip.h"
 
 #include <boost/program_options.hpp>
@@ -104,16 +106,25 @@ void serve(int fd, vchip::VirtualChip &chip, int control_fd, bool stop_on_eof) {
                     control_line.erase(0, newline + 1);
                     while (!command.empty() && (command.back() == '\r' || command.back() == ' '))
                         command.pop_back();
+                    bool known = true;
                     if (command == "download")
                         chip.resetIntoDownloadMode();
                     else if (command == "boot")
                         chip.resetAndBoot();
                     else if (command == "power-cycle")
                         chip.powerCycle();
+                    else if (command == "dtr 1" || command == "dtr 0")
+                        chip.setDtr(command.back() == '1');
+                    else if (command == "rts 1" || command == "rts 0")
+                        chip.setRts(command.back() == '1');
+                    else if (command.rfind("baud ", 0) == 0 && std::atoi(command.c_str() + 5) > 0)
+                        chip.setBaudRate(uint32_t(std::atoi(command.c_str() + 5)));
+                    else
+                        known = false;
                     std::string answer =
-                        command == "download" || command == "boot" || command == "power-cycle"
-                            ? "ok\n"
-                            : "unknown command (download, boot, power-cycle)\n";
+                        known ? "ok\n"
+                              : "unknown command (download, boot, power-cycle, dtr 0|1, rts 0|1, "
+                                "baud N)\n";
                     (void)!::write(control_client, answer.data(), answer.size());
                 }
             }

@@ -222,22 +222,12 @@ llvm::Error Device::sync() {
     return llvm::Error::success();
 }
 
-llvm::Error Device::connect(BeforeReset before, int attempts) {
-    if (before == BeforeReset::NoneNoSync) return llvm::Error::success();
+llvm::Error Device::connect(const std::vector<ResetSequence> &resets, int attempts) {
     std::string last = "no reply";
     for (int attempt = 0; attempts <= 0 || attempt < attempts; ++attempt) {
-        if (before != BeforeReset::None && port_.hasControlLines()) {
+        if (!resets.empty()) {
             port_.flushInput();
-            // Classic dev-board reset: EN low with GPIO0 released, then GPIO0 low as EN rises.
-            port_.setDtr(false);
-            port_.setRts(true);
-            std::this_thread::sleep_for(
-                milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 100));
-            port_.setDtr(true);
-            port_.setRts(false);
-            std::this_thread::sleep_for(
-                milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 50));
-            port_.setDtr(false);
+            playResetSequence(port_, resets[size_t(attempt) % resets.size()]);
         }
         for (int i = 0; i < 5; ++i) {
             port_.flushInput();
@@ -294,12 +284,7 @@ llvm::Error Device::reset(AfterReset after) {
     case AfterReset::Hard:
     case AfterReset::Watchdog:
         llvm::outs() << "Hard resetting via RTS pin...\n";
-        if (port_.hasControlLines()) {
-            port_.setRts(true);
-            std::this_thread::sleep_for(
-                milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 100));
-            port_.setRts(false);
-        }
+        if (port_.hasControlLines()) playResetSequence(port_, hard_reset_);
         return llvm::Error::success();
     case AfterReset::Soft: {
         llvm::outs() << "Soft resetting...\n";
@@ -350,7 +335,9 @@ llvm::Error Device::attachFlash() {
         auto reply = command(kFlashBegin, begin, 0, timeouts_.normal);
         return reply ? llvm::Error::success() : reply.takeError();
     }
-    std::vector<uint8_t> data(8, 0);
+    std::vector<uint8_t> data;
+    put32(data, spi_connection_.value_or(0));
+    put32(data, 0); // is_legacy: the ROM takes it, esptool always sends 0
     auto reply = command(kSpiAttach, data, 0, timeouts_.normal);
     return reply ? llvm::Error::success() : reply.takeError();
 }

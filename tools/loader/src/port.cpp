@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 namespace esptools::loader {
 namespace {
@@ -33,7 +34,10 @@ public:
         while (done < bytes.size()) {
             pollfd ready{fd_, POLLOUT, 0};
             if (::poll(&ready, 1, 10'000) <= 0) return osError(name_, "write timed out");
-            ssize_t sent = ::write(fd_, bytes.data() + done, bytes.size() - done);
+            // send() with MSG_NOSIGNAL: a peer that went away is an error, not a SIGPIPE.
+            ssize_t sent = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+            if (sent < 0 && errno == ENOTSOCK)
+                sent = ::write(fd_, bytes.data() + done, bytes.size() - done);
             if (sent < 0 && errno != EAGAIN && errno != EINTR)
                 return osError(name_, "write failed");
             if (sent > 0) done += size_t(sent);
@@ -86,10 +90,156 @@ public:
     }
     void setDtr(bool asserted) override { setLine(TIOCM_DTR, asserted); }
     void setRts(bool asserted) override { setLine(TIOCM_RTS, asserted); }
+    void setDtrRts(bool dtr, bool rts) override {
+        int lines = 0;
+        if (::ioctl(fd_, TIOCMGET, &lines) != 0) return;
+        lines = (lines & ~(TIOCM_DTR | TIOCM_RTS)) | (dtr ? TIOCM_DTR : 0) | (rts ? TIOCM_RTS : 0);
+        ::ioctl(fd_, TIOCMSET, &lines);
+    }
+    bool setsBothLinesAtOnce() const override { return true; }
     bool hasControlLines() const override { return true; }
+    std::optional<UsbId> usbId() const override {
+        auto slash = name_.rfind('/');
+        std::string device = slash == std::string::npos ? name_ : name_.substr(slash + 1);
+        for (const auto &port : listUsbSerialPorts())
+            if (port.device.substr(port.device.rfind('/') + 1) == device) return port.usb;
+        return std::nullopt;
+    }
 
 private:
     void setLine(int line, bool asserted) { ::ioctl(fd_, asserted ? TIOCMBIS : TIOCMBIC, &line); }
+};
+
+// A serial port behind a Telnet server with the RFC 2217 COM-PORT-OPTION: data with 0xFF doubled,
+// and baud rate and control lines set by subnegotiation.
+class Rfc2217Port final : public DescriptorPort {
+public:
+    Rfc2217Port(int fd, std::string name) : DescriptorPort(fd, std::move(name)) {
+        send({kIac, kWill, kBinary, kIac, kDo, kBinary, kIac, kWill, kSuppressGoAhead, kIac, kDo,
+              kSuppressGoAhead, kIac, kWill, kComPortOption});
+        // 8 data bits, no parity, one stop bit.
+        subnegotiate(kSetDataSize, {8});
+        subnegotiate(kSetParity, {1});
+        subnegotiate(kSetStopSize, {1});
+    }
+
+    llvm::Error write(std::span<const uint8_t> bytes) override {
+        std::vector<uint8_t> escaped;
+        escaped.reserve(bytes.size() + 16);
+        for (uint8_t byte : bytes) {
+            escaped.push_back(byte);
+            if (byte == kIac) escaped.push_back(kIac);
+        }
+        return DescriptorPort::write(escaped);
+    }
+
+    llvm::Expected<size_t> read(std::span<uint8_t> buffer,
+                                std::chrono::milliseconds timeout) override {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (data_.empty()) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            uint8_t raw[4096];
+            auto got = DescriptorPort::read(raw, std::max(left, std::chrono::milliseconds(0)));
+            if (!got) return got.takeError();
+            if (*got == 0) return 0;
+            for (size_t i = 0; i < *got; ++i) receive(raw[i]);
+            if (left.count() <= 0) break;
+        }
+        size_t count = std::min(buffer.size(), data_.size());
+        std::copy_n(data_.begin(), count, buffer.begin());
+        data_.erase(data_.begin(), data_.begin() + long(count));
+        return count;
+    }
+
+    llvm::Error setBaudRate(uint32_t baud) override {
+        subnegotiate(kSetBaudRate,
+                     {uint8_t(baud >> 24), uint8_t(baud >> 16), uint8_t(baud >> 8), uint8_t(baud)});
+        return llvm::Error::success();
+    }
+    void setDtr(bool asserted) override {
+        subnegotiate(kSetControl, {asserted ? kDtrOn : kDtrOff});
+    }
+    void setRts(bool asserted) override {
+        subnegotiate(kSetControl, {asserted ? kRtsOn : kRtsOff});
+    }
+    bool hasControlLines() const override { return true; }
+
+private:
+    static constexpr uint8_t kIac = 255, kDont = 254, kDo = 253, kWont = 252, kWill = 251,
+                             kSb = 250, kSe = 240;
+    static constexpr uint8_t kBinary = 0, kEcho = 1, kSuppressGoAhead = 3, kComPortOption = 44;
+    static constexpr uint8_t kSetBaudRate = 1, kSetDataSize = 2, kSetParity = 3, kSetStopSize = 4,
+                             kSetControl = 5;
+    static constexpr uint8_t kDtrOn = 8, kDtrOff = 9, kRtsOn = 11, kRtsOff = 12;
+
+    void send(std::vector<uint8_t> bytes) {
+        if (auto error = DescriptorPort::write(bytes)) llvm::consumeError(std::move(error));
+    }
+    void subnegotiate(uint8_t command, std::vector<uint8_t> value) {
+        std::vector<uint8_t> bytes = {kIac, kSb, kComPortOption, command};
+        for (uint8_t byte : value) {
+            bytes.push_back(byte);
+            if (byte == kIac) bytes.push_back(kIac);
+        }
+        bytes.push_back(kIac);
+        bytes.push_back(kSe);
+        send(std::move(bytes));
+    }
+
+    // Telnet's receive state machine: data passes, option requests get one answer each,
+    // subnegotiation replies (the server confirming settings) are dropped.
+    void receive(uint8_t byte) {
+        switch (state_) {
+        case State::Data:
+            if (byte == kIac)
+                state_ = State::Command;
+            else
+                data_.push_back(byte);
+            return;
+        case State::Command:
+            if (byte == kIac) {
+                data_.push_back(kIac);
+                state_ = State::Data;
+            } else if (byte == kSb) {
+                state_ = State::Subnegotiation;
+            } else if (byte >= kWill && byte <= kDont) {
+                verb_ = byte;
+                state_ = State::Option;
+            } else {
+                state_ = State::Data;
+            }
+            return;
+        case State::Option: {
+            state_ = State::Data;
+            bool wanted = byte == kBinary || byte == kSuppressGoAhead || byte == kComPortOption ||
+                          (byte == kEcho && verb_ == kWill);
+            uint8_t answer = 0;
+            if (verb_ == kWill) answer = wanted ? kDo : kDont;
+            if (verb_ == kDo) answer = wanted ? kWill : kWont;
+            uint16_t key = uint16_t(verb_ << 8 | byte);
+            if (answer && answered_.insert(key).second) send({kIac, answer, byte});
+            return;
+        }
+        case State::Subnegotiation:
+            if (byte == kIac) state_ = State::SubnegotiationIac;
+            return;
+        case State::SubnegotiationIac:
+            state_ = byte == kSe ? State::Data : State::Subnegotiation;
+            return;
+        }
+    }
+
+    enum class State {
+        Data,
+        Command,
+        Option,
+        Subnegotiation,
+        SubnegotiationIac
+    } state_ = State::Data;
+    uint8_t verb_ = 0;
+    std::set<uint16_t> answered_;
+    std::vector<uint8_t> data_;
 };
 
 class TcpPort final : public DescriptorPort {
@@ -126,6 +276,7 @@ public:
     void setDtr(bool asserted) override { chip_->setDtr(asserted); }
     void setRts(bool asserted) override { chip_->setRts(asserted); }
     bool hasControlLines() const override { return true; }
+    bool runsInRealTime() const override { return false; }
     const std::string &name() const override { return name_; }
 
 private:
@@ -156,8 +307,9 @@ llvm::Expected<std::unique_ptr<Port>> openPort(const std::string &name, uint32_t
         if (!chip) return chip.takeError();
         return std::unique_ptr<Port>(new VchipPort(std::move(*chip), name));
     }
-    if (text.consume_front("socket://")) {
-        auto [host, port] = text.rsplit(':');
+    bool rfc2217 = text.startswith("rfc2217://");
+    if (text.consume_front("socket://") || text.consume_front("rfc2217://")) {
+        auto [host, port] = text.split('?').first.rsplit(':');
         addrinfo hints{};
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
@@ -174,13 +326,11 @@ llvm::Expected<std::unique_ptr<Port>> openPort(const std::string &name, uint32_t
             if (fd >= 0) ::close(fd);
             return error;
         }
-        return std::unique_ptr<Port>(new TcpPort(fd, name));
+        if (!rfc2217) return std::unique_ptr<Port>(new TcpPort(fd, name));
+        auto telnet = std::make_unique<Rfc2217Port>(fd, name);
+        if (auto error = telnet->setBaudRate(baud)) return error;
+        return std::unique_ptr<Port>(std::move(telnet));
     }
-    if (text.startswith("rfc2217://"))
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            "%s: rfc2217:// ports are not supported yet; use socket:// with --before no-reset",
-            name.c_str());
     int fd = ::open(name.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return llvm::createStringError(llvm::inconvertibleErrorCode(),

@@ -5,6 +5,7 @@
 
 #include "esptools/chipdb/chip.h"
 #include "esptools/loader/port.h"
+#include "esptools/loader/reset.h"
 #include "esptools/slip/slip.h"
 
 #include <llvm/Support/Error.h>
@@ -47,8 +48,12 @@ public:
     void setChip(const chipdb::ChipDescription *chip) { chip_ = chip; }
     Timeouts &timeouts() { return timeouts_; }
 
-    // Resets (as `before` says) and syncs, up to `attempts` times (0: forever).
-    llvm::Error connect(BeforeReset before, int attempts);
+    // Up to `attempts` times (0: forever): plays the next reset sequence in turn (none: no reset)
+    // and tries to sync.
+    llvm::Error connect(const std::vector<ResetSequence> &resets, int attempts);
+    void setHardResetSequence(ResetSequence steps) { hard_reset_ = std::move(steps); }
+    // SPI_ATTACH's pin word (--spi-connection); nullopt: the ROM's default.
+    void setSpiConnection(std::optional<uint32_t> pins) { spi_connection_ = pins; }
     // GET_SECURITY_INFO's chip id, else the magic word; checks `expected` when given.
     llvm::Expected<const chipdb::ChipDescription *> detect(const chipdb::ChipDescription *expected);
     llvm::Error reset(AfterReset after);
@@ -96,6 +101,8 @@ private:
     std::vector<uint8_t> pending_;
     Timeouts timeouts_;
     std::optional<std::array<uint32_t, 1>> cached_flash_id_;
+    ResetSequence hard_reset_ = hardReset();
+    std::optional<uint32_t> spi_connection_;
 };
 
 // esptool's ROM error codes as text.

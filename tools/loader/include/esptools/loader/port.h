@@ -1,5 +1,5 @@
-// Byte streams to a chip: serial devices (termios), raw TCP (socket://), and the in-process
-// virtual chip (vchip:CHIP[?options]).
+// Byte streams to a chip: serial devices (termios), raw TCP (socket://), RFC 2217 servers
+// (rfc2217://), and the in-process virtual chip (vchip:CHIP[?options]).
 #pragma once
 
 #include <llvm/Support/Error.h>
@@ -7,10 +7,17 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace esptools::loader {
+
+struct UsbId {
+    uint16_t vid = 0;
+    uint16_t pid = 0;
+};
 
 class Port {
 public:
@@ -22,12 +29,38 @@ public:
     virtual llvm::Error setBaudRate(uint32_t baud) = 0;
     virtual void setDtr(bool asserted) = 0;
     virtual void setRts(bool asserted) = 0;
+    // Both lines in one step where the driver allows it (esptool's "Unix tight" reset).
+    virtual void setDtrRts(bool dtr, bool rts) {
+        setDtr(dtr);
+        setRts(rts);
+    }
+    virtual bool setsBothLinesAtOnce() const { return false; }
     // False for links that cannot reset the chip (TCP): the loader then skips reset pulses.
     virtual bool hasControlLines() const = 0;
+    // False where time is simulated (the in-process chip): reset waits are skipped.
+    virtual bool runsInRealTime() const { return true; }
+    virtual std::optional<UsbId> usbId() const { return std::nullopt; }
     virtual const std::string &name() const = 0;
     void flushInput();
 };
 
 llvm::Expected<std::unique_ptr<Port>> openPort(const std::string &name, uint32_t baud);
+
+struct SerialPortInfo {
+    std::string device; // /dev/ttyUSB0
+    std::optional<UsbId> usb;
+    std::string product;
+    std::string serial_number;
+};
+
+// USB serial ports found under a sysfs tty class directory (normally /sys/class/tty), in the
+// order esptool tries them: Espressif's VID first, then ttyUSB before ttyACM, then by name.
+std::vector<SerialPortInfo> listUsbSerialPorts(const std::string &sysfs_tty = "/sys/class/tty",
+                                               const std::string &dev = "/dev");
+
+// esptool's --port-filter: vid=N, pid=N, name=SUBSTR, serial=SUBSTR; one key's values are OR-ed,
+// different keys AND-ed.
+llvm::Expected<std::vector<SerialPortInfo>> filterPorts(std::vector<SerialPortInfo> ports,
+                                                        const std::vector<std::string> &filters);
 
 } // namespace esptools::loader
