@@ -242,32 +242,84 @@ std::vector<uint8_t> helloProgram(uint32_t call_offset) {
 }
 } // namespace
 
+namespace {
+// A bus that records what the code sends and hands it queued input through UART0's FIFO
+// (0x60000000) and STATUS (+0x1C) registers, as the ESP32-C3 has them.
+struct TestBus final : vchip::Bus {
+    std::string sent, input;
+    bool polled_empty = false;
+    void uartSend(uint8_t byte) override { sent.push_back(char(byte)); }
+    std::optional<uint8_t> uartReceive() override { return std::nullopt; }
+    void delay(uint32_t) override {}
+    uint32_t readRegister(uint32_t address) override {
+        if (address == 0x6000001C) {
+            polled_empty = input.empty();
+            return uint32_t(input.size());
+        }
+        if (address == 0x60000000 && !input.empty()) {
+            uint8_t byte = uint8_t(input.front());
+            input.erase(0, 1);
+            return byte;
+        }
+        return 0;
+    }
+    void writeRegister(uint32_t address, uint32_t value) override {
+        if (address == 0x60000000) sent.push_back(char(value));
+    }
+    bool idle() override { return std::exchange(polled_empty, false); }
+};
+
+llvm::Expected<std::unique_ptr<vchip::RiscVCore>>
+makeCore(const char *chip, std::vector<vchip::LoadedSegment> segments, TestBus &bus) {
+    const uint32_t peripherals[] = {0x60000000};
+    return vchip::RiscVCore::create(*chipdb::findChip(chip), segments, segments.front().address,
+                                    peripherals, bus);
+}
+} // namespace
+
 TEST(VchipCpu, RunsRiscVCodeWhoseRomCallsReachTheUart) {
-    std::string printed;
-    std::vector<vchip::LoadedSegment> segments = {{0x403A0000, helloProgram(0x68)}};
-    auto result = vchip::runRiscV(*chipdb::findChip("esp32c3"), segments, 0x403A0000,
-                                  std::chrono::milliseconds(50),
-                                  [&](uint8_t byte) { printed.push_back(char(byte)); });
-    EXPECT_FALSE(bool(result)) << llvm::toString(std::move(result));
-    EXPECT_EQ(printed, "Hi");
+    TestBus bus;
+    auto core = makeCore("esp32c3", {{0x403A0000, helloProgram(0x68)}}, bus);
+    ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+    auto stop = (*core)->run(std::chrono::milliseconds(50));
+    ASSERT_TRUE(bool(stop)) << llvm::toString(stop.takeError());
+    EXPECT_EQ(*stop, vchip::RiscVCore::Stop::OutOfTime) << "it spins at the end";
+    EXPECT_EQ(bus.sent, "Hi");
+}
+
+TEST(VchipCpu, CodeThatPollsTheUartStopsWhenIdleAndResumesWithInput) {
+    // lui t0,0x60000; 1: lw t1,0x1c(t0); andi t1,t1,0x3ff; beqz t1,1b; lw a0,0(t0); sw a0,0(t0);
+    // j 1b  -- an echo loop over UART0's registers.
+    std::vector<uint8_t> echo;
+    for (uint32_t word : {0x600002B7u, 0x01C2A303u, 0x3FF37313u, 0xFE030CE3u, 0x0002A503u,
+                          0x00A2A023u, 0xFEDFF06Fu})
+        for (int i = 0; i < 4; ++i) echo.push_back(uint8_t(word >> (8 * i)));
+    TestBus bus;
+    auto core = makeCore("esp32c3", {{0x403A0000, echo}}, bus);
+    ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+    auto stop = (*core)->run(std::chrono::milliseconds(1000));
+    ASSERT_TRUE(bool(stop)) << llvm::toString(stop.takeError());
+    EXPECT_EQ(*stop, vchip::RiscVCore::Stop::Idle);
+    bus.input = "ping";
+    stop = (*core)->run(std::chrono::milliseconds(1000));
+    ASSERT_TRUE(bool(stop)) << llvm::toString(stop.takeError());
+    EXPECT_EQ(*stop, vchip::RiscVCore::Stop::Idle);
+    EXPECT_EQ(bus.sent, "ping");
 }
 
 TEST(VchipCpu, SaysPlainlyWhatItCannotRun) {
-    std::vector<vchip::LoadedSegment> segments = {
-        {0x403A0000, helloProgram(0x6C)}}; // not a served routine
-    auto result = vchip::runRiscV(*chipdb::findChip("esp32c3"), segments, 0x403A0000,
-                                  std::chrono::milliseconds(50), [](uint8_t) {});
-    ASSERT_TRUE(bool(result));
-    EXPECT_NE(llvm::toString(std::move(result)).find("0x4000006c"), std::string::npos);
-    result = vchip::runRiscV(*chipdb::findChip("esp32"), segments, 0x403A0000,
-                             std::chrono::milliseconds(50), [](uint8_t) {});
-    ASSERT_TRUE(bool(result));
-    EXPECT_NE(llvm::toString(std::move(result)).find("Xtensa"), std::string::npos);
-    std::vector<vchip::LoadedSegment> outside = {{0x50000000 + 0x100000, helloProgram(0x68)}};
-    result = vchip::runRiscV(*chipdb::findChip("esp32c3"), outside, 0x403A0000,
-                             std::chrono::milliseconds(50), [](uint8_t) {});
-    ASSERT_TRUE(bool(result));
-    EXPECT_NE(llvm::toString(std::move(result)).find("outside the chip's RAM"), std::string::npos);
+    TestBus bus;
+    auto core = makeCore("esp32c3", {{0x403A0000, helloProgram(0x6C)}}, bus); // not served
+    ASSERT_TRUE(bool(core));
+    auto stop = (*core)->run(std::chrono::milliseconds(50));
+    ASSERT_FALSE(bool(stop));
+    EXPECT_NE(llvm::toString(stop.takeError()).find("0x4000006c"), std::string::npos);
+    core = makeCore("esp32", {{0x403A0000, helloProgram(0x68)}}, bus);
+    ASSERT_FALSE(bool(core));
+    EXPECT_NE(llvm::toString(core.takeError()).find("Xtensa"), std::string::npos);
+    core = makeCore("esp32c3", {{0x50000000 + 0x100000, helloProgram(0x68)}}, bus);
+    ASSERT_FALSE(bool(core));
+    EXPECT_NE(llvm::toString(core.takeError()).find("outside the chip's RAM"), std::string::npos);
 }
 
 TEST(VchipRom, Esp8266FlashBeginErasesWhatItsRomErases) {

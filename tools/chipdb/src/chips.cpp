@@ -488,6 +488,7 @@ constexpr ChipDescription kChips[] = {
         .flash_frequencies = kClassicFrequencies,
         .uart_date_reg = 0x500CA08C,
         .uart_clkdiv_reg = 0x3FF40014,
+        .uart_base = 0x500CA000,
         .spi = modernSpi(0x5008D000),
         .efuse_base = 0x5012D000,
         .mac_efuse_reg = 0x5012D044,

@@ -1,5 +1,7 @@
-// Runs RISC-V code for the virtual chip in unicorn: the chip's RAM windows are mapped, the ROM
-// window answers each call to a known routine (from the chip description) on the host and returns.
+// A RISC-V core for the virtual chip, in unicorn: the chip's RAM windows are mapped, the ROM window
+// answers each call to a known routine (from the chip description) on the host, and peripheral
+// register pages are served by the chip through Bus. The core persists between runs, so code that
+// waits for input (a flasher stub) stops when idle and resumes when bytes arrive.
 #pragma once
 
 #include "esptools/chipdb/chip.h"
@@ -8,7 +10,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,11 +26,39 @@ struct LoadedSegment {
 // Why a chip cannot run code, or an empty string when it can.
 std::string whyCannotExecute(const chipdb::ChipDescription &chip);
 
-// Loads the segments and runs from entry for at most `budget` of host time; every byte the code
-// sends through the ROM's UART routines goes to `uart`. Ends early with an error on a fault
-// (illegal instruction, unmapped access, a call to a ROM routine this model does not serve).
-llvm::Error runRiscV(const chipdb::ChipDescription &chip, std::span<const LoadedSegment> segments,
-                     uint32_t entry, std::chrono::milliseconds budget,
-                     const std::function<void(uint8_t)> &uart);
+// What running code reaches outside RAM: the chip's side of the ROM routines and registers.
+class Bus {
+public:
+    virtual ~Bus() = default;
+    virtual void uartSend(uint8_t byte) = 0;
+    virtual std::optional<uint8_t> uartReceive() = 0;
+    virtual void delay(uint32_t microseconds) = 0;
+    virtual uint32_t readRegister(uint32_t address) = 0;
+    virtual void writeRegister(uint32_t address, uint32_t value) = 0;
+    // Asked after each register access: true when the code only waits for input that has not
+    // come, so the run may stop until the host sends more.
+    virtual bool idle() = 0;
+};
+
+class RiscVCore {
+public:
+    enum class Stop { Idle, Returned, OutOfTime };
+
+    // Maps memory, loads the segments and sets the entry point; `peripherals` are the register
+    // pages (4 KiB each) the bus serves.
+    static llvm::Expected<std::unique_ptr<RiscVCore>>
+    create(const chipdb::ChipDescription &chip, std::span<const LoadedSegment> segments,
+           uint32_t entry, std::span<const uint32_t> peripherals, Bus &bus);
+    ~RiscVCore();
+
+    // Runs until the code is idle, returns from its entry function, or `budget` of host time is
+    // used. A fault (illegal instruction, unmapped access, an unserved ROM routine) is an error.
+    llvm::Expected<Stop> run(std::chrono::milliseconds budget);
+
+private:
+    struct Machine;
+    explicit RiscVCore(std::unique_ptr<Machine> machine);
+    std::unique_ptr<Machine> machine_;
+};
 
 } // namespace esptools::vchip

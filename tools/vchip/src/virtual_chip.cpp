@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -169,6 +170,25 @@ public:
 
     const std::map<uint32_t, std::vector<uint8_t>> &ram() const { return ram_; }
 
+    // The register file, as READ_REG/WRITE_REG and code running on the chip reach it.
+    uint32_t readRegister(uint32_t address) {
+        auto found = registers_.find(address);
+        return found == registers_.end() ? 0 : found->second;
+    }
+
+    void writeRegister(uint32_t address, uint32_t value) {
+        registers_[address] = value;
+        const auto &spi = chip_.spi;
+        if (address == spi.base && (value & (1u << 18))) {
+            runSpiUserCommand();
+            registers_[address] = value & ~(1u << 18); // the engine finishes at once
+        }
+    }
+
+    // While this says the flash is still busy with an erase or program, the flash answers only
+    // RDSR (with WIP set) and ignores other commands, as a real part does.
+    void setFlashBusyProbe(std::function<bool()> busy) { flash_busy_ = std::move(busy); }
+
 private:
     void reply(std::vector<uint8_t> &out, uint8_t op, uint32_t value,
                std::span<const uint8_t> payload, uint8_t error = 0) {
@@ -220,20 +240,6 @@ private:
         storeFields(registers_, chip_.revision.minor, minor);
     }
 
-    uint32_t readRegister(uint32_t address) {
-        auto found = registers_.find(address);
-        return found == registers_.end() ? 0 : found->second;
-    }
-
-    void writeRegister(uint32_t address, uint32_t value) {
-        registers_[address] = value;
-        const auto &spi = chip_.spi;
-        if (address == spi.base && (value & (1u << 18))) {
-            runSpiUserCommand();
-            registers_[address] = value & ~(1u << 18); // the engine finishes at once
-        }
-    }
-
     // The SPI controller's user-command engine as esptool drives it (protocol.md §17).
     void runSpiUserCommand() {
         const auto &spi = chip_.spi;
@@ -258,8 +264,16 @@ private:
         for (size_t i = 0; i < (mosi_bits + 7) / 8; ++i)
             mosi.push_back(
                 uint8_t(readRegister(spi.base + spi.w0 + uint32_t(i / 4) * 4) >> (8 * (i % 4))));
-        auto miso =
-            flash_->transact(command, address, mosi, std::min<size_t>((miso_bits + 7) / 8, 64));
+        const size_t miso_length = std::min<size_t>((miso_bits + 7) / 8, 64);
+        std::vector<uint8_t> miso;
+        if (flash_busy_ && flash_busy_()) {
+            constexpr uint8_t kReadStatus = 0x05, kWriteInProgress = 0x01;
+            miso.assign(miso_length, 0xFF);
+            if (command == kReadStatus)
+                std::fill(miso.begin(), miso.end(), flash_->statusRegister(0) | kWriteInProgress);
+        } else {
+            miso = flash_->transact(command, address, mosi, miso_length);
+        }
         for (size_t word = 0; word < (miso.size() + 3) / 4 || word == 0; ++word) {
             uint32_t value = 0;
             for (size_t i = 0; i < 4 && word * 4 + i < miso.size(); ++i)
@@ -444,12 +458,16 @@ private:
     std::optional<uint32_t> pending_baud_;
     bool boot_requested_ = false;
     std::optional<uint32_t> run_entry_;
+    std::function<bool()> flash_busy_;
 };
 
-class Chip final : public VirtualChip {
+class Chip final : public VirtualChip, private Bus {
 public:
     Chip(const Options &options, std::unique_ptr<SpiFlash> flash)
-        : options_(options), rom_(options, std::move(flash)), random_(options.faults.seed) {}
+        : options_(options), rom_(options, std::move(flash)), random_(options.faults.seed) {
+        rom_.setFlashBusyProbe(
+            [this] { return core_ && options_.timing && cpu_clock_ < flash_busy_until_; });
+    }
 
     void write(std::span<const uint8_t> bytes) override {
         for (uint8_t byte : bytes) {
@@ -462,12 +480,16 @@ public:
             }
             if (options_.faults.stall_ms && bytes_in_ == options_.faults.stall_after_bytes + 1)
                 stall_until_ = Clock::now() + std::chrono::milliseconds(options_.faults.stall_ms);
-            if (!in_download_mode_) continue;
             // Each byte arrives 10 bit-times after the previous one at the current baud.
             auto now = Clock::now();
             input_clock_ = std::max(input_clock_, now) + perByte();
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_in_rate)) byte ^= uint8_t(1 + random_() % 255);
+            if (core_) {
+                wire_.emplace_back(options_.timing ? input_clock_ : now, byte);
+                continue;
+            }
+            if (!in_download_mode_) continue;
             if (decoder_.push(byte) == slip::Decoder::Event::Frame) {
                 std::vector<uint8_t> replies;
                 rom_.handle(decoder_.frame(), replies);
@@ -482,11 +504,14 @@ public:
                     for (auto &[address, bytes] : rom_.takeRam())
                         segments.push_back({address, std::move(bytes)});
                     in_download_mode_ = false;
+                    // The ROM's reply to MEM_END leaves before the code starts.
+                    cpu_clock_ = output_.empty() ? Clock::now() : output_.back().first;
                     execute(segments, *entry);
                     return;
                 }
             }
         }
+        if (core_) runCore();
     }
 
     size_t read(std::span<uint8_t> buffer, std::chrono::milliseconds timeout) override {
@@ -531,6 +556,7 @@ public:
     }
 
     void resetIntoDownloadMode() override {
+        stopCode();
         in_download_mode_ = true;
         decoder_.reset();
         output_.clear();
@@ -541,10 +567,18 @@ public:
     }
 
     void resetAndBoot() override {
+        stopCode();
         output_.clear();
+        baud_ = 115200;
         bootFromFlash();
     }
 
+    void powerCycle() override {
+        rom_.flash().powerCycle();
+        resetIntoDownloadMode();
+    }
+
+private:
     // What the ROM does at boot: read the image at the bootloader offset, check it, load its
     // RAM segments and jump to the entry point.
     void bootFromFlash() {
@@ -580,27 +614,169 @@ public:
         uint8_t stored = 0;
         flash.read(position | 15, std::span<uint8_t>(&stored, 1));
         if (stored != checksum) return say("checksum failure\r\n");
+        cpu_clock_ = Clock::now();
         execute(segments, le32(header + 4));
     }
 
     void execute(const std::vector<LoadedSegment> &segments, uint32_t entry) {
-        std::vector<uint8_t> printed;
-        auto result = runRiscV(*options_.chip, segments, entry, std::chrono::milliseconds(200),
-                               [&](uint8_t byte) { printed.push_back(byte); });
-        queueOutput(printed, Clock::now());
-        if (result) say("esp-vchip: " + llvm::toString(std::move(result)) + "\r\n");
+        const ChipDescription &chip = *options_.chip;
+        const uint32_t peripherals[] = {chip.uart_base, chip.spi.base};
+        auto core = RiscVCore::create(chip, segments, entry, peripherals, *this);
+        if (!core) return say("esp-vchip: " + llvm::toString(core.takeError()) + "\r\n");
+        core_ = std::move(*core);
+        clkdiv_ = rom_.readRegister(chip.uart_clkdiv_reg);
+        runCore();
+    }
+
+    // Runs the code until it waits for input. Code that never waits is stopped after a while,
+    // as a watchdog would.
+    void runCore() {
+        auto result = core_->run(std::chrono::milliseconds(5000));
+        if (!result) {
+            say("esp-vchip: " + llvm::toString(result.takeError()) + "\r\n");
+            return stopCode();
+        }
+        if (*result == RiscVCore::Stop::OutOfTime) {
+            say("esp-vchip: the code ran for 5 s without waiting for input; stopped\r\n");
+            return stopCode();
+        }
+        if (*result == RiscVCore::Stop::Returned) stopCode();
+    }
+
+    void stopCode() {
+        core_.reset();
+        wire_.clear();
+        rx_fifo_.clear();
     }
 
     void say(const std::string &text) {
         queueOutput(std::vector<uint8_t>(text.begin(), text.end()), Clock::now());
     }
 
-    void powerCycle() override {
-        rom_.flash().powerCycle();
-        resetIntoDownloadMode();
+    // --- the bus running code sees: UART0 and the SPI flash controller -------------------------
+
+    static constexpr uint32_t kUartFifo = 0x00, kUartClkdiv = 0x14, kUartStatus = 0x1C;
+    static constexpr size_t kUartFifoSize = 128;
+
+    void uartSend(uint8_t byte) override {
+        if (options_.timing && transmitBacklog() >= kUartFifoSize) return; // TX FIFO overflow
+        auto ready = std::max({cpu_clock_, stall_until_,
+                               output_.empty() ? Clock::time_point{} : output_.back().first});
+        if (fault(options_.faults.drop_rate)) return;
+        if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
+        if (options_.timing) ready += perByte();
+        output_.emplace_back(std::chrono::time_point_cast<Clock::duration>(ready), byte);
     }
 
-private:
+    std::optional<uint8_t> uartReceive() override {
+        settleReceiveFifo();
+        if (rx_fifo_.empty()) {
+            waiting_ = !advanceToNextEvent();
+            settleReceiveFifo();
+            if (rx_fifo_.empty()) return std::nullopt;
+        }
+        uint8_t byte = rx_fifo_.front();
+        rx_fifo_.pop_front();
+        return byte;
+    }
+
+    uint32_t readRegister(uint32_t address) override {
+        const ChipDescription &chip = *options_.chip;
+        if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
+            switch (address - chip.uart_base) {
+            case kUartFifo: {
+                settleReceiveFifo();
+                if (rx_fifo_.empty()) return 0;
+                uint8_t byte = rx_fifo_.front();
+                rx_fifo_.pop_front();
+                return byte;
+            }
+            case kUartStatus: {
+                settleReceiveFifo();
+                if (rx_fifo_.empty() && transmitBacklog() >= kUartFifoSize / 2) {
+                    advanceToNextEvent();
+                } else if (rx_fifo_.empty()) {
+                    waiting_ = !advanceToNextEvent();
+                    settleReceiveFifo();
+                }
+                return uint32_t(std::min(rx_fifo_.size(), size_t(0x3FF))) |
+                       uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
+            }
+            case kUartClkdiv:
+                return clkdiv_;
+            default:
+                return 0;
+            }
+        }
+        return rom_.readRegister(address);
+    }
+
+    void writeRegister(uint32_t address, uint32_t value) override {
+        const ChipDescription &chip = *options_.chip;
+        if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
+            if (address - chip.uart_base == kUartFifo) uartSend(uint8_t(value));
+            if (address - chip.uart_base == kUartClkdiv && value && clkdiv_) {
+                // A new divider scales the rate the ROM measured (integer part, 4-bit fraction).
+                auto sixteenths = [](uint32_t div) {
+                    return (div & 0xFFF) * 16 + (div >> 20 & 15);
+                };
+                baud_ = uint32_t(uint64_t(baud_) * sixteenths(clkdiv_) / sixteenths(value));
+                clkdiv_ = value;
+            }
+            return;
+        }
+        rom_.writeRegister(address, value);
+        auto busy = rom_.flash().takeBusyTime();
+        if (options_.timing && busy.count() > 0)
+            flash_busy_until_ = std::max(cpu_clock_, flash_busy_until_) + busy;
+        if (options_.timing && cpu_clock_ < flash_busy_until_ && address == chip.spi.base)
+            advanceToNextEvent(); // the code polls WIP: time passes
+    }
+
+    bool idle() override { return std::exchange(waiting_, false); }
+
+    void delay(uint32_t microseconds) override {
+        if (options_.timing) cpu_clock_ += std::chrono::microseconds(microseconds);
+        // Code that only waits for time to pass, with no input to handle, is idle.
+        waiting_ = wire_.empty() && rx_fifo_.empty();
+    }
+
+    // Host bytes that have reached the chip by the code's current time enter the RX FIFO; with the
+    // timing model on, bytes that find it full are lost, as on silicon.
+    void settleReceiveFifo() {
+        while (!wire_.empty() && (!options_.timing || wire_.front().first <= cpu_clock_)) {
+            if (options_.timing && rx_fifo_.size() >= kUartFifoSize)
+                ++rx_overflows_;
+            else
+                rx_fifo_.push_back(wire_.front().second);
+            wire_.pop_front();
+        }
+    }
+
+    size_t transmitBacklog() const {
+        size_t count = 0;
+        for (auto it = output_.rbegin(); it != output_.rend() && it->first > cpu_clock_; ++it)
+            ++count;
+        return count;
+    }
+
+    // Code that polls (for input, for WIP, for TX space) lets time pass until the next thing
+    // happens. False when nothing will happen until the host sends more.
+    bool advanceToNextEvent() {
+        if (!options_.timing) return false;
+        std::optional<Clock::time_point> next;
+        auto consider = [&](Clock::time_point at) {
+            if (at > cpu_clock_ && (!next || at < *next)) next = at;
+        };
+        if (!wire_.empty()) consider(wire_.front().first);
+        consider(flash_busy_until_);
+        if (transmitBacklog() >= kUartFifoSize / 2)
+            consider(output_[output_.size() - transmitBacklog()].first);
+        if (!next) return false;
+        cpu_clock_ = *next;
+        return true;
+    }
+
     bool fault(double rate) {
         return rate > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < rate;
     }
@@ -638,6 +814,17 @@ private:
     bool in_download_mode_ = true;
     bool dtr_ = false;
     bool rts_ = false;
+
+    // Code running on the chip, and the time it has reached (ahead of the host's clock while the
+    // timing model is on: replies it makes are held back until then).
+    std::unique_ptr<RiscVCore> core_;
+    Clock::time_point cpu_clock_{};
+    Clock::time_point flash_busy_until_{};
+    std::deque<std::pair<Clock::time_point, uint8_t>> wire_; // host bytes and their arrival times
+    std::deque<uint8_t> rx_fifo_;
+    uint64_t rx_overflows_ = 0;
+    uint32_t clkdiv_ = 0;
+    bool waiting_ = false;
 };
 
 } // namespace

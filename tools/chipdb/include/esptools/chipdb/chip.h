@@ -126,6 +126,9 @@ struct ChipDescription {
     // Registers and ROM
     uint32_t uart_date_reg = 0x60000078;
     uint32_t uart_clkdiv_reg = 0x60000014;
+    // UART0's register block as code on the chip sees it (C3 onwards: FIFO +0x00, CLKDIV +0x14,
+    // STATUS +0x1C with the RX count in bits 9:0 and the TX count in bits 25:16).
+    uint32_t uart_base = 0x60000000;
     SpiRegisters spi;
     uint32_t efuse_base = 0;
     MacLayout mac_layout = MacLayout::Standard;
