@@ -4,6 +4,7 @@
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Program.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -24,8 +25,21 @@ std::string readText(const std::string &path) {
     return text.str();
 }
 
-class LoaderE2E : public testing::TestWithParam<const char *> {
+// A chip, driven through its ROM loader (--no-stub) or through our flasher stub.
+struct Target {
+    const char *chip;
+    bool stub;
+};
+
+void PrintTo(const Target &target, std::ostream *out) {
+    *out << target.chip << (target.stub ? " through the stub" : " through the ROM");
+}
+
+class LoaderE2E : public testing::TestWithParam<Target> {
 protected:
+    std::string chip() const { return GetParam().chip; }
+    bool viaStub() const { return GetParam().stub; }
+
     void SetUp() override {
         ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-loader", dir_));
         flash_ = (dir_ + "/flash.bin").str();
@@ -33,13 +47,16 @@ protected:
     void TearDown() override { llvm::sys::fs::remove_directories(dir_); }
 
     std::string port(const std::string &extra = "") const {
-        return std::string("vchip:") + GetParam() + "?flash=" + flash_ + extra;
+        // The ESP32-P4 stub is built for revision 3 silicon (v3.00) and later.
+        std::string revision = viaStub() && chip() == "esp32p4" ? "&rev=300" : "";
+        return "vchip:" + chip() + "?flash=" + flash_ + revision + extra;
     }
     std::string path(const char *name) const { return (dir_ + "/" + name).str(); }
 
     LoaderRun loader(std::vector<std::string> args, const std::string &port_spec = "") {
         args.insert(args.begin(),
                     {ESPTOOLS_LOADER, "--port", port_spec.empty() ? port() : port_spec});
+        if (!viaStub()) args.insert(args.begin() + 3, "--no-stub");
         std::vector<llvm::StringRef> argv(args.begin(), args.end());
         std::string out = path("stdout.txt"), err = path("stderr.txt");
         llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
@@ -64,8 +81,9 @@ TEST_P(LoaderE2E, DetectsTheChipAndReadsItsMac) {
     LoaderRun run = loader({"read-mac"});
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("24:0a:c4:12:34:56"), std::string::npos) << run.out;
+    EXPECT_EQ(run.out.find("Stub flasher running.") != std::string::npos, viaStub()) << run.out;
     // A wrong --chip is refused by name.
-    const char *other = std::string(GetParam()) == "esp32" ? "esp8266" : "esp32";
+    const char *other = chip() == "esp32" ? "esp8266" : "esp32";
     run = loader({"--chip", other, "read-mac"});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.err.find("Wrong --chip"), std::string::npos) << run.err;
@@ -75,11 +93,11 @@ TEST_P(LoaderE2E, WritesVerifiesAndReadsBackOneMegabyte) {
     auto data = randomFile("data.bin", 1 << 20, 42);
     LoaderRun run = loader({"write-flash", "0x10000", path("data.bin")});
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-    if (std::string(GetParam()) != "esp8266") {
+    if (chip() != "esp8266") {
         EXPECT_NE(run.out.find("Hash of data verified."), std::string::npos) << run.out;
     }
     run = loader({"verify-flash", "0x10000", path("data.bin")});
-    if (std::string(GetParam()) != "esp8266") {
+    if (chip() != "esp8266") {
         ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
         EXPECT_NE(run.out.find("digest matched"), std::string::npos);
         run = loader({"read-flash", "0x10000", "1M", path("back.bin")});
@@ -95,8 +113,7 @@ TEST_P(LoaderE2E, WritesVerifiesAndReadsBackOneMegabyte) {
 }
 
 TEST_P(LoaderE2E, VerifyDiffListsAChangedByte) {
-    if (std::string(GetParam()) == "esp8266")
-        GTEST_SKIP() << "the ESP8266 ROM has no MD5 or flash read";
+    if (chip() == "esp8266") GTEST_SKIP() << "the ESP8266 ROM has no MD5 or flash read";
     auto data = randomFile("data.bin", 8192, 7);
     ASSERT_EQ(loader({"write-flash", "--no-compress", "0x20000", path("data.bin")}).exit_code, 0);
     data[100] ^= 0xFF;
@@ -124,11 +141,13 @@ TEST_P(LoaderE2E, StatusRegisterWritesSurviveAPowerCycleOnlyWhenNonVolatile) {
 }
 
 TEST_P(LoaderE2E, SurvivesCorruptedBytesOnTheLink) {
-    if (std::string(GetParam()) == "esp8266")
-        GTEST_SKIP() << "the ESP8266 ROM has no MD5 to check against";
+    if (chip() == "esp8266") GTEST_SKIP() << "the ESP8266 ROM has no MD5 to check against";
     auto data = randomFile("data.bin", 64 << 10, 3);
-    LoaderRun run = loader({"write-flash", "0x0", path("data.bin")},
-                           port("&corrupt=0.01&corrupt_in=0.00005&seed=11"));
+    // 1% of the chip's bytes are damaged; towards the chip, the same 5% chance of a damaged
+    // block whether blocks are the ROM's 1 KiB or the stub's 16 KiB.
+    std::string damage = viaStub() ? "&corrupt=0.01&corrupt_in=0.000003&seed=11"
+                                   : "&corrupt=0.01&corrupt_in=0.00005&seed=11";
+    LoaderRun run = loader({"write-flash", "0x0", path("data.bin")}, port(damage));
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
     run = loader({"verify-flash", "0x0", path("data.bin")});
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
@@ -144,8 +163,68 @@ TEST_P(LoaderE2E, ADisconnectMidWriteFailsNamingTheOffset) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
+TEST_P(LoaderE2E, ErasesARegionAndTheWholeFlash) {
+    if (!viaStub()) GTEST_SKIP() << "ERASE_REGION and ERASE_FLASH are stub commands";
+    auto data = randomFile("data.bin", 64 << 10, 9);
+    ASSERT_EQ(loader({"write-flash", "0x0", path("data.bin")}).exit_code, 0);
+    LoaderRun run = loader({"erase-region", "0x4000", "0x4000"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    for (size_t i = 0; i < data.size(); ++i)
+        ASSERT_EQ((*flash)[i], i >= 0x4000 && i < 0x8000 ? 0xFF : data[i]) << "at " << i;
+    run = loader({"erase-flash"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::all_of(flash->begin(), flash->end(), [](uint8_t b) { return b == 0xFF; }));
+}
+
+TEST_P(LoaderE2E, AFailedFlashProgramFailsTheWrite) {
+    if (chip() == "esp8266") GTEST_SKIP() << "the ESP8266 ROM reports no program failure";
+    randomFile("data.bin", 64 << 10, 4);
+    LoaderRun run =
+        loader({"write-flash", "0x0", path("data.bin")}, port("&fail_program_at=0x9000"));
+    EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+    if (viaStub()) { // the stub's own code for a failed write, reported on the next block
+        EXPECT_NE(run.err.find("stopped at 0x"), std::string::npos) << run.err;
+        EXPECT_NE(run.err.find("Failed SPI operation"), std::string::npos) << run.err;
+    } else { // the ROM does not check its writes; the MD5 after the write finds the damage
+        EXPECT_NE(run.err.find("MD5 of file does not match data in flash"), std::string::npos)
+            << run.err;
+    }
+}
+
+TEST_P(LoaderE2E, LoadRamRefusesToOverwriteTheRunningStub) {
+    if (!viaStub()) GTEST_SKIP() << "needs the stub in RAM";
+    // The stub's text start, from the stub the loader uploads.
+    std::string json = readText(std::string(ESPTOOLS_STUB_DIR) + "/" + chip() + ".json");
+    size_t key = json.find("\"text_start\"");
+    ASSERT_NE(key, std::string::npos);
+    uint32_t text_start = uint32_t(std::stoul(json.substr(json.find(':', key) + 1)));
+    // An image of one 16-byte segment at that address, its entry there too.
+    std::vector<uint8_t> image = {0xE9, 1, 0, 0};
+    auto put32 = [&image](uint32_t value) {
+        for (int i = 0; i < 4; ++i) image.push_back(uint8_t(value >> (8 * i)));
+    };
+    put32(text_start);
+    image.insert(image.end(), {0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0, 0});
+    put32(text_start);
+    put32(16);
+    image.insert(image.end(), 16, 0x13); // RISC-V nops; an even count XORs to nothing
+    image.resize(image.size() + 15, 0);
+    image.push_back(0xEF); // the checksum seed, unchanged by the data
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("overlap.bin"), image)));
+    LoaderRun run = loader({"load-ram", path("overlap.bin")});
+    EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+    EXPECT_NE(run.err.find("stub"), std::string::npos) << run.err;
+    // Without the stub the same image loads.
+    run = loader({"--no-stub", "load-ram", path("overlap.bin")});
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
+
 TEST_P(LoaderE2E, RefusesToLoadAFlashMappedImageIntoRam) {
-    if (std::string(GetParam()) != "esp32c6") GTEST_SKIP() << "uses the ESP32-C6 corpus image";
+    if (chip() != "esp32c6") GTEST_SKIP() << "uses the ESP32-C6 corpus image";
     std::string image = std::string(ESPTOOLS_CORPUS_DIR) + "/out/esp32c6-appdesc-default/img.bin";
     LoaderRun run = loader({"load-ram", image});
     EXPECT_EQ(run.exit_code, 2);
@@ -153,12 +232,23 @@ TEST_P(LoaderE2E, RefusesToLoadAFlashMappedImageIntoRam) {
     EXPECT_NE(run.err.find("0x42000020"), std::string::npos) << run.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Chips, LoaderE2E,
-                         testing::Values("esp8266", "esp32", "esp32s2", "esp32s3", "esp32c3",
-                                         "esp32c6", "esp32h2", "esp32p4"),
-                         [](const testing::TestParamInfo<const char *> &info) {
-                             return std::string(info.param);
-                         });
+std::string targetName(const testing::TestParamInfo<Target> &info) {
+    return std::string(info.param.chip) + (info.param.stub ? "_stub" : "_rom");
+}
+
+INSTANTIATE_TEST_SUITE_P(Rom, LoaderE2E,
+                         testing::Values(Target{"esp8266", false}, Target{"esp32", false},
+                                         Target{"esp32s2", false}, Target{"esp32s3", false},
+                                         Target{"esp32c3", false}, Target{"esp32c6", false},
+                                         Target{"esp32h2", false}, Target{"esp32p4", false}),
+                         targetName);
+
+INSTANTIATE_TEST_SUITE_P(Stub, LoaderE2E,
+                         testing::Values(Target{"esp32c2", true}, Target{"esp32c3", true},
+                                         Target{"esp32c5", true}, Target{"esp32c6", true},
+                                         Target{"esp32c61", true}, Target{"esp32h2", true},
+                                         Target{"esp32p4", true}),
+                         targetName);
 
 // The esptool.cfg named by ESPTOOL_CFGFILE is announced and its reset sequence is the one played:
 // one that never holds GPIO0 low boots the chip instead of entering download mode.

@@ -339,8 +339,10 @@ int main(int argc, char **argv) {
         "default-reset, usb-reset, no-reset, no-reset-no-sync")(
         "after,a", po::value<std::string>()->default_value(envOr("ESPTOOL_AFTER", "hard-reset")),
         "hard-reset, soft-reset, no-reset, no-reset-stub, watchdog-reset")(
-        "no-stub", po::bool_switch(), "use the ROM loader only")("trace,t", po::bool_switch(),
-                                                                 "show every packet")(
+        "no-stub", po::bool_switch(), "use the ROM loader only")(
+        "stub-dir", po::value<std::string>()->default_value(""),
+        "load stubs from DIR/<chip>.json (esptool's format) instead of the built-in ones")(
+        "trace,t", po::bool_switch(), "show every packet")(
         "connect-attempts",
         po::value<int>()->default_value(
             std::atoi(envOr("ESPTOOL_CONNECT_ATTEMPTS", settings->connect_attempts).c_str())),
@@ -519,9 +521,23 @@ int main(int argc, char **argv) {
     if (!chip) return cli::reportError(kTool, chip.takeError());
     if (auto failure = loader::printChipInfo(device))
         return cli::reportError(kTool, std::move(failure));
-    if (!gvm["no-stub"].as<bool>())
-        llvm::outs() << "NOTE: the flasher stub is not available yet; using the ROM loader (as "
-                        "with --no-stub).\n";
+    if (!gvm["no-stub"].as<bool>()) {
+        auto revision = loader::chipRevision(device);
+        if (!revision) return cli::reportError(kTool, revision.takeError());
+        const std::string name = loader::stubName(**chip, *revision);
+        auto stub = loader::findStub(name, gvm["stub-dir"].as<std::string>());
+        if (!stub) return cli::reportError(kTool, stub.takeError());
+        if (*stub) {
+            if (auto failure = device.runStub(std::move(**stub)))
+                return cli::reportError(kTool, std::move(failure));
+        } else {
+            llvm::outs() << "NOTE: there is no flasher stub for " << (*chip)->display_name
+                         << (gvm["stub-dir"].as<std::string>().empty()
+                                 ? ""
+                                 : " in " + gvm["stub-dir"].as<std::string>())
+                         << " (" << name << ".json); using the ROM loader.\n";
+        }
+    }
     if (before_mode != loader::BeforeReset::NoneNoSync && *baud > 115200)
         if (auto failure = device.changeBaud(*baud))
             return cli::reportError(kTool, std::move(failure));
@@ -536,6 +552,13 @@ int main(int argc, char **argv) {
     int exit_code = cli::kExitSuccess;
     if (result) exit_code = cli::reportError(kTool, std::move(result));
     llvm::outs() << "\n";
+    // load-ram leaves the loaded code running ("Exiting immediately."); run ends with the
+    // after-action, which starts the app where a stub ignored FLASH_END(1).
+    if (command_name != "load-ram")
+        if (auto failure = device.reset(kAfter.at(after))) {
+            int code = cli::reportError(kTool, std::move(failure));
+            if (exit_code == cli::kExitSuccess) exit_code = code;
+        }
     if (command_name == "load-ram" || command_name == "run") {
         // Show what the chip prints as it starts (the only way to see it on an in-process chip).
         if (exit_code == cli::kExitSuccess) {
@@ -566,11 +589,6 @@ int main(int argc, char **argv) {
             }
             llvm::outs().flush();
         }
-        return exit_code;
-    }
-    if (auto failure = device.reset(kAfter.at(after))) {
-        int code = cli::reportError(kTool, std::move(failure));
-        if (exit_code == cli::kExitSuccess) exit_code = code;
     }
     return exit_code;
 }

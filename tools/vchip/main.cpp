@@ -3,10 +3,11 @@
 //   esp-vchip --chip esp32c3 --pty                     (prints the pseudo-terminal's path)
 // Reset convention: a pty and a raw TCP socket carry no DTR/RTS, so the chip starts in download
 // mode and every new TCP connection resets it into download mode again (clients use
-// --before no-reset). With --control-port, lines "download", "boot" and "power-cycle" sent to that
-// port reset the chip into download mode, boot it from flash, or power-cycle it; "dtr 0|1" and
-// "rts 0|1" drive its control lines as a dev board's auto-reset circuit sees them (a bridge such
-// as an RFC 2217 server forwards line changes this way), and "baud N" sets the host-side rate.
+// --before no-reset), unless --keep-running asks it to stay as the last client left it. With
+// --control-port, lines "download", "boot" and "power-cycle" sent to that port reset the chip into
+// download mode, boot it from flash, or power-cycle it; "dtr 0|1" and "rts 0|1" drive its control
+// lines as a dev board's auto-reset circuit sees them (a bridge such as an RFC 2217 server forwards
+// line changes this way), and "baud N" sets the host-side rate.
 #include "esptools/vchip/vchip.h"
 
 #include <boost/program_options.hpp>
@@ -150,6 +151,8 @@ int main(int argc, char **argv) {
         "timing", po::bool_switch(), "real-time UART and flash timing")(
         "listen", po::value<std::string>(),
         "serve raw TCP on HOST:PORT (default host 127.0.0.1; port 0 picks one)")(
+        "keep-running", po::bool_switch(),
+        "a new TCP connection does not reset the chip: it stays as the last client left it")(
         "control-port", po::value<std::string>(),
         "TCP port for reset commands (download, boot, power-cycle)")(
         "allow-remote", po::bool_switch(), "allow a non-loopback --listen address")(
@@ -215,7 +218,9 @@ int main(int argc, char **argv) {
         if (poll(&ready, 1, 100) <= 0) continue;
         int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (client < 0) continue;
-        (*chip)->resetIntoDownloadMode(); // each connection finds the chip waiting for download
+        // Each connection finds the chip waiting for download, unless it is to stay as the last
+        // client left it (a serial bridge without reset lines: an earlier run's stub still runs).
+        if (!vm["keep-running"].as<bool>()) (*chip)->resetIntoDownloadMode();
         serve(client, **chip, control_fd, true);
         close(client);
     }

@@ -154,22 +154,22 @@ constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
 
 // ROM routines at their jump-table slots (stable across ECOs), from ESP-IDF
-// components/esp_rom/<chip>/ld/<chip>.rom.ld, group "common".
-#define ESPTOOLS_ROM_TABLE(name, tx, rx, flush, delay)                                             \
+// components/esp_rom/<chip>/ld/<chip>.rom.ld, groups "common" and "spiflash_legacy"
+// (esp_rom_spiflash_attach is spi_flash_attach through <chip>.rom.api.ld, except on the C3).
+#define ESPTOOLS_ROM_TABLE(name, tx, rx, flush, delay, attach)                                     \
     constexpr RomFunction name[] = {                                                               \
-        {RomRoutine::UartTxOneChar, tx},                                                           \
-        {RomRoutine::UartRxOneChar, rx},                                                           \
-        {RomRoutine::UartTxFlush, flush},                                                          \
-        {RomRoutine::DelayMicroseconds, delay},                                                    \
+        {RomRoutine::UartTxOneChar, tx},      {RomRoutine::UartRxOneChar, rx},                     \
+        {RomRoutine::UartTxFlush, flush},     {RomRoutine::DelayMicroseconds, delay},              \
+        {RomRoutine::SpiFlashAttach, attach},                                                      \
     };
-ESPTOOLS_ROM_TABLE(kEsp32c3RomFunctions, 0x40000068, 0x40000070, 0x40000080, 0x40000050)
-ESPTOOLS_ROM_TABLE(kEsp32c2RomFunctions, 0x40000058, 0x40000060, 0x40000070, 0x40000044)
-// esp32c6.rom.ld and esp32h2.rom.ld share this layout.
-ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040)
+ESPTOOLS_ROM_TABLE(kEsp32c3RomFunctions, 0x40000068, 0x40000070, 0x40000080, 0x40000050, 0x40000164)
+ESPTOOLS_ROM_TABLE(kEsp32c2RomFunctions, 0x40000058, 0x40000060, 0x40000070, 0x40000044, 0x40000178)
+ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001DC)
+ESPTOOLS_ROM_TABLE(kEsp32h2RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001D4)
 // esp32c5.rom.ld and esp32c61.rom.ld share this layout.
-ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003c)
-// esp32p4.rom.eco5.ld (ROM at 0x4FC00000).
-ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003c)
+ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001F0)
+// esp32p4.rom.eco5.ld (chip revision 3.0 and later; ROM at 0x4FC00000).
+ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003C, 0x4FC001E8)
 #undef ESPTOOLS_ROM_TABLE
 
 constexpr RomCapabilities kEsp8266Rom{
@@ -450,7 +450,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B0850, 22, 21, 20, 18),
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
-        .rom_functions = kEsp32c6RomFunctions,
+        .rom_functions = kEsp32h2RomFunctions,
     },
     {
         .name = "esp32h21",
@@ -497,6 +497,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32p4RomFunctions,
+        .older_stub_name = "esp32p4-rev1",
+        .older_stub_below_revision = 300,
     },
     {
         .name = "esp32h4",

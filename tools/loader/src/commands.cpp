@@ -22,11 +22,9 @@ enum : uint8_t {
     kFlashBegin = 0x02,
     kFlashData = 0x03,
     kFlashEnd = 0x04,
-    kMemBegin = 0x05,
-    kMemEnd = 0x06,
-    kMemData = 0x07,
     kFlashDeflBegin = 0x10,
     kFlashDeflData = 0x11,
+    kFlashDeflEnd = 0x12,
 };
 
 constexpr uint32_t kSectorSize = 0x1000;
@@ -283,8 +281,9 @@ llvm::Error printChipInfo(Device &device) {
 llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
                        const WriteFlashOptions &options) {
     const auto &chip = *device.chip();
-    const bool compress = options.compress && chip.rom.compressed_flash;
-    if (options.compress && !chip.rom.compressed_flash)
+    const bool stub = device.stub() != nullptr;
+    const bool compress = options.compress && (stub || chip.rom.compressed_flash);
+    if (options.compress && !compress)
         llvm::outs() << "NOTE: " << chip.display_name
                      << " ROM cannot inflate: writing uncompressed.\n";
     if (auto failure = device.attachFlash()) return failure;
@@ -332,10 +331,15 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
                          << "...\n";
         }
         const uint32_t blocks = uint32_t((payload.size() + block_size - 1) / block_size);
-        uint32_t erase_size = compress ? (size + block_size - 1) / block_size * block_size : size;
-        if (chip.rom.erase_size_bug) erase_size = esp8266EraseSize(file.address, erase_size);
+        // A ROM erases up front what FLASH_BEGIN announces (ESP8266: its own miscounted
+        // amount); a stub takes the exact size and erases as the data arrives.
+        uint32_t erase_size = size;
+        if (!stub && compress) erase_size = (size + block_size - 1) / block_size * block_size;
+        if (!stub && chip.rom.erase_size_bug)
+            erase_size = esp8266EraseSize(file.address, erase_size);
         auto begin_timeout =
-            device.timeouts().scaled(device.timeouts().erase_per_mb_ms, erase_size);
+            stub ? device.timeouts().normal
+                 : device.timeouts().scaled(device.timeouts().erase_per_mb_ms, erase_size);
         auto begin = device.command(
             compress ? kFlashDeflBegin : kFlashBegin,
             beginPayload(chip, erase_size, blocks, block_size, file.address), 0, begin_timeout);
@@ -348,7 +352,7 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
             std::vector<uint8_t> chunk(
                 payload.begin() + size_t(block) * block_size,
                 payload.begin() + std::min<size_t>(payload.size(), size_t(block + 1) * block_size));
-            if (!compress) chunk.resize(block_size, 0xFF); // the ROM writes whole blocks
+            if (!compress) chunk.resize(block_size, 0xFF); // whole blocks; a stub drops the padding
             std::vector<uint8_t> data;
             put32(data, uint32_t(chunk.size()));
             put32(data, block);
@@ -367,6 +371,16 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
                              "): " + llvm::toString(written.takeError()));
             progress.update(std::min<uint64_t>(payload.size(), uint64_t(block + 1) * block_size));
         }
+        if (stub) {
+            // A stub answers each block before writing it; its report on the last one comes here.
+            std::vector<uint8_t> stay = {1, 0, 0, 0};
+            auto ended = device.command(
+                compress ? kFlashDeflEnd : kFlashEnd, stay, 0,
+                device.timeouts().scaled(device.timeouts().erase_per_mb_ms, block_size * 4));
+            if (!ended)
+                return error("Writing '" + file.name +
+                             "' failed at the end: " + llvm::toString(ended.takeError()));
+        }
         double seconds = progress.seconds();
         char summary[200];
         if (compress)
@@ -381,7 +395,7 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
                           seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0);
         llvm::outs() << summary << "\n";
 
-        if (!chip.rom.spi_flash_md5) {
+        if (!stub && !chip.rom.spi_flash_md5) {
             llvm::outs() << "NOTE: " << chip.display_name
                          << " ROM cannot compute MD5: the written data was not verified.\n";
             continue;
@@ -410,7 +424,7 @@ llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std
                      hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
                      sizeName(*flash_size) + ").");
     Progress progress("Reading", address, size, progress_enabled);
-    auto data = device.readFlashSlow(address, size, [&](uint32_t done) { progress.update(done); });
+    auto data = device.readFlash(address, size, [&](uint32_t done) { progress.update(done); });
     if (!data) return data.takeError();
     if (auto failure = cli::writeFileAtomically(output, *data)) return failure;
     char summary[200];
@@ -449,7 +463,7 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
         all_match = false;
         if (chip.rom.spi_flash_md5) llvm::outs() << "Verification failed (digest mismatch).\n";
         if (!diff && chip.rom.spi_flash_md5) continue;
-        auto flash = device.readFlashSlow(file.address, size, nullptr);
+        auto flash = device.readFlash(file.address, size, nullptr);
         if (!flash) return flash.takeError();
         std::vector<uint32_t> differences;
         for (uint32_t i = 0; i < size; ++i)
@@ -476,10 +490,18 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
 }
 
 llvm::Error eraseFlash(Device &device) {
-    return error(std::string(device.chip()->display_name) +
-                 " ROM does not support function erase_flash. Use erase-region over the whole "
-                 "flash, or the flasher stub "
-                 "(not available yet).");
+    if (!device.stub())
+        return error(std::string(device.chip()->display_name) +
+                     " ROM does not support function erase_flash. Use erase-region over the whole "
+                     "flash, or a flasher stub (--stub-dir).");
+    llvm::outs() << "Erasing flash (this may take a while)...\n";
+    auto start = std::chrono::steady_clock::now();
+    if (auto failure = device.eraseFlash()) return failure;
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    char text[80];
+    std::snprintf(text, sizeof text, "Chip erase completed successfully in %.1fs", took.count());
+    llvm::outs() << text << "\n";
+    return llvm::Error::success();
 }
 
 llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size) {
@@ -493,6 +515,11 @@ llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size) {
                      hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
                      sizeName(*flash_size) + ").");
     llvm::outs() << "Erasing flash memory region (this may take a while depending on size)...\n";
+    if (device.stub()) {
+        if (auto failure = device.eraseRegion(address, size)) return failure;
+        llvm::outs() << "Flash memory region erased successfully.\n";
+        return llvm::Error::success();
+    }
     const auto &chip = *device.chip();
     // The ROM erases the region FLASH_BEGIN announces; no data follows.
     uint32_t erase_size = chip.rom.erase_size_bug ? esp8266EraseSize(address, size) : size;
@@ -621,33 +648,9 @@ llvm::Error loadRam(Device &device, const std::string &file) {
             "'" + file +
             "' has flash-mapped segments, which load-ram cannot place in RAM:" + flash_mapped);
     llvm::outs() << "Loading '" << file << "' to RAM...\n";
-    const uint32_t block = device.ramBlockSize();
-    for (const auto &segment : image->segments) {
-        uint32_t size = uint32_t(segment.data.size());
-        uint32_t blocks = (size + block - 1) / block;
-        std::vector<uint8_t> begin;
-        for (uint32_t word : {size, blocks, block, segment.address}) put32(begin, word);
-        auto started = device.command(kMemBegin, begin, 0, device.timeouts().normal);
-        if (!started) return started.takeError();
-        for (uint32_t i = 0; i < blocks; ++i) {
-            std::span<const uint8_t> chunk(segment.data.data() + size_t(i) * block,
-                                           std::min<size_t>(block, size - size_t(i) * block));
-            std::vector<uint8_t> data;
-            for (uint32_t word : {uint32_t(chunk.size()), i, 0u, 0u}) put32(data, word);
-            data.insert(data.end(), chunk.begin(), chunk.end());
-            auto sent =
-                device.command(kMemData, data, dataChecksum(chunk), device.timeouts().normal, 0, 3);
-            if (!sent)
-                return error("Loading stopped at " + hex(segment.address + i * block) + ": " +
-                             llvm::toString(sent.takeError()));
-        }
-    }
-    std::vector<uint8_t> end;
-    put32(end, image->header.entry == 0 ? 1 : 0);
-    put32(end, image->header.entry);
-    // The ROM may jump before it answers; a missing reply is expected.
-    auto finished = device.command(kMemEnd, end, 0, std::chrono::milliseconds(200), 0, 1);
-    if (!finished) llvm::consumeError(finished.takeError());
+    for (const auto &segment : image->segments)
+        if (auto failure = device.loadRam(segment.address, segment.data)) return failure;
+    if (auto failure = device.startRam(image->header.entry)) return failure;
     llvm::outs() << "Loaded " << image->segments.size() << " segments from '" << file
                  << "' to RAM, executing at " << hex(image->header.entry)
                  << ".\nExiting immediately.\n";

@@ -85,10 +85,12 @@ std::optional<ToolConfig> readToolConfig(const std::string &path) {
         config.values[last_key] = line.drop_front(separator + 1).trim().str();
     }
     if (!found_section) return std::nullopt;
-    for (const auto &[key, value] : config.values)
+    for (const auto &entry : config.values) {
+        const std::string &key = entry.first;
         if (std::find_if(std::begin(kKnownKeys), std::end(kKnownKeys),
                          [&](const char *known) { return key == known; }) == std::end(kKnownKeys))
             config.unknown_keys.push_back(key);
+    }
     return config;
 }
 

@@ -1,6 +1,7 @@
 #include "esptools/loader/device.h"
 
 #include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/MD5.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <thread>
@@ -22,6 +23,12 @@ enum : uint8_t {
     kGetSecurityInfo = 0x14,
     kFlashBegin = 0x02,
     kFlashEnd = 0x04,
+    kMemBegin = 0x05,
+    kMemEnd = 0x06,
+    kMemData = 0x07,
+    kEraseFlash = 0xD0,
+    kEraseRegion = 0xD1,
+    kReadFlash = 0xD2,
 };
 
 void put32(std::vector<uint8_t> &out, uint32_t value) {
@@ -74,6 +81,12 @@ const char *opName(uint8_t op) {
         return "SPI_FLASH_MD5";
     case 0x14:
         return "GET_SECURITY_INFO";
+    case 0xD0:
+        return "ERASE_FLASH";
+    case 0xD1:
+        return "ERASE_REGION";
+    case 0xD2:
+        return "READ_FLASH";
     default:
         return "command";
     }
@@ -107,6 +120,18 @@ std::string describeStatus(uint8_t status, uint8_t code) {
         {0x10D, "Deflate parameter error"},
         {0x10E, "Invalid RAM binary size"},
         {0x10F, "Invalid RAM binary address"},
+        // The flasher stub's codes.
+        {0xC000, "Bad data length"},
+        {0xC100, "Bad data checksum"},
+        {0xC200, "Bad blocksize"},
+        {0xC300, "Invalid command"},
+        {0xC400, "Failed SPI operation"},
+        {0xC500, "Failed SPI unlock"},
+        {0xC600, "Not in flash mode"},
+        {0xC700, "Inflate error"},
+        {0xC800, "Not enough data"},
+        {0xC900, "Too much data"},
+        {0xFF00, "Command not implemented"},
     };
     uint16_t key = uint16_t(status << 8 | code);
     char hex[8];
@@ -193,10 +218,16 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
             }
             uint8_t status = body[reply_data_length], code = body[reply_data_length + 1];
             if (status != 0) {
-                // The request (or this reply) may have been damaged on the way: worth another try.
                 last_problem = "Failed to " + std::string(opName(op)) + " (result was " +
                                describeStatus(status, code) + ")";
-                if (attempt + 1 < attempts) break;
+                // The request (or this reply) may have been damaged on the way: worth another
+                // try. Not so for a stub's report of earlier work (an inflate or flash error
+                // from the previous block): asking again would lose it.
+                constexpr uint8_t kStubBadLength = 0xC0, kStubBadChecksum = 0xC1,
+                                  kStubInvalidCommand = 0xC3, kStubNotEnoughData = 0xC8;
+                bool damaged = !stub_ || status == kStubBadLength || status == kStubBadChecksum ||
+                               status == kStubInvalidCommand || status == kStubNotEnoughData;
+                if (damaged && attempt + 1 < attempts) break;
                 return error(last_problem);
             }
             return Reply{get32(&bytes[4]),
@@ -213,12 +244,18 @@ llvm::Error Device::sync() {
     payload[0] = 0x07, payload[1] = 0x07, payload[2] = 0x12, payload[3] = 0x20;
     auto reply = command(kSync, payload, 0, timeouts_.sync, 0, 1);
     if (!reply) return reply.takeError();
+    // A ROM answers SYNC with a non-zero value, a flasher stub with 0: a stub answering means the
+    // chip was not reset and the stub of an earlier run is still there. The majority decides, as
+    // a noisy link may damage a reply or two.
+    int zero_values = reply->value == 0 ? 1 : 0, other_values = reply->value == 0 ? 0 : 1;
     // The ROM sends several replies to one SYNC; collect them so they do not answer later requests.
     for (int i = 0; i < 7; ++i) {
         auto frame = readFrame(milliseconds(100));
         if (!frame) return frame.takeError();
         if (!*frame) break;
+        if ((*frame)->size() >= 8) ++(get32(&(**frame)[4]) == 0 ? zero_values : other_values);
     }
+    stub_answered_sync_ = zero_values > other_values;
     return llvm::Error::success();
 }
 
@@ -329,6 +366,14 @@ llvm::Expected<std::vector<uint8_t>> Device::securityInfo() {
 }
 
 llvm::Error Device::attachFlash() {
+    if (stub_) {
+        // A stub attaches the flash itself when it starts; only other pins need telling.
+        if (!spi_connection_) return llvm::Error::success();
+        std::vector<uint8_t> data;
+        put32(data, *spi_connection_);
+        auto reply = command(kSpiAttach, data, 0, timeouts_.normal);
+        return reply ? llvm::Error::success() : reply.takeError();
+    }
     if (!chip_->rom.spi_attach) {
         // The ESP8266 ROM attaches the flash as part of FLASH_BEGIN.
         std::vector<uint8_t> begin(16, 0);
@@ -351,7 +396,7 @@ llvm::Error Device::setFlashSize(uint32_t bytes) {
 }
 
 llvm::Error Device::changeBaud(uint32_t baud) {
-    if (!chip_->rom.change_baudrate) {
+    if (!stub_ && !chip_->rom.change_baudrate) {
         llvm::outs() << "WARNING: ROM doesn't support changing baud rate. Keeping initial baud "
                         "rate 115200.\n";
         return llvm::Error::success();
@@ -359,10 +404,11 @@ llvm::Error Device::changeBaud(uint32_t baud) {
     llvm::outs() << "Changing baud rate to " << baud << "...\n";
     std::vector<uint8_t> data;
     put32(data, baud);
-    put32(data, 0);
+    put32(data, stub_ ? baud_ : 0); // a stub scales its divider by new/old
     auto reply = command(kChangeBaudrate, data, 0, timeouts_.normal);
     if (!reply) return reply.takeError();
     llvm::outs() << "Changed.\n";
+    baud_ = baud;
     if (auto failure = port_.setBaudRate(baud)) return failure;
     std::this_thread::sleep_for(milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 50));
     port_.flushInput();
@@ -373,6 +419,14 @@ llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint3
     std::vector<uint8_t> data;
     for (uint32_t word : {address, size, 0u, 0u}) put32(data, word);
     std::string hex;
+    if (stub_) { // a stub answers with the 16 raw bytes
+        auto reply =
+            command(kSpiFlashMd5, data, 0, timeouts_.scaled(timeouts_.md5_per_mb_ms, size), 16);
+        if (!reply) return reply.takeError();
+        std::array<uint8_t, 16> digest{};
+        std::copy(reply->data.begin(), reply->data.end(), digest.begin());
+        return digest;
+    }
     // Replies carry no checksum: text that is not 32 hex digits was damaged on the way, so ask
     // again.
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -391,12 +445,12 @@ llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint3
 }
 
 llvm::Expected<std::vector<uint8_t>>
-Device::readFlashSlow(uint32_t address, uint32_t size,
-                      const std::function<void(uint32_t)> &progress) {
+Device::readFlash(uint32_t address, uint32_t size, const std::function<void(uint32_t)> &progress) {
+    if (stub_) return readFlashThroughStub(address, size, progress);
     if (!chip_->rom.read_flash_slow)
-        return error(
-            std::string(chip_->display_name) +
-            " ROM does not support reading flash; the flasher stub is needed (not available yet)");
+        return error(std::string(chip_->display_name) +
+                     " ROM does not support reading flash; the flasher stub is needed (there is "
+                     "none for this chip: give one with --stub-dir)");
     std::vector<uint8_t> out;
     out.reserve(size);
     while (out.size() < size) {
@@ -482,6 +536,150 @@ llvm::Expected<uint32_t> Device::flashId() {
     if (!id) return id.takeError();
     cached_flash_id_ = std::array<uint32_t, 1>{*id};
     return *id;
+}
+
+// READ_FLASH (protocol.md §9.1): raw data frames, each acknowledged with the total received so
+// far, then the MD5 of the whole range.
+llvm::Expected<std::vector<uint8_t>>
+Device::readFlashThroughStub(uint32_t address, uint32_t size,
+                             const std::function<void(uint32_t)> &progress) {
+    constexpr uint32_t kPacket = 0x1000, kInFlight = 64;
+    std::vector<uint8_t> request;
+    for (uint32_t word : {address, size, kPacket, kInFlight}) put32(request, word);
+    auto started = command(kReadFlash, request, 0, timeouts_.normal);
+    if (!started) return started.takeError();
+    std::vector<uint8_t> out;
+    out.reserve(size);
+    auto where = [&] { return "0x" + llvm::utohexstr(address + out.size(), true); };
+    while (out.size() < size) {
+        auto frame = readFrame(timeouts_.normal);
+        if (!frame) return frame.takeError();
+        if (!*frame)
+            return error("reading flash stopped at " + where() + ": the stub stopped sending");
+        const auto &bytes = **frame;
+        if (bytes.size() != std::min<size_t>(kPacket, size - out.size()))
+            return error("reading flash at " + where() + ": corrupt data, expected 0x" +
+                         llvm::utohexstr(std::min<size_t>(kPacket, size - out.size())) +
+                         " bytes but received 0x" + llvm::utohexstr(bytes.size()) + " bytes");
+        out.insert(out.end(), bytes.begin(), bytes.end());
+        std::vector<uint8_t> ack;
+        put32(ack, uint32_t(out.size()));
+        traceFrame("write", ack);
+        if (auto failure = port_.write(slip::encode(ack))) return failure;
+        if (progress) progress(uint32_t(out.size()));
+    }
+    auto digest = readFrame(timeouts_.normal);
+    if (!digest) return digest.takeError();
+    if (!*digest || (*digest)->size() != 16)
+        return error("reading flash: expected the stub's 16-byte digest after the data");
+    llvm::MD5 md5;
+    md5.update(llvm::ArrayRef<uint8_t>(out.data(), out.size()));
+    llvm::MD5::MD5Result result;
+    md5.final(result);
+    if (!std::equal(result.Bytes.begin(), result.Bytes.end(), (*digest)->begin()))
+        return error("reading flash: digest mismatch: expected " +
+                     llvm::toHex(llvm::ArrayRef<uint8_t>(**digest), true) + ", got " +
+                     std::string(result.digest().str()));
+    return out;
+}
+
+llvm::Error Device::loadRam(uint32_t address, std::span<const uint8_t> bytes) {
+    const uint32_t size = uint32_t(bytes.size());
+    if (stub_ && stub_->overlaps(address, address + size)) {
+        char text[300];
+        std::snprintf(text, sizeof text,
+                      "Stub flasher is resident at %s. Can't load binary at overlapping address "
+                      "range 0x%08x-0x%08x. Either change binary loading address, or disable the "
+                      "stub flasher (--no-stub).",
+                      stub_->residentRanges().c_str(), address, address + size);
+        return error(text);
+    }
+    const uint32_t block = ramBlockSize();
+    const uint32_t blocks = (size + block - 1) / block;
+    std::vector<uint8_t> begin;
+    for (uint32_t word : {size, blocks, block, address}) put32(begin, word);
+    auto started = command(kMemBegin, begin, 0, timeouts_.normal);
+    if (!started) return started.takeError();
+    for (uint32_t i = 0; i < blocks; ++i) {
+        auto chunk =
+            bytes.subspan(size_t(i) * block, std::min<size_t>(block, size - size_t(i) * block));
+        std::vector<uint8_t> data;
+        for (uint32_t word : {uint32_t(chunk.size()), i, 0u, 0u}) put32(data, word);
+        data.insert(data.end(), chunk.begin(), chunk.end());
+        uint8_t sum = 0xEF;
+        for (uint8_t byte : chunk) sum ^= byte;
+        auto sent = command(kMemData, data, sum, timeouts_.normal, 0, 3);
+        if (!sent)
+            return error("Loading stopped at 0x" + llvm::utohexstr(address + i * block, true) +
+                         ": " + llvm::toString(sent.takeError()));
+    }
+    return llvm::Error::success();
+}
+
+llvm::Error Device::startRam(uint32_t entry) {
+    std::vector<uint8_t> end;
+    put32(end, entry == 0 ? 1 : 0);
+    put32(end, entry);
+    // The ROM may jump before it answers; a missing reply is expected.
+    auto finished = command(kMemEnd, end, 0, milliseconds(200), 0, 1);
+    if (!finished) llvm::consumeError(finished.takeError());
+    return llvm::Error::success();
+}
+
+llvm::Error Device::runStub(StubImage stub) {
+    if (stub_answered_sync_) {
+        llvm::outs() << "Stub flasher is already running. No upload is necessary.\n";
+        stub_ = std::move(stub);
+        return llvm::Error::success();
+    }
+    llvm::outs() << "Uploading stub flasher...\n";
+    if (auto failure = loadRam(stub.text_start, stub.text)) return failure;
+    if (!stub.data.empty())
+        if (auto failure = loadRam(stub.data_start, stub.data)) return failure;
+    llvm::outs() << "Running stub flasher...\n";
+    std::vector<uint8_t> end;
+    put32(end, 0);
+    put32(end, stub.entry);
+    auto started = command(kMemEnd, end, 0, timeouts_.normal);
+    if (!started) return started.takeError();
+    auto greeting = readFrame(timeouts_.normal);
+    if (!greeting) return greeting.takeError();
+    static constexpr uint8_t kOhai[] = {'O', 'H', 'A', 'I'};
+    std::string problem;
+    if (!*greeting)
+        problem = "Failed to start stub flasher. There was no response.";
+    else if (!std::equal((*greeting)->begin(), (*greeting)->end(), std::begin(kOhai),
+                         std::end(kOhai)))
+        problem = "Failed to start stub flasher. Unexpected response: " +
+                  llvm::toHex(llvm::ArrayRef<uint8_t>(**greeting), true);
+    // A greeting damaged on the way does not mean the stub is not running: it answers SYNC
+    // with 0 where the ROM would answer otherwise.
+    for (int attempt = 0; !problem.empty() && attempt < 3; ++attempt) {
+        port_.flushInput();
+        pending_.clear();
+        decoder_.reset();
+        if (auto failure = sync())
+            llvm::consumeError(std::move(failure));
+        else if (stub_answered_sync_)
+            problem.clear();
+    }
+    if (!problem.empty()) return error(problem);
+    stub_ = std::move(stub);
+    llvm::outs() << "Stub flasher running.\n";
+    return llvm::Error::success();
+}
+
+llvm::Error Device::eraseFlash() {
+    auto reply = command(kEraseFlash, {}, 0, timeouts_.max);
+    return reply ? llvm::Error::success() : reply.takeError();
+}
+
+llvm::Error Device::eraseRegion(uint32_t address, uint32_t size) {
+    std::vector<uint8_t> data;
+    put32(data, address);
+    put32(data, size);
+    auto reply = command(kEraseRegion, data, 0, timeouts_.scaled(timeouts_.erase_per_mb_ms, size));
+    return reply ? llvm::Error::success() : reply.takeError();
 }
 
 } // namespace esptools::loader

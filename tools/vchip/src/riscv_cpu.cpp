@@ -1,5 +1,7 @@
 #include "riscv_cpu.h"
 
+#include <algorithm>
+
 #include <unicorn/unicorn.h>
 
 #include <llvm/ADT/StringExtras.h>
@@ -68,6 +70,8 @@ struct RiscVCore::Machine {
                 break;
             case chipdb::RomRoutine::UartTxFlush:
                 break; // the UART model sends at line rate on its own
+            case chipdb::RomRoutine::SpiFlashAttach:
+                break; // the flash model is always connected
             case chipdb::RomRoutine::DelayMicroseconds:
                 machine.bus.delay(a0);
                 machine.stopIfIdle();
@@ -152,10 +156,21 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
     for (size_t i = 0; i < returns.size(); i += 4) { // jalr x0, 0(ra)
         returns[i] = 0x67, returns[i + 1] = 0x80, returns[i + 2] = 0x00, returns[i + 3] = 0x00;
     }
+    // The chip-detect "register" is a word of ROM contents, read by a stub's READ_REG too.
+    if (chip.magic_value && chipdb::kChipDetectMagicRegister >= rom.start &&
+        chipdb::kChipDetectMagicRegister + 4 <= rom.end)
+        for (int i = 0; i < 4; ++i)
+            returns[chipdb::kChipDetectMagicRegister - rom.start + i] =
+                uint8_t(*chip.magic_value >> (8 * i));
     uc_mem_write(uc, rom.start, returns.data(), returns.size());
 
     machine->pages.reserve(peripherals.size());
     for (uint32_t page : peripherals) {
+        // A register inside RAM or ROM (the chip-detect word sits in the ROM window) stays memory.
+        if (std::any_of(mapped.begin(), mapped.end(), [page](const chipdb::AddressRange &range) {
+                return page < range.end && page + 0x1000 > range.start;
+            }))
+            continue;
         machine->pages.emplace_back(machine.get(), page);
         if (uc_err code =
                 uc_mmio_map(uc, page, 0x1000, &Machine::onRegisterRead, &machine->pages.back(),

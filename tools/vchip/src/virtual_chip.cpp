@@ -13,6 +13,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -174,6 +175,15 @@ public:
     uint32_t readRegister(uint32_t address) {
         auto found = registers_.find(address);
         return found == registers_.end() ? 0 : found->second;
+    }
+
+    // The 4 KB pages holding the registers this model knows (efuse words, UART, SPI, ...).
+    std::vector<uint32_t> registerPages() const {
+        std::vector<uint32_t> pages;
+        for (const auto &entry : registers_)
+            if (pages.empty() || pages.back() != (entry.first & ~0xFFFu))
+                pages.push_back(entry.first & ~0xFFFu);
+        return pages;
     }
 
     void writeRegister(uint32_t address, uint32_t value) {
@@ -620,7 +630,11 @@ private:
 
     void execute(const std::vector<LoadedSegment> &segments, uint32_t entry) {
         const ChipDescription &chip = *options_.chip;
-        const uint32_t peripherals[] = {chip.uart_base, chip.spi.base};
+        std::vector<uint32_t> peripherals = rom_.registerPages();
+        peripherals.push_back(chip.uart_base & ~0xFFFu);
+        peripherals.push_back(chip.spi.base & ~0xFFFu);
+        std::sort(peripherals.begin(), peripherals.end());
+        peripherals.erase(std::unique(peripherals.begin(), peripherals.end()), peripherals.end());
         auto core = RiscVCore::create(chip, segments, entry, peripherals, *this);
         if (!core) return say("esp-vchip: " + llvm::toString(core.takeError()) + "\r\n");
         core_ = std::move(*core);
@@ -657,6 +671,7 @@ private:
 
     static constexpr uint32_t kUartFifo = 0x00, kUartClkdiv = 0x14, kUartStatus = 0x1C;
     static constexpr size_t kUartFifoSize = 128;
+    static constexpr unsigned kIdlePolls = 64;
 
     void uartSend(uint8_t byte) override {
         if (options_.timing && transmitBacklog() >= kUartFifoSize) return; // TX FIFO overflow
@@ -695,10 +710,14 @@ private:
                 settleReceiveFifo();
                 if (rx_fifo_.empty() && transmitBacklog() >= kUartFifoSize / 2) {
                     advanceToNextEvent();
-                } else if (rx_fifo_.empty()) {
-                    waiting_ = !advanceToNextEvent();
-                    settleReceiveFifo();
+                } else if (rx_fifo_.empty() && !advanceToNextEvent()) {
+                    // Status alone is also read to find TX room; only a run of empty polls with
+                    // nothing else in between is code waiting for input.
+                    waiting_ = ++empty_polls_ >= kIdlePolls;
+                    return uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
                 }
+                settleReceiveFifo();
+                empty_polls_ = 0;
                 return uint32_t(std::min(rx_fifo_.size(), size_t(0x3FF))) |
                        uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
             }
@@ -713,6 +732,7 @@ private:
 
     void writeRegister(uint32_t address, uint32_t value) override {
         const ChipDescription &chip = *options_.chip;
+        empty_polls_ = 0;
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
             if (address - chip.uart_base == kUartFifo) uartSend(uint8_t(value));
             if (address - chip.uart_base == kUartClkdiv && value && clkdiv_) {
@@ -825,6 +845,7 @@ private:
     uint64_t rx_overflows_ = 0;
     uint32_t clkdiv_ = 0;
     bool waiting_ = false;
+    unsigned empty_polls_ = 0;
 };
 
 } // namespace

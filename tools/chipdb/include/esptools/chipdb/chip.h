@@ -90,7 +90,13 @@ struct RomCapabilities {
 
 // A ROM routine code may call, at its fixed address (ESP-IDF
 // components/esp_rom/<chip>/ld/<chip>.rom.ld).
-enum class RomRoutine : uint8_t { UartTxOneChar, UartRxOneChar, UartTxFlush, DelayMicroseconds };
+enum class RomRoutine : uint8_t {
+    UartTxOneChar,
+    UartRxOneChar,
+    UartTxFlush,
+    DelayMicroseconds,
+    SpiFlashAttach,
+};
 struct RomFunction {
     RomRoutine routine;
     uint32_t address;
@@ -140,6 +146,9 @@ struct ChipDescription {
     bool stub_supported = true;
     // ROM routines the virtual chip serves to code it runs; empty: it cannot run code yet.
     std::span<const RomFunction> rom_functions;
+    // Chips whose early revisions need another stub build (esptool's esp32p4-rev1.json).
+    const char *older_stub_name = nullptr;
+    uint32_t older_stub_below_revision = 0; // major * 100 + minor
 };
 
 inline constexpr uint32_t kChipDetectMagicRegister = 0x40001000;

@@ -6,6 +6,7 @@
 #include "esptools/chipdb/chip.h"
 #include "esptools/loader/port.h"
 #include "esptools/loader/reset.h"
+#include "esptools/loader/stub.h"
 #include "esptools/slip/slip.h"
 
 #include <llvm/Support/Error.h>
@@ -73,8 +74,21 @@ public:
     llvm::Error setFlashSize(uint32_t bytes);
     llvm::Error changeBaud(uint32_t baud);
     llvm::Expected<std::array<uint8_t, 16>> flashMd5(uint32_t address, uint32_t size);
-    llvm::Expected<std::vector<uint8_t>>
-    readFlashSlow(uint32_t address, uint32_t size, const std::function<void(uint32_t)> &progress);
+    // READ_FLASH with acknowledgements through the stub, READ_FLASH_SLOW through the ROM.
+    llvm::Expected<std::vector<uint8_t>> readFlash(uint32_t address, uint32_t size,
+                                                   const std::function<void(uint32_t)> &progress);
+
+    // RAM download (MEM_BEGIN/MEM_DATA) of one region, then MEM_END; refused where it would
+    // overwrite a running stub.
+    llvm::Error loadRam(uint32_t address, std::span<const uint8_t> bytes);
+    llvm::Error startRam(uint32_t entry);
+
+    // Uploads the flasher stub through the ROM, waits for its greeting, and from then on speaks
+    // its protocol: 16 KiB blocks, raw MD5, READ_FLASH, ERASE_FLASH, ERASE_REGION.
+    llvm::Error runStub(StubImage stub);
+    const StubImage *stub() const { return stub_ ? &*stub_ : nullptr; }
+    llvm::Error eraseFlash();                                 // stub only
+    llvm::Error eraseRegion(uint32_t address, uint32_t size); // stub only
     // The SPI user-command engine over READ_REG/WRITE_REG (flash id, status registers).
     llvm::Expected<uint32_t> spiCommand(uint8_t command, std::span<const uint8_t> mosi = {},
                                         unsigned read_bits = 0,
@@ -87,11 +101,15 @@ public:
     std::vector<uint8_t> takeUnreadBytes() { return std::exchange(pending_, {}); }
 
     uint32_t ramBlockSize() const { return 0x1800; }
-    uint32_t flashBlockSize() const { return 0x400; }
+    uint32_t flashBlockSize() const { return stub_ ? 0x4000 : 0x400; }
+    uint32_t baud() const { return baud_; }
 
 private:
     llvm::Expected<std::optional<std::vector<uint8_t>>> readFrame(milliseconds timeout);
     llvm::Error sync();
+    llvm::Expected<std::vector<uint8_t>>
+    readFlashThroughStub(uint32_t address, uint32_t size,
+                         const std::function<void(uint32_t)> &progress);
     void traceFrame(const char *direction, std::span<const uint8_t> frame);
 
     Port &port_;
@@ -103,6 +121,9 @@ private:
     std::optional<std::array<uint32_t, 1>> cached_flash_id_;
     ResetSequence hard_reset_ = hardReset();
     std::optional<uint32_t> spi_connection_;
+    std::optional<StubImage> stub_;
+    bool stub_answered_sync_ = false;
+    uint32_t baud_ = 115200;
 };
 
 // esptool's ROM error codes as text.

@@ -1,0 +1,143 @@
+#include "flash.h"
+
+#include "stub.h"
+#include "stub_hal.h"
+
+enum {
+    CMD_WRITE_ENABLE = 0x06,
+    CMD_READ_STATUS = 0x05,
+    CMD_READ = 0x03,
+    CMD_PAGE_PROGRAM = 0x02,
+    CMD_SECTOR_ERASE = 0x20,
+    CMD_BLOCK_ERASE_64K = 0xD8,
+    CMD_CHIP_ERASE = 0xC7,
+};
+#define STATUS_BUSY 0x01u
+#define STATUS_WRITE_ENABLED 0x02u
+#define SECTOR_SIZE 0x1000u
+#define BLOCK_SIZE 0x10000u
+#define PAGE_SIZE 0x100u
+#define TRANSFER_SIZE 64u /* the controller's W0..W15 data buffer */
+
+static uint8_t read_status(void) {
+    uint8_t status = 0;
+    hal_spi_transaction(CMD_READ_STATUS, -1, 0, 0, &status, 1);
+    return status;
+}
+
+/* Waits out an erase or program while keeping the UART drained. */
+static void wait_ready(void) {
+    while (read_status() & STATUS_BUSY) stub_service_uart();
+}
+
+static bool write_enable(void) {
+    hal_spi_transaction(CMD_WRITE_ENABLE, -1, 0, 0, 0, 0);
+    return (read_status() & STATUS_WRITE_ENABLED) != 0;
+}
+
+void flash_read(uint32_t address, uint8_t *out, uint32_t length) {
+    wait_ready();
+    while (length > 0) {
+        uint32_t chunk = length < TRANSFER_SIZE ? length : TRANSFER_SIZE;
+        hal_spi_transaction(CMD_READ, (int32_t)address, 0, 0, out, chunk);
+        address += chunk;
+        out += chunk;
+        length -= chunk;
+    }
+}
+
+static bool erase(uint8_t command, uint32_t address) {
+    wait_ready();
+    if (!write_enable()) return false;
+    hal_spi_transaction(command, (int32_t)address, 0, 0, 0, 0);
+    wait_ready();
+    return true;
+}
+
+bool flash_erase_chip(void) {
+    wait_ready();
+    if (!write_enable()) return false;
+    hal_spi_transaction(CMD_CHIP_ERASE, -1, 0, 0, 0, 0);
+    wait_ready();
+    return true;
+}
+
+bool flash_erase_region(uint32_t address, uint32_t length) {
+    uint32_t end = address + length;
+    while (address < end) {
+        bool block = (address & (BLOCK_SIZE - 1)) == 0 && end - address >= BLOCK_SIZE;
+        if (!erase(block ? CMD_BLOCK_ERASE_64K : CMD_SECTOR_ERASE, address)) return false;
+        address += block ? BLOCK_SIZE : SECTOR_SIZE;
+    }
+    return true;
+}
+
+static bool sectors_blank(uint32_t address, uint32_t length) {
+    uint8_t chunk[TRANSFER_SIZE];
+    for (uint32_t done = 0; done < length; done += TRANSFER_SIZE) {
+        flash_read(address + done, chunk, TRANSFER_SIZE);
+        for (uint32_t i = 0; i < TRANSFER_SIZE; ++i)
+            if (chunk[i] != 0xFF) return false;
+        stub_service_uart();
+    }
+    return true;
+}
+
+static struct {
+    uint32_t next;      /* where the next byte goes */
+    uint32_t end;       /* one past the last byte of the session */
+    uint32_t erased_to; /* everything below this (from the session start) is erased */
+    bool skip_blank;    /* still skipping sectors that are already erased */
+} writer;
+
+void flash_writer_begin(uint32_t address, uint32_t size) {
+    writer.next = address;
+    writer.end = address + size;
+    writer.erased_to = address & ~(SECTOR_SIZE - 1);
+    writer.skip_blank = true;
+}
+
+uint32_t flash_writer_remaining(void) {
+    return writer.end - writer.next;
+}
+
+/* Erases ahead of the write position up to `until`: 64 KiB blocks where aligned and wholly inside
+ * the session, 4 KiB sectors elsewhere. */
+static bool erase_until(uint32_t until) {
+    uint32_t session_end = (writer.end + SECTOR_SIZE - 1) & ~(SECTOR_SIZE - 1);
+    while (writer.erased_to < until) {
+        uint32_t at = writer.erased_to;
+        bool block = (at & (BLOCK_SIZE - 1)) == 0 && session_end - at >= BLOCK_SIZE;
+        uint32_t size = block ? BLOCK_SIZE : SECTOR_SIZE;
+        if (writer.skip_blank && sectors_blank(at, size)) {
+            writer.erased_to += size;
+            continue;
+        }
+        writer.skip_blank = false;
+        if (!erase(block ? CMD_BLOCK_ERASE_64K : CMD_SECTOR_ERASE, at)) return false;
+        writer.erased_to += size;
+    }
+    return true;
+}
+
+bool flash_writer_write(const uint8_t *data, uint32_t length) {
+    if (length > writer.end - writer.next) length = writer.end - writer.next; /* padding */
+    while (length > 0) {
+        uint32_t in_page = PAGE_SIZE - (writer.next & (PAGE_SIZE - 1));
+        uint32_t chunk = length < TRANSFER_SIZE ? length : TRANSFER_SIZE;
+        if (chunk > in_page) chunk = in_page;
+        if (!erase_until(writer.next + chunk)) return false;
+        wait_ready();
+        if (!write_enable()) return false;
+        hal_spi_transaction(CMD_PAGE_PROGRAM, (int32_t)writer.next, data, chunk, 0, 0);
+        /* Read back, as the ROM does: a protected or failing flash shows up here. */
+        uint8_t check[TRANSFER_SIZE];
+        flash_read(writer.next, check, chunk);
+        for (uint32_t i = 0; i < chunk; ++i)
+            if (check[i] != data[i]) return false;
+        writer.next += chunk;
+        data += chunk;
+        length -= chunk;
+    }
+    return true;
+}

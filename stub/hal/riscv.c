@@ -1,0 +1,115 @@
+/* The HAL for Espressif's RISC-V chips: UART0 and the SPI1 flash controller through their
+ * registers (addresses from the chip's chip.h), a few ROM routines (its rom.ld). */
+#include "chip.h"
+#include "stub.h"
+#include "stub_hal.h"
+
+/* ROM routines, bound by the chip's rom.ld. */
+extern void ets_delay_us(uint32_t microseconds);
+extern void esp_rom_spiflash_attach(uint32_t pin_config, bool legacy);
+
+#define REG(address) (*(volatile uint32_t *)(uintptr_t)(address))
+
+#define UART_FIFO (UART_BASE + 0x00)
+#define UART_CLKDIV (UART_BASE + 0x14)
+#define UART_STATUS (UART_BASE + 0x1C)
+#define UART_FIFO_SIZE 128u
+
+#define SPI_CMD (SPI_BASE + 0x00)
+#define SPI_ADDR (SPI_BASE + 0x04)
+#define SPI_USER (SPI_BASE + 0x18)
+#define SPI_USER1 (SPI_BASE + 0x1C)
+#define SPI_USER2 (SPI_BASE + 0x20)
+#define SPI_MOSI_DLEN (SPI_BASE + 0x24)
+#define SPI_MISO_DLEN (SPI_BASE + 0x28)
+#define SPI_W0 (SPI_BASE + 0x58)
+#define SPI_CMD_USR (1u << 18)
+#define SPI_USR_COMMAND (1u << 31)
+#define SPI_USR_ADDR (1u << 30)
+#define SPI_USR_MISO (1u << 28)
+#define SPI_USR_MOSI (1u << 27)
+
+void hal_init(void) {}
+
+uint32_t hal_uart_rx_count(void) {
+    return REG(UART_STATUS) & 0x3FF;
+}
+uint8_t hal_uart_rx_byte(void) {
+    return (uint8_t)REG(UART_FIFO);
+}
+uint32_t hal_uart_tx_room(void) {
+    uint32_t used = (REG(UART_STATUS) >> 16) & 0x3FF;
+    return used < UART_FIFO_SIZE ? UART_FIFO_SIZE - used : 0;
+}
+void hal_uart_tx_byte(uint8_t byte) {
+    REG(UART_FIFO) = byte;
+}
+bool hal_uart_tx_idle(void) {
+    return ((REG(UART_STATUS) >> 16) & 0x3FF) == 0;
+}
+
+void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
+    if (new_baud == 0 || old_baud == 0) return;
+    /* Divider in 1/16ths: integer part in bits 11:0, fraction in bits 23:20. Baud rates are
+     * multiples of 16 in practice, which keeps the arithmetic in 32 bits. */
+    uint32_t divider = REG(UART_CLKDIV);
+    uint32_t sixteenths = (divider & 0xFFF) << 4 | ((divider >> 20) & 0xF);
+    uint32_t scaled = sixteenths * (old_baud >> 4) / (new_baud >> 4);
+    hal_delay_us(1000);
+    REG(UART_CLKDIV) = (scaled >> 4) | (scaled & 0xF) << 20;
+}
+
+void hal_spi_transaction(uint8_t command, int32_t address, const uint8_t *mosi, uint32_t mosi_len,
+                         uint8_t *miso, uint32_t miso_len) {
+    uint32_t user = SPI_USR_COMMAND;
+    if (address >= 0) user |= SPI_USR_ADDR;
+    if (mosi_len) user |= SPI_USR_MOSI;
+    if (miso_len) user |= SPI_USR_MISO;
+    REG(SPI_USER) = user;
+    REG(SPI_USER1) = address >= 0 ? (24u - 1) << 26 : 0;
+    REG(SPI_USER2) = 7u << 28 | command;
+    if (address >= 0) REG(SPI_ADDR) = (uint32_t)address;
+    if (mosi_len) REG(SPI_MOSI_DLEN) = mosi_len * 8 - 1;
+    if (miso_len) REG(SPI_MISO_DLEN) = miso_len * 8 - 1;
+    for (uint32_t i = 0; i < mosi_len; i += 4) {
+        uint32_t word = 0;
+        for (uint32_t j = 0; j < 4 && i + j < mosi_len; ++j)
+            word |= (uint32_t)mosi[i + j] << (8 * j);
+        REG(SPI_W0 + i) = word;
+    }
+    REG(SPI_CMD) = SPI_CMD_USR;
+    while (REG(SPI_CMD) & SPI_CMD_USR) {
+    }
+    for (uint32_t i = 0; i < miso_len; i += 4) {
+        uint32_t word = REG(SPI_W0 + i);
+        for (uint32_t j = 0; j < 4 && i + j < miso_len; ++j)
+            miso[i + j] = (uint8_t)(word >> (8 * j));
+    }
+}
+
+void hal_spi_attach(uint32_t pin_config) {
+    esp_rom_spiflash_attach(pin_config, false);
+}
+
+uint32_t hal_read_register(uint32_t address) {
+    return REG(address);
+}
+void hal_write_register(uint32_t address, uint32_t value) {
+    REG(address) = value;
+}
+void hal_delay_us(uint32_t microseconds) {
+    ets_delay_us(microseconds);
+}
+
+void hal_jump(uint32_t entry) {
+    ((void (*)(void))(uintptr_t)entry)();
+    for (;;) {
+    }
+}
+
+/* The ROM calls this after MEM_END; .bss must be cleared before anything else runs. */
+extern uint8_t _bss_start[], _bss_end[];
+__attribute__((section(".text.entry"), used)) void stub_entry(void) {
+    for (uint8_t *p = _bss_start; p < _bss_end; ++p) *p = 0;
+    stub_main();
+}

@@ -1,0 +1,185 @@
+#include "esptools/loader/stub.h"
+
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <map>
+
+namespace esptools::loader {
+namespace {
+
+llvm::Error stubError(const std::string &origin, const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", origin.c_str(),
+                                   message.c_str());
+}
+
+llvm::Expected<std::vector<uint8_t>> decodeBase64(std::string_view text,
+                                                  const std::string &origin) {
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    std::vector<uint8_t> out;
+    uint32_t bits = 0;
+    int count = 0;
+    for (char c : text) {
+        if (c == '=') break;
+        int v = value(c);
+        if (v < 0) return stubError(origin, "invalid base64 data");
+        bits = bits << 6 | uint32_t(v);
+        if (++count == 4) {
+            out.push_back(uint8_t(bits >> 16));
+            out.push_back(uint8_t(bits >> 8));
+            out.push_back(uint8_t(bits));
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (count == 1) return stubError(origin, "truncated base64 data");
+    if (count == 2) out.push_back(uint8_t(bits >> 4));
+    if (count == 3) {
+        out.push_back(uint8_t(bits >> 10));
+        out.push_back(uint8_t(bits >> 2));
+    }
+    return out;
+}
+
+// The stub JSONs are one flat object of numbers and strings; anything else is refused.
+llvm::Expected<std::map<std::string, std::string>> parseFlatObject(std::string_view text,
+                                                                   const std::string &origin) {
+    std::map<std::string, std::string> fields;
+    size_t at = 0;
+    auto skipSpace = [&] {
+        while (at < text.size() && llvm::isSpace(text[at])) ++at;
+    };
+    auto expect = [&](char c) {
+        skipSpace();
+        if (at < text.size() && text[at] == c) {
+            ++at;
+            return true;
+        }
+        return false;
+    };
+    auto readString = [&]() -> std::optional<std::string> {
+        if (!expect('"')) return std::nullopt;
+        size_t end = text.find('"', at);
+        if (end == std::string_view::npos) return std::nullopt;
+        std::string value(text.substr(at, end - at));
+        at = end + 1;
+        return value;
+    };
+    if (!expect('{')) return stubError(origin, "not a JSON object");
+    if (expect('}')) return fields;
+    do {
+        auto key = readString();
+        if (!key || !expect(':'))
+            return stubError(origin, "malformed JSON near offset " + std::to_string(at));
+        skipSpace();
+        if (at < text.size() && text[at] == '"') {
+            auto value = readString();
+            if (!value) return stubError(origin, "unterminated string for '" + *key + "'");
+            fields[*key] = *value;
+        } else if (at < text.size() && text[at] == '[') {
+            // Plugin tables of newer esptool stubs: not used here.
+            size_t end = text.find(']', at);
+            if (end == std::string_view::npos) return stubError(origin, "unterminated array");
+            at = end + 1;
+        } else {
+            size_t start = at;
+            while (at < text.size() && (llvm::isDigit(text[at]) || text[at] == '-')) ++at;
+            if (start == at) return stubError(origin, "'" + *key + "' is not a number or string");
+            fields[*key] = std::string(text.substr(start, at - start));
+        }
+    } while (expect(','));
+    if (!expect('}')) return stubError(origin, "malformed JSON near offset " + std::to_string(at));
+    return fields;
+}
+
+} // namespace
+
+bool StubImage::overlaps(uint32_t start, uint32_t end) const {
+    uint32_t dram_start = bss_start.value_or(data_start);
+    uint32_t dram_end = data_start + uint32_t(data.size());
+    uint32_t iram_end = text_start + uint32_t(text.size());
+    return (start < dram_end && end > dram_start) || (start < iram_end && end > text_start);
+}
+
+std::string StubImage::residentRanges() const {
+    return "0x" + llvm::utohexstr(bss_start.value_or(data_start), true) + "-0x" +
+           llvm::utohexstr(data_start + data.size(), true) + " and 0x" +
+           llvm::utohexstr(text_start, true) + "-0x" +
+           llvm::utohexstr(text_start + text.size(), true);
+}
+
+llvm::Expected<StubImage> parseStubJson(std::string_view json, const std::string &origin) {
+    auto fields = parseFlatObject(json, origin);
+    if (!fields) return fields.takeError();
+    StubImage stub;
+    stub.origin = origin;
+    auto number = [&](const char *key, bool required) -> llvm::Expected<std::optional<uint32_t>> {
+        auto found = fields->find(key);
+        if (found == fields->end()) {
+            if (required) return stubError(origin, std::string("no \"") + key + "\"");
+            return std::nullopt;
+        }
+        uint64_t value = 0;
+        if (llvm::StringRef(found->second).getAsInteger(10, value) || value > UINT32_MAX)
+            return stubError(origin, std::string("\"") + key + "\" is not an address");
+        return uint32_t(value);
+    };
+    for (auto [key, target, required] :
+         {std::tuple{"entry", &stub.entry, true}, std::tuple{"text_start", &stub.text_start, true},
+          std::tuple{"data_start", &stub.data_start, false}}) {
+        auto value = number(key, required);
+        if (!value) return value.takeError();
+        if (*value) *target = **value;
+    }
+    auto bss = number("bss_start", false);
+    if (!bss) return bss.takeError();
+    stub.bss_start = *bss;
+    if (!fields->count("text")) return stubError(origin, "no \"text\"");
+    auto text = decodeBase64((*fields)["text"], origin);
+    if (!text) return text.takeError();
+    stub.text = std::move(*text);
+    if (fields->count("data")) {
+        auto data = decodeBase64((*fields)["data"], origin);
+        if (!data) return data.takeError();
+        stub.data = std::move(*data);
+    }
+    if (stub.entry < stub.text_start || stub.entry >= stub.text_start + stub.text.size())
+        return stubError(origin, "the entry point is outside the stub's text");
+    return stub;
+}
+
+std::string stubName(const chipdb::ChipDescription &chip, uint32_t revision) {
+    if (chip.older_stub_name && revision < chip.older_stub_below_revision)
+        return chip.older_stub_name;
+    return std::string(chip.name);
+}
+
+llvm::Expected<std::optional<StubImage>> findStub(const std::string &name,
+                                                  const std::string &stub_dir) {
+    if (!stub_dir.empty()) {
+        std::string path = stub_dir + "/" + name + ".json";
+        if (!llvm::sys::fs::exists(path)) return std::nullopt;
+        auto contents = llvm::MemoryBuffer::getFile(path);
+        if (!contents) return stubError(path, contents.getError().message());
+        auto stub = parseStubJson((*contents)->getBuffer().str(), path);
+        if (!stub) return stub.takeError();
+        return std::optional<StubImage>(std::move(*stub));
+    }
+    for (const EmbeddedStub *embedded = kEmbeddedStubs; embedded->name; ++embedded)
+        if (name == embedded->name) {
+            auto stub = parseStubJson(embedded->json, "embedded stub " + name);
+            if (!stub) return stub.takeError();
+            return std::optional<StubImage>(std::move(*stub));
+        }
+    return std::nullopt;
+}
+
+} // namespace esptools::loader
