@@ -89,6 +89,14 @@ TEST_P(LoaderE2E, DetectsTheChipAndReadsItsMac) {
     EXPECT_NE(run.err.find("Wrong --chip"), std::string::npos) << run.err;
 }
 
+TEST_P(LoaderE2E, ReportsSecurityInfo) {
+    if (chip() == "esp8266" || chip() == "esp32")
+        GTEST_SKIP() << "that ROM has no GET_SECURITY_INFO";
+    LoaderRun run = loader({"get-security-info"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("Flash Encryption: Disabled"), std::string::npos) << run.out;
+}
+
 TEST_P(LoaderE2E, WritesVerifiesAndReadsBackOneMegabyte) {
     auto data = randomFile("data.bin", 1 << 20, 42);
     LoaderRun run = loader({"write-flash", "0x10000", path("data.bin")});

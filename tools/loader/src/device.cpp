@@ -359,6 +359,13 @@ llvm::Error Device::writeRegister(uint32_t address, uint32_t value, uint32_t mas
 }
 
 llvm::Expected<std::vector<uint8_t>> Device::securityInfo() {
+    // Our stub leaves GET_SECURITY_INFO to the ROM, which answered it before the stub started.
+    if (stub_) {
+        if (rom_security_info_) return *rom_security_info_;
+        return error("GET_SECURITY_INFO is answered by the ROM, and a flasher stub was already "
+                     "running when this session began; reset the chip (--before default-reset) "
+                     "or use --no-stub");
+    }
     auto reply = command(kGetSecurityInfo, {}, 0, timeouts_.normal,
                          chip_ ? chip_->rom.security_info_bytes : 20);
     if (!reply) return reply.takeError();
@@ -631,6 +638,14 @@ llvm::Error Device::runStub(StubImage stub) {
         llvm::outs() << "Stub flasher is already running. No upload is necessary.\n";
         stub_ = std::move(stub);
         return llvm::Error::success();
+    }
+    if (chip_ && chip_->rom.security_info_bytes) {
+        auto info = command(kGetSecurityInfo, {}, 0, timeouts_.normal,
+                            chip_->rom.security_info_bytes, 3);
+        if (info)
+            rom_security_info_ = std::move(info->data);
+        else
+            llvm::consumeError(info.takeError());
     }
     llvm::outs() << "Uploading stub flasher...\n";
     if (auto failure = loadRam(stub.text_start, stub.text)) return failure;

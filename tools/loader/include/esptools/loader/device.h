@@ -123,6 +123,7 @@ private:
     std::optional<uint32_t> spi_connection_;
     std::optional<StubImage> stub_;
     bool stub_answered_sync_ = false;
+    std::optional<std::vector<uint8_t>> rom_security_info_; // asked before the stub took over
     uint32_t baud_ = 115200;
 };
 
