@@ -2,7 +2,9 @@
 // data_start, bss_start; text and data in base64). The linker has already checked that each part
 // fits the window the chip's memory script gives it.
 //   esp-stubpack STUB.elf OUTPUT.json
-#include <llvm/Object/ELFObjectFile.h>
+// llvm/Object/ELF.h rather than ELFObjectFile.h: the latter pulls in Support/JSON.h, which clang 14
+// cannot compile in C++20 mode against libstdc++ 12.
+#include <llvm/Object/ELF.h>
 #include <llvm/Support/Base64.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
@@ -29,32 +31,32 @@ int main(int argc, char **argv) {
     if (argc != 3) return fail("usage: esp-stubpack STUB.elf OUTPUT.json");
     auto buffer = llvm::MemoryBuffer::getFile(argv[1]);
     if (!buffer) return fail(std::string(argv[1]) + ": " + buffer.getError().message());
-    auto object = llvm::object::ObjectFile::createObjectFile(**buffer);
-    if (!object) return fail(std::string(argv[1]) + ": " + llvm::toString(object.takeError()));
-    auto *elf = llvm::dyn_cast<llvm::object::ELF32LEObjectFile>(object->get());
-    if (!elf) return fail(std::string(argv[1]) + ": not a 32-bit little-endian ELF file");
+    auto elf = llvm::object::ELF32LEFile::create((*buffer)->getBuffer());
+    if (!elf) return fail(std::string(argv[1]) + ": " + llvm::toString(elf.takeError()));
+    if (elf->getHeader().e_ident[llvm::ELF::EI_CLASS] != llvm::ELF::ELFCLASS32)
+        return fail(std::string(argv[1]) + ": not a 32-bit little-endian ELF file");
+    auto sections = elf->sections();
+    if (!sections) return fail(std::string(argv[1]) + ": " + llvm::toString(sections.takeError()));
 
     std::optional<Part> text, data;
     std::optional<uint64_t> bss_start;
-    for (const auto &section : elf->sections()) {
-        auto name = section.getName();
+    for (const auto &section : *sections) {
+        auto name = elf->getSectionName(section);
         if (!name) return fail(llvm::toString(name.takeError()));
         if (*name != ".text" && *name != ".data" && *name != ".bss") continue;
         if (*name == ".bss") {
-            bss_start = section.getAddress();
+            bss_start = section.sh_addr;
             continue;
         }
-        auto contents = section.getContents();
+        auto contents = elf->getSectionContents(section);
         if (!contents) return fail(llvm::toString(contents.takeError()));
-        Part part{section.getAddress(), contents->str()};
+        Part part{section.sh_addr, std::string(contents->begin(), contents->end())};
         // esptool uploads text in whole words.
         while (*name == ".text" && part.bytes.size() % 4) part.bytes.push_back('\0');
         (*name == ".text" ? text : data) = part;
     }
     if (!text) return fail(std::string(argv[1]) + ": no .text section");
-    auto start = elf->getStartAddress();
-    if (!start) return fail(llvm::toString(start.takeError()));
-    const uint64_t entry = *start;
+    const uint64_t entry = elf->getHeader().e_entry;
     if (entry < text->address || entry >= text->address + text->bytes.size())
         return fail(std::string(argv[1]) + ": the entry point is not in .text");
 
