@@ -8,6 +8,8 @@ packages=(
   libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev libssl-dev
   libunicorn-dev pkg-config
   python3-serial # pyserial's RFC 2217 server, the independent peer of the rfc2217:// test
+  # The ESP8266 stub's cross compiler, and QEMU's lx106 core for its smoke test (tests/stub_esp8266).
+  gcc-xtensa-lx106 binutils-xtensa-lx106 qemu-system-misc
 )
 # Node.js runs esptool-js against the virtual chip; a machine that already has node keeps its own.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

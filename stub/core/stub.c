@@ -25,6 +25,12 @@ static struct {
     int filling; /* buffer receiving the current frame, -1 between frames */
     bool escape;
     uint8_t order; /* which READY buffer came first */
+    /* During READ_FLASH the host's 4-byte acknowledgements (running totals) are taken as they
+     * arrive, the newest kept: with one buffer held by the request, queuing them could lose the
+     * last one and hang the transfer. */
+    bool taking_acks;
+    bool ack_arrived;
+    uint32_t ack;
 } rx;
 
 static void receive_byte(uint8_t byte) {
@@ -42,6 +48,15 @@ static void receive_byte(uint8_t byte) {
     int b = rx.filling;
     if (byte == SLIP_END) {
         if (rx.length[b] == 0) return; /* C0 C0: the previous END doubled as this START */
+        if (rx.taking_acks && rx.length[b] == 4 && !rx.too_long[b]) {
+            const uint8_t *d = rx.data[b];
+            rx.ack =
+                (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
+            rx.ack_arrived = true;
+            rx.state[b] = BUFFER_FREE;
+            rx.filling = -1;
+            return;
+        }
         rx.state[b] = BUFFER_READY;
         if (rx.state[!b] != BUFFER_READY) rx.order = (uint8_t)b;
         rx.filling = -1;
@@ -80,16 +95,6 @@ static int take_frame(void) {
 
 static void release_frame(int b) {
     rx.state[b] = BUFFER_FREE;
-}
-
-/* Waits for the next frame (READ_FLASH's acknowledgements); its buffer is released at once. */
-static uint32_t wait_for_frame(uint8_t *copy, uint32_t capacity) {
-    int b;
-    while ((b = take_frame()) < 0) stub_service_uart();
-    uint32_t length = rx.length[b] < capacity ? rx.length[b] : capacity;
-    for (uint32_t i = 0; i < length; ++i) copy[i] = rx.data[b][i];
-    release_frame(b);
-    return length;
 }
 
 /* ---- sending ------------------------------------------------------------------------------- */
@@ -150,6 +155,9 @@ static struct {
     uint32_t flash_size;    /* from SPI_SET_PARAMS; 0 = not told */
     uint16_t pending_error; /* from work done after an answer: reported on the next command */
     uint32_t next_sequence; /* of the *_DATA block the session expects */
+    /* A failed write fails the rest of its session too: a reply carrying the first report can be
+     * damaged on the way, and the host's retry must not be told all is well. */
+    uint16_t session_error;
     struct inflate_state inflater;
     uint8_t window[INFLATE_WINDOW_SIZE];
 } stub;
@@ -174,10 +182,7 @@ static uint16_t check_data(const uint8_t *data, uint32_t size, uint32_t header_c
 enum sequence_check { SEQUENCE_NEXT, SEQUENCE_REPEATED, SEQUENCE_GAP };
 static enum sequence_check check_sequence(const uint8_t *data) {
     uint32_t sequence = get32(data + 4);
-    if (sequence == stub.next_sequence) {
-        ++stub.next_sequence;
-        return SEQUENCE_NEXT;
-    }
+    if (sequence == stub.next_sequence) return SEQUENCE_NEXT; /* the caller counts it if taken */
     return stub.next_sequence > 0 && sequence == stub.next_sequence - 1 ? SEQUENCE_REPEATED
                                                                         : SEQUENCE_GAP;
 }
@@ -188,6 +193,7 @@ static uint16_t begin(uint8_t op, const uint8_t *data, uint32_t size) {
     if (block_size > STUB_BLOCK_SIZE) return RESPONSE_BAD_BLOCK_SIZE;
     if (size == 20 && get32(data + 16) != 0) return RESPONSE_NOT_IMPLEMENTED; /* encrypted writes */
     stub.next_sequence = 0;
+    stub.session_error = RESPONSE_OK;
     if (op == OP_MEM_BEGIN) {
         stub.kind = SESSION_MEMORY;
         stub.memory_address = offset;
@@ -253,12 +259,14 @@ static void read_flash(const uint8_t *data, uint32_t size) {
     if (packet == 0 || packet > sizeof buffer)
         return respond(OP_READ_FLASH, 0, 0, 0, RESPONSE_BAD_BLOCK_SIZE);
     if (in_flight == 0) in_flight = 1;
+    rx.taking_acks = true;
+    rx.ack_arrived = false;
     respond(OP_READ_FLASH, 0, 0, 0, RESPONSE_OK);
     struct md5_context md5;
     md5_init(&md5);
     uint32_t sent = 0, acknowledged = 0;
     while (acknowledged < length) {
-        if (sent < length && sent - acknowledged < in_flight * packet) {
+        if (sent < length && (sent - acknowledged) / packet < in_flight) {
             uint32_t n = length - sent < packet ? length - sent : packet;
             flash_read(address + sent, buffer, n);
             md5_update(&md5, buffer, n);
@@ -266,9 +274,13 @@ static void read_flash(const uint8_t *data, uint32_t size) {
             sent += n;
             continue;
         }
-        uint8_t ack[4];
-        if (wait_for_frame(ack, 4) == 4) acknowledged = get32(ack);
+        stub_service_uart();
+        if (rx.ack_arrived) {
+            rx.ack_arrived = false;
+            acknowledged = rx.ack;
+        }
     }
+    rx.taking_acks = false;
     uint8_t digest[16];
     md5_final(&md5, digest);
     send_frame(digest, 16);
@@ -330,6 +342,7 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
         if (sequence == SEQUENCE_REPEATED) return respond(op, 0, 0, 0, RESPONSE_OK);
         if (sequence == SEQUENCE_GAP) return respond(op, 0, 0, 0, RESPONSE_NOT_ENOUGH_DATA);
         if (size - 16 > stub.memory_remaining) return respond(op, 0, 0, 0, RESPONSE_TOO_MUCH_DATA);
+        ++stub.next_sequence;
         uint8_t *target = (uint8_t *)(uintptr_t)stub.memory_address;
         for (uint32_t i = 0; i < size - 16; ++i) target[i] = data[16 + i];
         stub.memory_address += size - 16;
@@ -353,14 +366,17 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
             error = RESPONSE_NOT_IN_FLASH_MODE;
         if (error) return respond(op, 0, 0, 0, error);
         enum sequence_check sequence = check_sequence(data);
-        if (sequence == SEQUENCE_REPEATED) return respond(op, 0, 0, 0, RESPONSE_OK);
+        if (sequence == SEQUENCE_REPEATED) return respond(op, 0, 0, 0, stub.session_error);
         if (sequence == SEQUENCE_GAP) return respond(op, 0, 0, 0, RESPONSE_NOT_ENOUGH_DATA);
+        ++stub.next_sequence;
+        if (stub.session_error) return respond(op, 0, 0, 0, stub.session_error);
         /* Answer first: the host sends the next block while this one is written. */
         respond(op, 0, 0, 0, RESPONSE_OK);
         if (deflate)
             stub.pending_error = inflate_to_flash(data + 16, size - 16);
         else if (!flash_writer_write(data + 16, size - 16))
             stub.pending_error = RESPONSE_SPI_FAILED;
+        stub.session_error = stub.pending_error;
         return;
     }
     case OP_FLASH_END:
@@ -369,6 +385,7 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
         if (stub.kind != SESSION_FLASH && stub.kind != SESSION_DEFLATE)
             return respond(op, 0, 0, 0, RESPONSE_NOT_IN_FLASH_MODE);
         stub.kind = SESSION_NONE;
+        if (stub.session_error) return respond(op, 0, 0, 0, stub.session_error);
         /* The stub stays in control either way; the host resets the chip to run the code. */
         return respond(op, 0, 0, 0,
                        flash_writer_remaining() ? RESPONSE_BAD_DATA_LENGTH : RESPONSE_OK);
@@ -395,6 +412,7 @@ void stub_greet(void) {
     rx.state[0] = rx.state[1] = BUFFER_FREE;
     rx.filling = -1;
     rx.order = 0;
+    rx.taking_acks = false;
     stub.kind = SESSION_NONE;
     stub.pending_error = RESPONSE_OK;
     send_frame(greeting, sizeof greeting);

@@ -110,6 +110,10 @@ void hal_jump(uint32_t entry) {
 /* The ROM calls this after MEM_END; .bss must be cleared before anything else runs. */
 extern uint8_t _bss_start[], _bss_end[];
 __attribute__((section(".text.entry"), used)) void stub_entry(void) {
-    for (uint8_t *p = _bss_start; p < _bss_end; ++p) *p = 0;
+    /* Word stores (the linker script aligns both ends); volatile keeps the compiler from turning
+     * the loop into a call to our byte-wise memset. */
+    for (volatile uint32_t *p = (volatile uint32_t *)(void *)_bss_start;
+         p < (volatile uint32_t *)(void *)_bss_end; ++p)
+        *p = 0;
     stub_main();
 }

@@ -521,7 +521,21 @@ int main(int argc, char **argv) {
     if (!chip) return cli::reportError(kTool, chip.takeError());
     if (auto failure = loader::printChipInfo(device))
         return cli::reportError(kTool, std::move(failure));
-    if (!gvm["no-stub"].as<bool>()) {
+    bool use_stub = !gvm["no-stub"].as<bool>();
+    if (auto why = port->whyCodeCannotRun(); use_stub && !why.empty()) {
+        llvm::outs() << "NOTE: " << why << "; using the ROM loader (as with --no-stub).\n";
+        use_stub = false;
+    }
+    const bool change_baud = before_mode != loader::BeforeReset::NoneNoSync && *baud > 115200;
+    bool baud_changed = false;
+    // A ROM that can change its rate does so before the stub upload, which then goes at the fast
+    // rate; the stub keeps the UART as the ROM left it.
+    if (change_baud && use_stub && (*chip)->rom.change_baudrate && !device.stubAlreadyRunning()) {
+        if (auto failure = device.changeBaud(*baud))
+            return cli::reportError(kTool, std::move(failure));
+        baud_changed = true;
+    }
+    if (use_stub) {
         auto revision = loader::chipRevision(device);
         if (!revision) return cli::reportError(kTool, revision.takeError());
         const std::string name = loader::stubName(**chip, *revision);
@@ -538,7 +552,7 @@ int main(int argc, char **argv) {
                          << " (" << name << ".json); using the ROM loader.\n";
         }
     }
-    if (before_mode != loader::BeforeReset::NoneNoSync && *baud > 115200)
+    if (change_baud && !baud_changed)
         if (auto failure = device.changeBaud(*baud))
             return cli::reportError(kTool, std::move(failure));
     if (vm.count("spi-connection")) {

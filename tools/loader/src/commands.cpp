@@ -401,9 +401,9 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
             continue;
         }
         llvm::outs() << "Verifying written data...\n";
-        auto flash_md5 = device.flashMd5(file.address, size);
-        if (!flash_md5) return flash_md5.takeError();
         auto expected = md5Of(image);
+        auto flash_md5 = device.flashMd5Checked(file.address, size, expected);
+        if (!flash_md5) return flash_md5.takeError();
         if (*flash_md5 != expected) {
             llvm::outs() << "Input MD5: " << llvm::toHex(expected, true)
                          << "\nFlash MD5: " << llvm::toHex(*flash_md5, true) << "\n";
@@ -452,9 +452,10 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
                      << hex(file.address) << " in flash against '" << file.name << "'...\n";
         bool match = false;
         if (chip.rom.spi_flash_md5) {
-            auto flash_md5 = device.flashMd5(file.address, size);
+            auto expected = md5Of(file.data);
+            auto flash_md5 = device.flashMd5Checked(file.address, size, expected);
             if (!flash_md5) return flash_md5.takeError();
-            match = *flash_md5 == md5Of(file.data);
+            match = *flash_md5 == expected;
         }
         if (match) {
             llvm::outs() << "Verification successful (digest matched).\n";

@@ -221,12 +221,13 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
                 last_problem = "Failed to " + std::string(opName(op)) + " (result was " +
                                describeStatus(status, code) + ")";
                 // The request (or this reply) may have been damaged on the way: worth another
-                // try. Not so for a stub's report of earlier work (an inflate or flash error
-                // from the previous block): asking again would lose it.
-                constexpr uint8_t kStubBadLength = 0xC0, kStubBadChecksum = 0xC1,
-                                  kStubInvalidCommand = 0xC3, kStubNotEnoughData = 0xC8;
-                bool damaged = !stub_ || status == kStubBadLength || status == kStubBadChecksum ||
-                               status == kStubInvalidCommand || status == kStubNotEnoughData;
+                // try. Not so for a stub's verdict on the work itself (a flash or inflate
+                // failure, a session or size it refuses), which it repeats for the rest of the
+                // session; any other code is a reply damaged on the way.
+                constexpr uint8_t kStubVerdicts[] = {0xC2, 0xC4, 0xC5, 0xC6, 0xC7, 0xC9, 0xFF};
+                bool damaged =
+                    !stub_ || std::find(std::begin(kStubVerdicts), std::end(kStubVerdicts),
+                                        status) == std::end(kStubVerdicts);
                 if (damaged && attempt + 1 < attempts) break;
                 return error(last_problem);
             }
@@ -417,9 +418,24 @@ llvm::Error Device::changeBaud(uint32_t baud) {
     llvm::outs() << "Changed.\n";
     baud_ = baud;
     if (auto failure = port_.setBaudRate(baud)) return failure;
-    std::this_thread::sleep_for(milliseconds(port_.name().rfind("vchip:", 0) == 0 ? 0 : 50));
+    std::this_thread::sleep_for(milliseconds(port_.runsInRealTime() ? 50 : 0));
     port_.flushInput();
     return llvm::Error::success();
+}
+
+llvm::Expected<std::array<uint8_t, 16>>
+Device::flashMd5Checked(uint32_t address, uint32_t size, const std::array<uint8_t, 16> &expected) {
+    auto digest = flashMd5(address, size);
+    if (!digest || *digest == expected) return digest;
+    // A digest carries no checksum, and a damaged one looks like a real mismatch: a mismatch
+    // stands once the chip gives the same answer twice.
+    std::array<uint8_t, 16> previous = *digest;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        auto again = flashMd5(address, size);
+        if (!again || *again == expected || *again == previous) return again;
+        previous = *again;
+    }
+    return previous;
 }
 
 llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint32_t size) {
@@ -640,8 +656,8 @@ llvm::Error Device::runStub(StubImage stub) {
         return llvm::Error::success();
     }
     if (chip_ && chip_->rom.security_info_bytes) {
-        auto info = command(kGetSecurityInfo, {}, 0, timeouts_.normal,
-                            chip_->rom.security_info_bytes, 3);
+        auto info =
+            command(kGetSecurityInfo, {}, 0, timeouts_.normal, chip_->rom.security_info_bytes, 3);
         if (info)
             rom_security_info_ = std::move(info->data);
         else
@@ -655,13 +671,22 @@ llvm::Error Device::runStub(StubImage stub) {
     std::vector<uint8_t> end;
     put32(end, 0);
     put32(end, stub.entry);
-    auto started = command(kMemEnd, end, 0, timeouts_.normal);
-    if (!started) return started.takeError();
-    auto greeting = readFrame(timeouts_.normal);
-    if (!greeting) return greeting.takeError();
-    static constexpr uint8_t kOhai[] = {'O', 'H', 'A', 'I'};
+    // Sent once: a second MEM_END would reach the stub, not the ROM. A damaged reply leaves the
+    // stub running all the same, which the greeting or a SYNC shows.
+    auto started = command(kMemEnd, end, 0, timeouts_.normal, 0, 1);
+    std::optional<std::optional<std::vector<uint8_t>>> greeting;
     std::string problem;
-    if (!*greeting)
+    if (started) {
+        auto frame = readFrame(timeouts_.normal);
+        if (!frame) return frame.takeError();
+        greeting = std::move(*frame);
+    } else {
+        problem = "Failed to start stub flasher: " + llvm::toString(started.takeError());
+    }
+    static constexpr uint8_t kOhai[] = {'O', 'H', 'A', 'I'};
+    if (!greeting)
+        ; // the MEM_END problem stands unless a SYNC finds the stub
+    else if (!*greeting)
         problem = "Failed to start stub flasher. There was no response.";
     else if (!std::equal((*greeting)->begin(), (*greeting)->end(), std::begin(kOhai),
                          std::end(kOhai)))

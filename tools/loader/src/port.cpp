@@ -253,8 +253,10 @@ public:
 
 class VchipPort final : public Port {
 public:
-    VchipPort(std::unique_ptr<vchip::VirtualChip> chip, std::string name)
-        : chip_(std::move(chip)), name_(std::move(name)) {}
+    VchipPort(std::unique_ptr<vchip::VirtualChip> chip, std::string name,
+              const vchip::Options &options)
+        : chip_(std::move(chip)), name_(std::move(name)), timed_(options.timing),
+          why_code_cannot_run_(vchip::whyCannotExecute(*options.chip)) {}
     llvm::Error write(std::span<const uint8_t> bytes) override {
         if (!chip_->connected())
             return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -276,12 +278,16 @@ public:
     void setDtr(bool asserted) override { chip_->setDtr(asserted); }
     void setRts(bool asserted) override { chip_->setRts(asserted); }
     bool hasControlLines() const override { return true; }
-    bool runsInRealTime() const override { return false; }
+    // With its timing model on, the chip lives in real time, reset pulses included.
+    bool runsInRealTime() const override { return timed_; }
+    std::string whyCodeCannotRun() const override { return why_code_cannot_run_; }
     const std::string &name() const override { return name_; }
 
 private:
     std::unique_ptr<vchip::VirtualChip> chip_;
     std::string name_;
+    bool timed_;
+    std::string why_code_cannot_run_;
 };
 
 } // namespace
@@ -305,7 +311,7 @@ llvm::Expected<std::unique_ptr<Port>> openPort(const std::string &name, uint32_t
         if (!options) return options.takeError();
         auto chip = vchip::VirtualChip::create(*options);
         if (!chip) return chip.takeError();
-        return std::unique_ptr<Port>(new VchipPort(std::move(*chip), name));
+        return std::unique_ptr<Port>(new VchipPort(std::move(*chip), name, *options));
     }
     bool rfc2217 = text.startswith("rfc2217://");
     if (text.consume_front("socket://") || text.consume_front("rfc2217://")) {

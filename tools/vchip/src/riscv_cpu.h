@@ -5,6 +5,7 @@
 #pragma once
 
 #include "esptools/chipdb/chip.h"
+#include "esptools/vchip/vchip.h"
 
 #include <llvm/Support/Error.h>
 
@@ -22,9 +23,6 @@ struct LoadedSegment {
     uint32_t address;
     std::vector<uint8_t> data;
 };
-
-// Why a chip cannot run code, or an empty string when it can.
-std::string whyCannotExecute(const chipdb::ChipDescription &chip);
 
 // What running code reaches outside RAM: the chip's side of the ROM routines and registers.
 class Bus {

@@ -480,6 +480,7 @@ public:
     }
 
     void write(std::span<const uint8_t> bytes) override {
+        catchUp(); // the code reaches the present before these bytes arrive in it
         for (uint8_t byte : bytes) {
             if (!connected_) return;
             ++bytes_in_;
@@ -527,27 +528,23 @@ public:
     size_t read(std::span<uint8_t> buffer, std::chrono::milliseconds timeout) override {
         if (!connected_ || buffer.empty()) return 0;
         auto deadline = Clock::now() + timeout;
-        if (output_.empty()) {
-            // Replies are made when requests are written, so nothing more will come: wait out the
-            // timeout as a silent device would.
-            if (timeout.count() > 0) std::this_thread::sleep_until(deadline);
-            return 0;
-        }
-        size_t count = 0;
-        while (count < buffer.size() && !output_.empty()) {
-            auto &[ready_at, byte] = output_.front();
-            if (ready_at > Clock::now()) {
-                if (count > 0) break;
-                if (ready_at > deadline) {
-                    std::this_thread::sleep_until(deadline);
-                    return 0;
-                }
-                std::this_thread::sleep_until(ready_at);
+        for (;;) {
+            catchUp();
+            auto now = Clock::now();
+            size_t count = 0;
+            while (count < buffer.size() && !output_.empty() && output_.front().first <= now) {
+                buffer[count++] = output_.front().second;
+                output_.pop_front();
             }
-            buffer[count++] = byte;
-            output_.pop_front();
+            if (count > 0 || now >= deadline) return count;
+            // Replies are made when requests are written, or by code that has yet to reach the
+            // present; with neither pending, nothing will come: wait out the timeout as a silent
+            // device would.
+            auto wake = deadline;
+            if (!output_.empty()) wake = std::min(wake, output_.front().first);
+            if (core_ && resume_at_) wake = std::min(wake, *resume_at_);
+            std::this_thread::sleep_until(wake);
         }
-        return count;
     }
 
     void setBaudRate(uint32_t baud) override { host_baud_ = baud; }
@@ -645,6 +642,10 @@ private:
     // Runs the code until it waits for input. Code that never waits is stopped after a while,
     // as a watchdog would.
     void runCore() {
+        // With the timing model on, the code may not run ahead of the present: input the host
+        // sends meanwhile must find it where silicon would be, not in the future.
+        if (options_.timing) horizon_ = Clock::now();
+        resume_at_.reset();
         auto result = core_->run(std::chrono::milliseconds(5000));
         if (!result) {
             say("esp-vchip: " + llvm::toString(result.takeError()) + "\r\n");
@@ -657,7 +658,13 @@ private:
         if (*result == RiscVCore::Stop::Returned) stopCode();
     }
 
+    // Lets code paused at the present run on up to the new present.
+    void catchUp() {
+        if (core_ && resume_at_ && *resume_at_ <= Clock::now()) runCore();
+    }
+
     void stopCode() {
+        resume_at_.reset();
         core_.reset();
         wire_.clear();
         rx_fifo_.clear();
@@ -753,7 +760,7 @@ private:
             advanceToNextEvent(); // the code polls WIP: time passes
     }
 
-    bool idle() override { return std::exchange(waiting_, false); }
+    bool idle() override { return std::exchange(waiting_, false) || std::exchange(pause_, false); }
 
     void delay(uint32_t microseconds) override {
         if (options_.timing) cpu_clock_ += std::chrono::microseconds(microseconds);
@@ -784,6 +791,9 @@ private:
     // happens. False when nothing will happen until the host sends more.
     bool advanceToNextEvent() {
         if (!options_.timing) return false;
+        // Bytes already due enter the FIFO first, so the next arrival is a future one: a poll
+        // must not jump past bytes the code would have read on the way.
+        settleReceiveFifo();
         std::optional<Clock::time_point> next;
         auto consider = [&](Clock::time_point at) {
             if (at > cpu_clock_ && (!next || at < *next)) next = at;
@@ -793,6 +803,13 @@ private:
         if (transmitBacklog() >= kUartFifoSize / 2)
             consider(output_[output_.size() - transmitBacklog()].first);
         if (!next) return false;
+        if (*next > horizon_) {
+            // The next event lies beyond the present: pause here and go on when it comes.
+            cpu_clock_ = std::max(cpu_clock_, horizon_);
+            resume_at_ = *next;
+            pause_ = true;
+            return true;
+        }
         cpu_clock_ = *next;
         return true;
     }
@@ -846,6 +863,9 @@ private:
     uint32_t clkdiv_ = 0;
     bool waiting_ = false;
     unsigned empty_polls_ = 0;
+    Clock::time_point horizon_{};                // the present, as of the code's last start
+    std::optional<Clock::time_point> resume_at_; // paused at the horizon until then
+    bool pause_ = false;
 };
 
 } // namespace

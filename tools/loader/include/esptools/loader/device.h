@@ -73,6 +73,9 @@ public:
     llvm::Error attachFlash();
     llvm::Error setFlashSize(uint32_t bytes);
     llvm::Error changeBaud(uint32_t baud);
+    // flashMd5, asked again on a mismatch until the chip repeats its answer.
+    llvm::Expected<std::array<uint8_t, 16>>
+    flashMd5Checked(uint32_t address, uint32_t size, const std::array<uint8_t, 16> &expected);
     llvm::Expected<std::array<uint8_t, 16>> flashMd5(uint32_t address, uint32_t size);
     // READ_FLASH with acknowledgements through the stub, READ_FLASH_SLOW through the ROM.
     llvm::Expected<std::vector<uint8_t>> readFlash(uint32_t address, uint32_t size,
@@ -87,6 +90,8 @@ public:
     // its protocol: 16 KiB blocks, raw MD5, READ_FLASH, ERASE_FLASH, ERASE_REGION.
     llvm::Error runStub(StubImage stub);
     const StubImage *stub() const { return stub_ ? &*stub_ : nullptr; }
+    // SYNC was answered as a stub answers it: an earlier session's stub is still running.
+    bool stubAlreadyRunning() const { return stub_answered_sync_; }
     llvm::Error eraseFlash();                                 // stub only
     llvm::Error eraseRegion(uint32_t address, uint32_t size); // stub only
     // The SPI user-command engine over READ_REG/WRITE_REG (flash id, status registers).

@@ -40,6 +40,8 @@ public:
     // False where time is simulated (the in-process chip): reset waits are skipped.
     virtual bool runsInRealTime() const { return true; }
     virtual std::optional<UsbId> usbId() const { return std::nullopt; }
+    // Why the device behind this port cannot run uploaded code, or empty (a board can).
+    virtual std::string whyCodeCannotRun() const { return {}; }
     virtual const std::string &name() const = 0;
     void flushInput();
 };

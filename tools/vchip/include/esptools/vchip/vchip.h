@@ -19,25 +19,30 @@ namespace esptools::vchip {
 
 struct FaultOptions {
     uint64_t seed = 1;
-    double drop_rate = 0;        // probability that a byte (either direction) is lost
-    double corrupt_rate = 0;     // probability that a byte the chip sends is changed
-    double corrupt_in_rate = 0;  // probability that a byte the host sends is changed
-    uint32_t stall_ms = 0;       // the chip stops answering for this long, once, after stall_after_bytes
+    double drop_rate = 0;       // probability that a byte (either direction) is lost
+    double corrupt_rate = 0;    // probability that a byte the chip sends is changed
+    double corrupt_in_rate = 0; // probability that a byte the host sends is changed
+    uint32_t stall_ms = 0; // the chip stops answering for this long, once, after stall_after_bytes
     uint64_t stall_after_bytes = 0;
-    std::optional<uint64_t> disconnect_after_bytes; // the link dies after this many host->chip bytes
-    std::optional<uint32_t> fail_program_at;        // page program at this flash address fails
+    std::optional<uint64_t>
+        disconnect_after_bytes;              // the link dies after this many host->chip bytes
+    std::optional<uint32_t> fail_program_at; // page program at this flash address fails
 };
 
 struct Options {
     const chipdb::ChipDescription *chip = nullptr;
-    std::string flash_file;             // empty: contents live in memory only
+    std::string flash_file; // empty: contents live in memory only
     uint32_t flash_size = 4u << 20;
-    uint32_t jedec_id = 0;              // 0: a typical id for flash_size (manufacturer 0xC8)
+    uint32_t jedec_id = 0; // 0: a typical id for flash_size (manufacturer 0xC8)
     uint8_t mac[6] = {0x24, 0x0A, 0xC4, 0x12, 0x34, 0x56};
-    uint32_t revision = 0;              // major * 100 + minor
-    bool timing = false;                // real-time UART and flash timings
+    uint32_t revision = 0; // major * 100 + minor
+    bool timing = false;   // real-time UART and flash timings
     FaultOptions faults;
 };
+
+// Why the virtual chip cannot run code for this chip (a flasher stub, a load_ram image), or an
+// empty string when it can.
+std::string whyCannotExecute(const chipdb::ChipDescription &chip);
 
 // Parses the text after "vchip:" in a port name: "esp32c3?flash=build/flash.bin&size=4MB&timing=1".
 llvm::Expected<Options> parsePortSpec(const std::string &spec);
