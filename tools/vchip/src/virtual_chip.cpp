@@ -516,7 +516,7 @@ public:
                         segments.push_back({address, std::move(bytes)});
                     in_download_mode_ = false;
                     // The ROM's reply to MEM_END leaves before the code starts.
-                    cpu_clock_ = output_.empty() ? Clock::now() : output_.back().first;
+                    cpu_clock_ = std::max(Clock::now(), line_free_at_);
                     execute(segments, *entry);
                     return;
                 }
@@ -567,6 +567,7 @@ public:
         in_download_mode_ = true;
         decoder_.reset();
         output_.clear();
+        line_free_at_ = {};
         baud_ = 115200;
         static constexpr char kBootText[] =
             "ESP-ROM:virtual\r\nboot:0x3 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n";
@@ -576,6 +577,7 @@ public:
     void resetAndBoot() override {
         stopCode();
         output_.clear();
+        line_free_at_ = {};
         baud_ = 115200;
         bootFromFlash();
     }
@@ -682,12 +684,14 @@ private:
 
     void uartSend(uint8_t byte) override {
         if (options_.timing && transmitBacklog() >= kUartFifoSize) return; // TX FIFO overflow
-        auto ready = std::max({cpu_clock_, stall_until_,
-                               output_.empty() ? Clock::time_point{} : output_.back().first});
+        // The line is busy until the last byte queued has gone, whether or not the host has
+        // already read it (a paused core can be behind the line).
+        auto ready = std::max({cpu_clock_, stall_until_, line_free_at_});
         if (fault(options_.faults.drop_rate)) return;
         if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
         if (options_.timing) ready += perByte();
-        output_.emplace_back(std::chrono::time_point_cast<Clock::duration>(ready), byte);
+        line_free_at_ = std::chrono::time_point_cast<Clock::duration>(ready);
+        output_.emplace_back(line_free_at_, byte);
     }
 
     std::optional<uint8_t> uartReceive() override {
@@ -824,7 +828,7 @@ private:
 
     // Replies leave once the request has fully arrived and the line is free.
     void queueOutput(const std::vector<uint8_t> &bytes, Clock::time_point request_end) {
-        auto ready = output_.empty() ? request_end : std::max(request_end, output_.back().first);
+        auto ready = std::max(request_end, line_free_at_);
         ready = std::max(ready, stall_until_); // a stalled chip answers when it wakes
         auto busy = rom_.flash().takeBusyTime();
         if (options_.timing) ready += busy;
@@ -833,7 +837,8 @@ private:
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
             ready += per_byte;
-            output_.emplace_back(std::chrono::time_point_cast<Clock::duration>(ready), byte);
+            line_free_at_ = std::chrono::time_point_cast<Clock::duration>(ready);
+            output_.emplace_back(line_free_at_, byte);
         }
     }
 
@@ -866,6 +871,7 @@ private:
     Clock::time_point horizon_{};                // the present, as of the code's last start
     std::optional<Clock::time_point> resume_at_; // paused at the horizon until then
     bool pause_ = false;
+    Clock::time_point line_free_at_{}; // when the last byte queued for the host has been sent
 };
 
 } // namespace
