@@ -18,7 +18,7 @@ for baud in "${bauds[@]}"; do
   for kind in firmware random; do
     rm -f "$work/flash.bin"*
     start=$(date +%s%N)
-    "$loader" --chip esp32c3 --baud "$baud" --port "vchip:esp32c3?timing=1&flash=$work/flash.bin" \
+    "$loader" --no-stub --chip esp32c3 --baud "$baud" --port "vchip:esp32c3?timing=1&flash=$work/flash.bin" \
       write-flash --no-progress 0x0 "$work/$kind.bin" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
     end=$(date +%s%N)
     compressed=$(sed -n 's/.*Compressed [0-9]* bytes to \([0-9]*\).*/\1/p' "$work/log")
