@@ -23,6 +23,10 @@ set(OPENSSL_USE_STATIC_LIBS ON)
 add_link_options(-static-libstdc++ -static-libgcc)
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(ZLIB REQUIRED)
+# libdeflate compresses flash images: a better ratio than zlib's level 9 in the same time, which is
+# time saved on the serial link.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
 if(ESPTOOLS_TESTS)

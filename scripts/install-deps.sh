@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang lld llvm-dev
-  libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev libssl-dev
+  libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev libdeflate-dev libssl-dev
   libunicorn-dev pkg-config
   python3-serial # pyserial's RFC 2217 server, the independent peer of the rfc2217:// test
   # The ESP8266 stub's cross compiler, and QEMU's lx106 core for its smoke test (tests/stub_esp8266).

@@ -1,5 +1,6 @@
 #include "flash.h"
 
+#include "md5.h"
 #include "stub.h"
 #include "stub_hal.h"
 
@@ -73,11 +74,12 @@ bool flash_erase_region(uint32_t address, uint32_t length) {
 }
 
 static bool sectors_blank(uint32_t address, uint32_t length) {
-    uint8_t chunk[TRANSFER_SIZE];
-    for (uint32_t done = 0; done < length; done += TRANSFER_SIZE) {
-        flash_read(address + done, chunk, TRANSFER_SIZE);
-        for (uint32_t i = 0; i < TRANSFER_SIZE; ++i)
-            if (chunk[i] != 0xFF) return false;
+    /* Several transfers per flash_read: one status poll for each, not for every 64 bytes. */
+    uint32_t chunk[256 / 4];
+    for (uint32_t done = 0; done < length; done += sizeof chunk) {
+        flash_read(address + done, (uint8_t *)chunk, sizeof chunk);
+        for (uint32_t i = 0; i < sizeof chunk / 4; ++i)
+            if (chunk[i] != 0xFFFFFFFFu) return false;
         stub_service_uart();
     }
     return true;
@@ -88,6 +90,9 @@ static struct {
     uint32_t end;       /* one past the last byte of the session */
     uint32_t erased_to; /* everything below this (from the session start) is erased */
     bool skip_blank;    /* still skipping sectors that are already erased */
+    uint32_t start;
+    bool digest_valid; /* md5 covers [start, next) as read back from the flash */
+    struct md5_context md5;
 } writer;
 
 void flash_writer_begin(uint32_t address, uint32_t size) {
@@ -95,6 +100,22 @@ void flash_writer_begin(uint32_t address, uint32_t size) {
     writer.end = address + size;
     writer.erased_to = address & ~(SECTOR_SIZE - 1);
     writer.skip_blank = true;
+    writer.start = address;
+    writer.digest_valid = true;
+    md5_init(&writer.md5);
+}
+
+bool flash_writer_digest(uint32_t address, uint32_t length, uint8_t digest[16]) {
+    if (!writer.digest_valid || writer.next != writer.end || address != writer.start ||
+        length != writer.end - writer.start || length == 0)
+        return false;
+    struct md5_context copy = writer.md5;
+    md5_final(&copy, digest);
+    return true;
+}
+
+void flash_writer_forget(void) {
+    writer.digest_valid = false;
 }
 
 uint32_t flash_writer_remaining(void) {
@@ -126,6 +147,7 @@ bool flash_writer_write(const uint8_t *data, uint32_t length) {
         uint32_t in_page = PAGE_SIZE - (writer.next & (PAGE_SIZE - 1));
         uint32_t chunk = length < TRANSFER_SIZE ? length : TRANSFER_SIZE;
         if (chunk > in_page) chunk = in_page;
+        writer.digest_valid = false; /* until this chunk is read back */
         if (!erase_until(writer.next + chunk)) return false;
         wait_ready();
         if (!write_enable()) return false;
@@ -135,6 +157,8 @@ bool flash_writer_write(const uint8_t *data, uint32_t length) {
         flash_read(writer.next, check, chunk);
         for (uint32_t i = 0; i < chunk; ++i)
             if (check[i] != data[i]) return false;
+        md5_update(&writer.md5, check, chunk);
+        writer.digest_valid = true;
         writer.next += chunk;
         data += chunk;
         length -= chunk;

@@ -233,6 +233,9 @@ static uint16_t inflate_to_flash(const uint8_t *input, uint32_t length) {
 static void spi_flash_md5(const uint8_t *data, uint32_t size) {
     if (size != 16) return respond(OP_SPI_FLASH_MD5, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
     uint32_t address = get32(data), length = get32(data + 4);
+    uint8_t digest[16];
+    if (flash_writer_digest(address, length, digest))
+        return respond(OP_SPI_FLASH_MD5, 0, digest, 16, RESPONSE_OK);
     struct md5_context md5;
     md5_init(&md5);
     uint8_t chunk[1024];
@@ -244,7 +247,6 @@ static void spi_flash_md5(const uint8_t *data, uint32_t size) {
         address += n;
         length -= n;
     }
-    uint8_t digest[16];
     md5_final(&md5, digest);
     respond(OP_SPI_FLASH_MD5, 0, digest, 16, RESPONSE_OK);
 }
@@ -298,6 +300,21 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
         uint16_t error = stub.pending_error;
         stub.pending_error = RESPONSE_OK;
         return respond(op, 0, 0, 0, error);
+    }
+    switch (op) { /* commands that may change the flash outdate the last write's digest */
+    case OP_SYNC:
+    case OP_READ_REG:
+    case OP_SPI_SET_PARAMS:
+    case OP_CHANGE_BAUDRATE:
+    case OP_FLASH_DATA:
+    case OP_FLASH_DEFL_DATA:
+    case OP_FLASH_END:
+    case OP_FLASH_DEFL_END:
+    case OP_SPI_FLASH_MD5:
+    case OP_READ_FLASH:
+        break;
+    default:
+        flash_writer_forget();
     }
     switch (op) {
     case OP_SYNC:

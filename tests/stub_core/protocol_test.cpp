@@ -655,6 +655,27 @@ TEST_F(StubProtocol, DeflateWriteStoresTheDecompressedDataAndMd5Matches) {
     EXPECT_EQ(md5.data, Bytes(expected.begin(), expected.end()));
 }
 
+// The MD5 of a region just written comes from the bytes read back as they were programmed; once
+// anything else has changed the flash, the answer is the flash's again.
+TEST_F(StubProtocol, Md5AfterAWriteReflectsLaterChangesToTheFlash) {
+    const uint32_t offset = 0x60000;
+    const Bytes image = RandomBytes(0x5000, 11);
+    auto script = WriteScript(offset, image, true);
+    EXPECT_EQ(Run(script), AllOk(script));
+    auto md5_of_region = [&] {
+        return Exchange(Request(OP_SPI_FLASH_MD5, Words({offset, uint32_t(image.size()), 0, 0})));
+    };
+    auto written = Md5(image.data(), image.size());
+    EXPECT_EQ(md5_of_region().data, Bytes(written.begin(), written.end()));
+    EXPECT_EQ(Exchange(Request(OP_ERASE_REGION, Words({offset + 0x1000, 0x1000}))).status,
+              RESPONSE_OK);
+    Reply after = md5_of_region();
+    EXPECT_EQ(after.status, RESPONSE_OK);
+    auto now = Md5(model().flash.bytes.data() + offset, image.size());
+    EXPECT_EQ(after.data, Bytes(now.begin(), now.end()));
+    EXPECT_NE(now, written);
+}
+
 TEST_F(StubProtocol, SpiFlashMd5CoversAnyRange) {
     Bytes &flash = model().flash.bytes;
     const Bytes content = RandomBytes(0x3000, 6);
