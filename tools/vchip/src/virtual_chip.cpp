@@ -641,20 +641,24 @@ private:
         runCore();
     }
 
-    // Runs the code until it waits for input. Code that never waits is stopped after a while,
-    // as a watchdog would.
+    // Runs the code until it waits for input, or for a slice of time: long work (an MD5 over
+    // megabytes on a slow host) goes on the next time the host reads or writes, so the host's own
+    // timeouts, not a guess here, decide when a chip is too slow. The slice ends at a UART status
+    // poll, the one access a run can stop at and repeat without effect. Code that never polls is
+    // stopped after a while, as a watchdog would.
     void runCore() {
         // With the timing model on, the code may not run ahead of the present: input the host
         // sends meanwhile must find it where silicon would be, not in the future.
         if (options_.timing) horizon_ = Clock::now();
         resume_at_.reset();
+        slice_end_ = Clock::now() + std::chrono::milliseconds(100);
         auto result = core_->run(std::chrono::milliseconds(5000));
         if (!result) {
             say("esp-vchip: " + llvm::toString(result.takeError()) + "\r\n");
             return stopCode();
         }
         if (*result == RiscVCore::Stop::OutOfTime) {
-            say("esp-vchip: the code ran for 5 s without waiting for input; stopped\r\n");
+            say("esp-vchip: the code ran for 5 s without polling its UART; stopped\r\n");
             return stopCode();
         }
         if (*result == RiscVCore::Stop::Returned) stopCode();
@@ -718,6 +722,10 @@ private:
                 return byte;
             }
             case kUartStatus: {
+                if (Clock::now() >= slice_end_) { // see runCore
+                    pause_ = true;
+                    if (!resume_at_) resume_at_ = Clock::now();
+                }
                 settleReceiveFifo();
                 if (rx_fifo_.empty() && transmitBacklog() >= kUartFifoSize / 2) {
                     advanceToNextEvent();
@@ -760,8 +768,10 @@ private:
         auto busy = rom_.flash().takeBusyTime();
         if (options_.timing && busy.count() > 0)
             flash_busy_until_ = std::max(cpu_clock_, flash_busy_until_) + busy;
-        if (options_.timing && cpu_clock_ < flash_busy_until_ && address == chip.spi.base)
+        if (options_.timing && cpu_clock_ < flash_busy_until_ && address == chip.spi.base) {
             advanceToNextEvent(); // the code polls WIP: time passes
+            pause_ = false;       // a run stops only at a UART status poll, which it can repeat
+        }
     }
 
     bool idle() override { return std::exchange(waiting_, false) || std::exchange(pause_, false); }
@@ -871,6 +881,7 @@ private:
     Clock::time_point horizon_{};                // the present, as of the code's last start
     std::optional<Clock::time_point> resume_at_; // paused at the horizon until then
     bool pause_ = false;
+    Clock::time_point slice_end_{};
     Clock::time_point line_free_at_{}; // when the last byte queued for the host has been sent
 };
 
