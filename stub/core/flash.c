@@ -90,8 +90,6 @@ static struct {
     uint32_t end;       /* one past the last byte of the session */
     uint32_t erased_to; /* everything below this (from the session start) is erased */
     bool skip_blank;    /* still skipping sectors that are already erased */
-    uint32_t blank_to;  /* [erased_to, blank_to) has been read back blank by the look-ahead */
-    bool blank_ends;    /* the look-ahead met a byte that is not 0xFF: it stops there */
     uint32_t start;
     bool digest_valid; /* md5 covers [start, next) as read back from the flash */
     struct md5_context md5;
@@ -102,8 +100,6 @@ void flash_writer_begin(uint32_t address, uint32_t size) {
     writer.end = address + size;
     writer.erased_to = address & ~(SECTOR_SIZE - 1);
     writer.skip_blank = true;
-    writer.blank_to = writer.erased_to;
-    writer.blank_ends = false;
     writer.start = address;
     writer.digest_valid = true;
     md5_init(&writer.md5);
@@ -134,9 +130,7 @@ static bool erase_until(uint32_t until) {
         uint32_t at = writer.erased_to;
         bool block = (at & (BLOCK_SIZE - 1)) == 0 && session_end - at >= BLOCK_SIZE;
         uint32_t size = block ? BLOCK_SIZE : SECTOR_SIZE;
-        uint32_t unchecked = writer.blank_to > at ? writer.blank_to : at;
-        if (writer.skip_blank &&
-            (unchecked >= at + size || sectors_blank(unchecked, at + size - unchecked))) {
+        if (writer.skip_blank && sectors_blank(at, size)) {
             writer.erased_to += size;
             continue;
         }
@@ -145,21 +139,6 @@ static bool erase_until(uint32_t until) {
         writer.erased_to += size;
     }
     return true;
-}
-
-void flash_writer_look_ahead(void) {
-    uint32_t session_end = (writer.end + SECTOR_SIZE - 1) & ~(SECTOR_SIZE - 1);
-    if (!writer.skip_blank || writer.blank_ends) return;
-    if (writer.blank_to < writer.erased_to) writer.blank_to = writer.erased_to;
-    if (writer.blank_to >= session_end) return;
-    uint32_t chunk[256 / 4];
-    flash_read(writer.blank_to, (uint8_t *)chunk, sizeof chunk);
-    for (uint32_t i = 0; i < sizeof chunk / 4; ++i)
-        if (chunk[i] != 0xFFFFFFFFu) {
-            writer.blank_ends = true;
-            return;
-        }
-    writer.blank_to += sizeof chunk;
 }
 
 bool flash_writer_write(const uint8_t *data, uint32_t length) {

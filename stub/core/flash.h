@@ -17,9 +17,6 @@ bool flash_erase_region(uint32_t address, uint32_t length);
 void flash_writer_begin(uint32_t address, uint32_t size);
 bool flash_writer_write(const uint8_t *data, uint32_t length);
 uint32_t flash_writer_remaining(void);
-/* A little of the blank check ahead of the write position (256 bytes), for the time the stub
- * would otherwise spend waiting for the host's next block. */
-void flash_writer_look_ahead(void);
 /* The MD5 of what the session wrote, from the bytes read back from the flash as each chunk was
  * programmed: true only for a completed session's exact range, while nothing has touched the flash
  * since (flash_writer_forget), so the answer is what re-reading the flash would give. */

@@ -438,10 +438,7 @@ void stub_greet(void) {
 bool stub_step(void) {
     stub_service_uart();
     int b = take_frame();
-    if (b < 0) {
-        if (stub.kind == SESSION_FLASH || stub.kind == SESSION_DEFLATE) flash_writer_look_ahead();
-        return false;
-    }
+    if (b < 0) return false;
     handle(rx.data[b], rx.length[b], rx.too_long[b]);
     release_frame(b);
     return true;

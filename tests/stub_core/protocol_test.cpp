@@ -627,24 +627,6 @@ TEST_F(StubProtocol, FlashWriteSkipsErasingBlankSectorsButErasesOldData) {
     EXPECT_TRUE(SameBytes(second, FlashAt(offset, second.size())));
 }
 
-// While it waits for blocks the stub reads ahead for blank sectors; an old byte further on must
-// still be erased before its sector is written.
-TEST_F(StubProtocol, LookAheadStillErasesASectorWithOldDataFurtherOn) {
-    const uint32_t offset = 0x80000;
-    Bytes &flash = model().flash.bytes;
-    flash[offset + 0x13457] = 0x00; // in the 20th sector of the session
-    const Bytes image = RandomBytes(0x18000, 12);
-    auto script = WriteScript(offset, image, true);
-    // FLASH_DEFL_BEGIN, then a host that takes its time: the stub reads ahead meanwhile.
-    std::vector<Step> begin(script.begin(), script.begin() + 1),
-        rest(script.begin() + 1, script.end());
-    EXPECT_EQ(Run(begin), AllOk(begin));
-    for (int idle = 0; idle < 2000; ++idle) ASSERT_FALSE(stub_step());
-    EXPECT_EQ(Run(rest), AllOk(rest));
-    EXPECT_TRUE(SameBytes(image, FlashAt(offset, image.size())));
-    EXPECT_GE(model().flash.sector_erases + model().flash.block_erases, 1u);
-}
-
 TEST_F(StubProtocol, FlashWriteWorksWhenBytesTrickleInOneAtATime) {
     model().uart.rx_fifo_view = 1;
     model().uart.tx_polls_per_byte = 5;
