@@ -84,6 +84,9 @@ TEST_P(Corpus, MatchesEsptool) {
     std::vector<llvm::StringRef> argv(argv_storage.begin(), argv_storage.end());
     llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(stdout_path),
                                                    llvm::StringRef(stderr_path)};
+    // ExecuteAndWait opens redirect files without truncating them.
+    llvm::sys::fs::remove(stdout_path);
+    llvm::sys::fs::remove(stderr_path);
     std::string error_message;
     int exit_code = llvm::sys::ExecuteAndWait(ESPTOOLS_IMAGEGEN, argv, llvm::None, redirects,
                                               /*SecondsToWait=*/60, 0, &error_message);
@@ -130,6 +133,7 @@ int runImagegen(std::vector<std::string> args, const std::string &stderr_path) {
     std::vector<llvm::StringRef> argv(args.begin(), args.end());
     llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef("/dev/null"),
                                                    llvm::StringRef(stderr_path)};
+    llvm::sys::fs::remove(stderr_path); // not truncated by ExecuteAndWait
     return llvm::sys::ExecuteAndWait(ESPTOOLS_IMAGEGEN, argv, llvm::None, redirects, 60);
 }
 

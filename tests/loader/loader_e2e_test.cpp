@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
 #include <llvm/Support/Program.h>
 
 #include <algorithm>
@@ -59,6 +60,10 @@ protected:
         if (!viaStub()) args.insert(args.begin() + 3, "--no-stub");
         std::vector<llvm::StringRef> argv(args.begin(), args.end());
         std::string out = path("stdout.txt"), err = path("stderr.txt");
+        // ExecuteAndWait opens redirect files without truncating them: a shorter output would
+        // keep the tail of the previous run's.
+        llvm::sys::fs::remove(out);
+        llvm::sys::fs::remove(err);
         llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
                                                        llvm::StringRef(err)};
         int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv, llvm::None, redirects, 120);
@@ -231,6 +236,36 @@ TEST_P(LoaderE2E, LoadRamRefusesToOverwriteTheRunningStub) {
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
 }
 
+// A stub from --stub-dir is used as given; a damaged one is refused by file name before anything
+// is uploaded, and a good copy of ours works the same as the embedded one.
+TEST_P(LoaderE2E, StubsFromAStubDirAreCheckedAndUsed) {
+    if (!viaStub()) GTEST_SKIP() << "about the stub";
+    std::string json = readText(std::string(ESPTOOLS_STUB_DIR) + "/" + chip() + ".json");
+    ASSERT_FALSE(json.empty());
+    llvm::SmallString<128> stubs = dir_;
+    llvm::sys::path::append(stubs, "stubs");
+    ASSERT_FALSE(llvm::sys::fs::create_directory(stubs));
+    llvm::SmallString<128> file_path = stubs;
+    llvm::sys::path::append(file_path, chip() + ".json");
+    const std::string file = file_path.str().str();
+    auto run_with = [&](const std::string &contents) {
+        std::ofstream(file, std::ios::trunc) << contents;
+        return loader({"--stub-dir", stubs.str().str(), "read-mac"});
+    };
+    LoaderRun good = run_with(json);
+    EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+    EXPECT_NE(good.out.find("Stub flasher running."), std::string::npos) << good.out;
+    std::string bad_base64 = json;
+    bad_base64[json.find("\"text\": \"") + 9] = '*';
+    const std::string damaged_stubs[] = {json.substr(0, json.size() / 2), bad_base64, "[]"};
+    for (const std::string &damaged : damaged_stubs) {
+        LoaderRun bad = run_with(damaged);
+        EXPECT_EQ(bad.exit_code, 2) << bad.out;
+        EXPECT_NE(bad.err.find(file), std::string::npos) << bad.err;
+        EXPECT_EQ(bad.out.find("Uploading stub flasher"), std::string::npos) << bad.out;
+    }
+}
+
 TEST_P(LoaderE2E, RefusesToLoadAFlashMappedImageIntoRam) {
     if (chip() != "esp32c6") GTEST_SKIP() << "uses the ESP32-C6 corpus image";
     std::string image = std::string(ESPTOOLS_CORPUS_DIR) + "/out/esp32c6-appdesc-default/img.bin";
@@ -273,6 +308,7 @@ TEST(LoaderConfig, ACustomResetSequenceFromTheConfigFileIsUsed) {
         std::vector<llvm::StringRef> argv = {ESPTOOLS_LOADER,      "--port", "vchip:esp32c3",
                                              "--connect-attempts", "1",      "chip-id"};
         std::string out = (dir + "/out.txt").str();
+        llvm::sys::fs::remove(out); // not truncated by ExecuteAndWait
         llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
                                                        llvm::StringRef(out)};
         int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,

@@ -353,11 +353,14 @@ int main(int argc, char **argv) {
     while (command_index < args.size()) {
         const std::string &arg = args[command_index];
         if (!arg.empty() && arg[0] != '-') break;
+        // Which options take a value is read from their descriptions, not kept in a second list.
+        const po::option_description *option = nullptr;
+        if (arg.rfind("--", 0) == 0)
+            option = global.find_nothrow(arg.substr(2), false);
+        else if (arg.size() == 2)
+            option = global.find_nothrow(arg, false);
         bool takes_value =
-            arg.find('=') == std::string::npos &&
-            (arg == "--chip" || arg == "-c" || arg == "--port" || arg == "-p" || arg == "--baud" ||
-             arg == "-b" || arg == "--before" || arg == "--after" || arg == "-a" ||
-             arg == "--connect-attempts" || arg == "--port-filter");
+            arg.find('=') == std::string::npos && option && option->semantic()->max_tokens() > 0;
         command_index += takes_value ? 2 : 1;
     }
     po::variables_map gvm;

@@ -4,6 +4,9 @@
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 
+#include <openssl/evp.h>
+
+#include <algorithm>
 #include <map>
 
 namespace esptools::loader {
@@ -16,40 +19,19 @@ llvm::Error stubError(const std::string &origin, const std::string &message) {
 
 llvm::Expected<std::vector<uint8_t>> decodeBase64(std::string_view text,
                                                   const std::string &origin) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-    };
-    std::vector<uint8_t> out;
-    uint32_t bits = 0;
-    int count = 0;
-    for (char c : text) {
-        if (c == '=') break;
-        int v = value(c);
-        if (v < 0) return stubError(origin, "invalid base64 data");
-        bits = bits << 6 | uint32_t(v);
-        if (++count == 4) {
-            out.push_back(uint8_t(bits >> 16));
-            out.push_back(uint8_t(bits >> 8));
-            out.push_back(uint8_t(bits));
-            bits = 0;
-            count = 0;
-        }
-    }
-    if (count == 1) return stubError(origin, "truncated base64 data");
-    if (count == 2) out.push_back(uint8_t(bits >> 4));
-    if (count == 3) {
-        out.push_back(uint8_t(bits >> 10));
-        out.push_back(uint8_t(bits >> 2));
-    }
+    if (text.size() % 4 != 0) return stubError(origin, "truncated base64 data");
+    std::vector<uint8_t> out(text.size() / 4 * 3);
+    int decoded = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char *>(text.data()),
+                                  int(text.size()));
+    if (decoded < 0) return stubError(origin, "invalid base64 data");
+    // EVP_DecodeBlock counts the bytes the '=' padding stands for.
+    size_t padding = text.size() - text.find_last_not_of('=') - 1;
+    out.resize(size_t(decoded) - std::min<size_t>(padding, 2));
     return out;
 }
 
-// The stub JSONs are one flat object of numbers and strings; anything else is refused.
+// The stub JSONs are one flat object of numbers and strings; anything else is refused. (LLVM 14's
+// JSON.h does not compile under clang in C++20, and this is all the JSON the loader reads.)
 llvm::Expected<std::map<std::string, std::string>> parseFlatObject(std::string_view text,
                                                                    const std::string &origin) {
     std::map<std::string, std::string> fields;
