@@ -125,6 +125,48 @@ TEST_P(LoaderE2E, WritesVerifiesAndReadsBackOneMegabyte) {
     EXPECT_TRUE(std::equal(data.begin(), data.end(), flash->begin() + 0x10000));
 }
 
+// Files whose compressed streams end on and around the data block sizes (1 KiB, 15 KiB, 16 KiB,
+// 31 KiB: incompressible data grows by 11 bytes of zlib framing), and a tiny one, in one command.
+TEST_P(LoaderE2E, WritesFilesOfEveryBlockBoundarySize) {
+    const size_t sizes[] = {1, 1013, 1014, 15349, 16373, 16374, 31733, 31734, 40000};
+    std::vector<std::string> args = {"write-flash"};
+    std::vector<std::vector<uint8_t>> files;
+    for (size_t i = 0; i < std::size(sizes); ++i) {
+        std::string name = "part" + std::to_string(i) + ".bin";
+        files.push_back(randomFile(name.c_str(), sizes[i], 100 + i));
+        args.push_back(std::to_string(0x100000 + 0x10000 * i));
+        args.push_back(path(name.c_str()));
+    }
+    LoaderRun run = loader(args);
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    for (size_t i = 0; i < files.size(); ++i) {
+        SCOPED_TRACE(sizes[i]);
+        const auto at = flash->begin() + 0x100000 + 0x10000 * i;
+        EXPECT_TRUE(std::equal(files[i].begin(), files[i].end(), at));
+        // Padding to whole words is erased flash; the next byte was never written.
+        EXPECT_EQ(at[files[i].size()], 0xFF);
+    }
+}
+
+// --flash-size detect writes the size the flash reports into a bootloader's header, and
+// verify-flash compares against the image patched the same way.
+TEST_P(LoaderE2E, FlashSizeDetectPatchesTheDetectedSize) {
+    if (chip() != "esp32c3") GTEST_SKIP() << "the corpus bootloader is an ESP32-C3 one";
+    const std::string bootloader =
+        std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/bootloader_esp32c3.bin";
+    LoaderRun run = loader({"write-flash", "--flash-size", "detect", "0x0", bootloader});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("Auto-detected flash size: 4MB"), std::string::npos) << run.out;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_EQ((*flash)[3] >> 4, 0x2) << "4MB in the header's size field";
+    run = loader({"verify-flash", "--flash-size", "detect", "0x0", bootloader});
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("digest matched"), std::string::npos) << run.out;
+}
+
 TEST_P(LoaderE2E, VerifyDiffListsAChangedByte) {
     if (chip() == "esp8266") GTEST_SKIP() << "the ESP8266 ROM has no MD5 or flash read";
     auto data = randomFile("data.bin", 8192, 7);

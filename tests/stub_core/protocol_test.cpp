@@ -627,6 +627,43 @@ TEST_F(StubProtocol, FlashWriteSkipsErasingBlankSectorsButErasesOldData) {
     EXPECT_TRUE(SameBytes(second, FlashAt(offset, second.size())));
 }
 
+// Blank flash is checked a sector at a time: sectors before the first one holding data are kept
+// (not erased), and from there on everything is erased, in 64 KiB blocks once aligned.
+TEST_F(StubProtocol, FlashWriteErasesFromTheFirstSectorHoldingData) {
+    Bytes &flash = model().flash.bytes;
+    flash[0x25123] = 0x00; // old data in the sixth sector of the session
+    flash[0x3F001] = 0x5A; // ... and in its last one
+    const uint32_t offset = 0x20000;
+    const Bytes image = RandomBytes(0x20000, 6);
+    auto script = WriteScript(offset, image, false);
+    EXPECT_EQ(Run(script), AllOk(script));
+    EXPECT_TRUE(SameBytes(image, FlashAt(offset, image.size())));
+    EXPECT_EQ(model().flash.sector_erases, 11u); // 0x25000 .. 0x2F000
+    EXPECT_EQ(model().flash.block_erases, 1u);   // 0x30000
+}
+
+// Programming can only clear bits: erased bytes in an image (padding between parts of a merged
+// image) cost no program operation, on blank flash or over old data erased for the write.
+TEST_F(StubProtocol, FlashWriteDoesNotProgramErasedBytes) {
+    Bytes image = RandomBytes(0x5000, 7);
+    std::fill(image.begin() + 0x1000, image.begin() + 0x4000, 0xFF);
+    image[0x2345] = 0xFE; // one 64-byte transfer in the padding still has a bit to clear
+    Bytes &flash = model().flash.bytes;
+    std::fill(flash.begin() + 0x40000, flash.begin() + 0x50000, 0x00);
+    for (uint32_t offset : {0x8000u /* blank */, 0x40000u /* old data */}) {
+        SCOPED_TRACE(Hex32(offset, 5));
+        const unsigned programs_before = model().flash.page_programs;
+        auto script = WriteScript(offset, image, false);
+        EXPECT_EQ(Run(script), AllOk(script));
+        EXPECT_TRUE(SameBytes(image, FlashAt(offset, image.size())));
+        EXPECT_EQ(model().flash.page_programs - programs_before, 0x2000u / 64 + 1);
+        Reply md5 =
+            Exchange(Request(OP_SPI_FLASH_MD5, Words({offset, uint32_t(image.size()), 0, 0})));
+        auto expected = Md5(image.data(), image.size());
+        EXPECT_EQ(md5.data, Bytes(expected.begin(), expected.end()));
+    }
+}
+
 TEST_F(StubProtocol, FlashWriteWorksWhenBytesTrickleInOneAtATime) {
     model().uart.rx_fifo_view = 1;
     model().uart.tx_polls_per_byte = 5;

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -44,7 +45,11 @@ struct Command {
     bool repeat_last = false;
     bool needs_flash_params = false;
     std::function<llvm::Error(loader::Device &, const po::variables_map &)> run;
+    // Work that needs only the chip type, started once it is known, to overlap the stub upload.
+    std::function<void(const chipdb::ChipDescription &, const po::variables_map &)> prepare;
 };
+
+using PreparedFiles = llvm::Expected<std::vector<loader::PreparedFlashFile>>;
 
 formats::FlashParams flashParams(const po::variables_map &vm) {
     return {vm["flash-mode"].as<std::string>(), vm["flash-freq"].as<std::string>(),
@@ -66,8 +71,12 @@ std::map<std::string, Command> commands() {
     auto add = [&](const std::string &name, std::vector<std::string> positional, bool repeat_last,
                    std::function<void(po::options_description &)> options,
                    std::function<llvm::Error(loader::Device &, const po::variables_map &)> run) {
-        Command command{po::options_description(name + " options"), std::move(positional),
-                        repeat_last, false, std::move(run)};
+        Command command{po::options_description(name + " options"),
+                        std::move(positional),
+                        repeat_last,
+                        false,
+                        std::move(run),
+                        nullptr};
         command.options.add_options()("spi-connection", po::value<std::string>(),
                                       "SPI, HSPI or CLK,Q,D,HD,CS");
         if (options) options(command.options);
@@ -76,6 +85,7 @@ std::map<std::string, Command> commands() {
     auto pairs = [](const po::variables_map &vm) {
         return vm["args"].as<std::vector<std::string>>();
     };
+    auto early_files = std::make_shared<std::future<PreparedFiles>>();
 
     add(
         "write-flash", {"args"}, true,
@@ -87,19 +97,40 @@ std::map<std::string, Command> commands() {
                 "no-compress,u", po::bool_switch(), "do not compress")("force", po::bool_switch(),
                                                                        "skip checks");
         },
-        [pairs](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+        [pairs, early_files](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             if (vm["compress"].as<bool>() && vm["no-compress"].as<bool>())
                 return cli::makeError("Illegal usage: --no-compress is mutually exclusive with "
                                       "arguments: --compress.");
-            auto files = loader::readFlashFiles(pairs(vm));
-            if (!files) return files.takeError();
             loader::WriteFlashOptions options;
             options.compress = !vm["no-compress"].as<bool>();
             options.erase_all = vm["erase-all"].as<bool>();
             options.progress = !vm["no-progress"].as<bool>();
             options.params = flashParams(vm);
-            return loader::writeFlash(device, std::move(*files), options);
+            auto prepare = [&](const formats::FlashParams &resolved)
+                -> llvm::Expected<std::vector<loader::PreparedFlashFile>> {
+                if (early_files->valid() && resolved == options.params) return early_files->get();
+                auto files = loader::readFlashFiles(pairs(vm));
+                if (!files) return files.takeError();
+                return loader::prepareFlashFiles(*device.chip(), std::move(*files), resolved,
+                                                 options.compress);
+            };
+            return loader::writeFlash(device, prepare, options);
         });
+    // Patching and compressing a megabyte takes a tenth of a second: it runs while the stub is
+    // uploaded. Not for flash size "detect", whose patch needs the size the flash reports.
+    table.at("write-flash").prepare = [pairs, early_files](const chipdb::ChipDescription &chip,
+                                                           const po::variables_map &vm) {
+        formats::FlashParams params = flashParams(vm);
+        if (params.size == "detect") return;
+        *early_files = std::async(std::launch::async,
+                                  [&chip, words = pairs(vm), params,
+                                   compress = !vm["no-compress"].as<bool>()]() -> PreparedFiles {
+                                      auto files = loader::readFlashFiles(words);
+                                      if (!files) return files.takeError();
+                                      return loader::prepareFlashFiles(chip, std::move(*files),
+                                                                       params, compress);
+                                  });
+    };
     add(
         "read-flash", {"address", "size", "output"}, false,
         [](po::options_description &o) {
@@ -524,6 +555,7 @@ int main(int argc, char **argv) {
     if (!chip) return cli::reportError(kTool, chip.takeError());
     if (auto failure = loader::printChipInfo(device))
         return cli::reportError(kTool, std::move(failure));
+    if (command.prepare) command.prepare(**chip, vm);
     bool use_stub = !gvm["no-stub"].as<bool>();
     if (auto why = port->whyCodeCannotRun(); use_stub && !why.empty()) {
         llvm::outs() << "NOTE: " << why << "; using the ROM loader (as with --no-stub).\n";

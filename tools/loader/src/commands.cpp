@@ -278,7 +278,86 @@ llvm::Error printChipInfo(Device &device) {
     return llvm::Error::success();
 }
 
-llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
+namespace {
+
+// libdeflate's strongest level: zlib format as the ROMs and stubs inflate it, a few percent
+// smaller than zlib's level 9 (esptool's), and the link is the bottleneck. Where that saves under
+// 1% (data already compressed or encrypted), stored blocks instead: the same size on the wire, and
+// the chip's inflater only copies them.
+llvm::Expected<std::vector<uint8_t>> deflateImage(const FlashFile &file) {
+    std::vector<uint8_t> payload;
+    auto deflate = [&](int level) -> size_t {
+        std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor *)> compressor(
+            libdeflate_alloc_compressor(level), libdeflate_free_compressor);
+        if (!compressor) return 0;
+        payload.resize(libdeflate_zlib_compress_bound(compressor.get(), file.data.size()));
+        return libdeflate_zlib_compress(compressor.get(), file.data.data(), file.data.size(),
+                                        payload.data(), payload.size());
+    };
+    size_t compressed_size = deflate(12);
+    if (compressed_size > file.data.size() / 100 * 99) compressed_size = deflate(0);
+    if (compressed_size == 0) return error("could not compress '" + file.name + "'");
+    payload.resize(compressed_size);
+    return payload;
+}
+
+// "detect" stands for the size the flash reported.
+formats::FlashParams resolvedParams(formats::FlashParams params, uint32_t flash_size) {
+    if (params.size == "detect") params.size = sizeName(flash_size);
+    return params;
+}
+
+// The sizes of the data blocks to send `total` bytes in: whole blocks and a shorter last one.
+// Tapered (through a stub, compressed): the odd remainder first, then whole blocks, then halving
+// ones down to 1 KiB, as the stub answers a block before writing it and the host waits only for
+// what is left to write after the last answer.
+std::vector<uint32_t> blockSizes(size_t total, uint32_t block_size, bool taper) {
+    std::vector<uint32_t> sizes(total / block_size, block_size);
+    if (!taper) {
+        if (total % block_size) sizes.push_back(uint32_t(total % block_size));
+        return sizes;
+    }
+    std::vector<uint32_t> tail;
+    size_t rest = total;
+    for (uint32_t size = 1024; size < block_size && rest > size; size *= 2) {
+        tail.push_back(size);
+        rest -= size;
+    }
+    sizes.assign(rest / block_size, block_size);
+    if (rest % block_size) sizes.insert(sizes.begin(), uint32_t(rest % block_size));
+    sizes.insert(sizes.end(), tail.rbegin(), tail.rend());
+    return sizes;
+}
+
+} // namespace
+
+llvm::Expected<std::vector<PreparedFlashFile>>
+prepareFlashFiles(const chipdb::ChipDescription &chip, std::vector<FlashFile> files,
+                  const formats::FlashParams &params, bool compress) {
+    std::vector<PreparedFlashFile> prepared;
+    for (auto &file : files) {
+        PreparedFlashFile entry;
+        entry.length = uint32_t(file.data.size());
+        if (!file.data.empty()) {
+            auto patched = formats::patchFlashParams(file.data, file.address, chip, params);
+            if (!patched) return patched.takeError();
+            entry.notes = std::move(patched->notes);
+            entry.warnings = std::move(patched->warnings);
+            // Whole words: the ROM writes 4 bytes at a time, so pad with erased bytes.
+            file.data.resize((file.data.size() + 3) & ~size_t(3), 0xFF);
+            if (compress) {
+                auto deflated = deflateImage(file);
+                if (!deflated) return deflated.takeError();
+                entry.compressed = std::move(*deflated);
+            }
+        }
+        entry.file = std::move(file);
+        prepared.push_back(std::move(entry));
+    }
+    return prepared;
+}
+
+llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                        const WriteFlashOptions &options) {
     const auto &chip = *device.chip();
     const bool stub = device.stub() != nullptr;
@@ -290,27 +369,26 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
     auto flash_size =
         configureFlashSize(device, options.params.size == "keep" ? "keep" : options.params.size);
     if (!flash_size) return flash_size.takeError();
+    auto files = prepare(resolvedParams(options.params, *flash_size));
+    if (!files) return files.takeError();
     if (options.erase_all)
         if (auto failure = eraseFlash(device)) return failure;
     const uint32_t block_size = device.flashBlockSize();
-    for (auto &file : files) {
-        if (file.data.empty()) {
+    for (auto &prepared : *files) {
+        const FlashFile &file = prepared.file;
+        if (prepared.length == 0) {
             llvm::outs() << "WARNING: '" << file.name << "' is empty.\n";
             continue;
         }
-        if (uint64_t(file.address) + file.data.size() > *flash_size)
-            return error("File '" + file.name + "' (length " + std::to_string(file.data.size()) +
+        if (uint64_t(file.address) + prepared.length > *flash_size)
+            return error("File '" + file.name + "' (length " + std::to_string(prepared.length) +
                          ") at offset " + hex(file.address) + " will not fit in " +
                          std::to_string(*flash_size) +
                          " bytes of flash. Change the flash_size argument or flashing address.");
-        auto patched = formats::patchFlashParams(file.data, file.address, chip, options.params);
-        if (!patched) return patched.takeError();
-        for (const auto &warning : patched->warnings)
+        for (const auto &warning : prepared.warnings)
             llvm::outs() << "WARNING: " << warning << "\n";
-        for (const auto &note : patched->notes) llvm::outs() << note << "\n";
-        // Whole words: the ROM writes 4 bytes at a time, so pad with erased bytes.
-        std::vector<uint8_t> image = file.data;
-        image.resize((image.size() + 3) & ~size_t(3), 0xFF);
+        for (const auto &note : prepared.notes) llvm::outs() << note << "\n";
+        const std::vector<uint8_t> &image = file.data;
         uint32_t size = uint32_t(image.size());
         llvm::outs() << "Flash will be erased from " << hex(file.address & ~(kSectorSize - 1))
                      << " to "
@@ -319,28 +397,22 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
                             1)
                      << "...\n";
 
-        std::vector<uint8_t> payload = image;
-        if (compress) {
-            // libdeflate's strongest level: zlib format as the ROMs and stubs inflate it, a few
-            // percent smaller than zlib's level 9 (esptool's), and the link is the bottleneck.
-            // Where that saves under 1% (data already compressed or encrypted), stored blocks
-            // instead: the same size on the wire, and the chip's inflater only copies them.
-            auto deflate = [&](int level) -> size_t {
-                std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor *)>
-                    compressor(libdeflate_alloc_compressor(level), libdeflate_free_compressor);
-                if (!compressor) return 0;
-                payload.resize(libdeflate_zlib_compress_bound(compressor.get(), image.size()));
-                return libdeflate_zlib_compress(compressor.get(), image.data(), image.size(),
-                                                payload.data(), payload.size());
-            };
-            size_t compressed_size = deflate(12);
-            if (compressed_size > image.size() / 100 * 99) compressed_size = deflate(0);
-            if (compressed_size == 0) return error("could not compress '" + file.name + "'");
-            payload.resize(compressed_size);
+        std::vector<uint8_t> payload;
+        if (!compress) {
+            payload = image;
+        } else {
+            if (prepared.compressed.empty()) {
+                auto deflated = deflateImage(file);
+                if (!deflated) return deflated.takeError();
+                prepared.compressed = std::move(*deflated);
+            }
+            payload = std::move(prepared.compressed);
             llvm::outs() << "Compressed " << image.size() << " bytes to " << payload.size()
                          << "...\n";
         }
-        const uint32_t blocks = uint32_t((payload.size() + block_size - 1) / block_size);
+        const std::vector<uint32_t> block_sizes =
+            blockSizes(payload.size(), block_size, stub && compress);
+        const uint32_t blocks = uint32_t(block_sizes.size());
         // A ROM erases up front what FLASH_BEGIN announces (ESP8266: its own miscounted
         // amount); a stub takes the exact size and erases as the data arrives.
         uint32_t erase_size = size;
@@ -358,10 +430,10 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
                          "' failed before any data: " + llvm::toString(begin.takeError()));
 
         Progress progress("Writing", file.address, payload.size(), options.progress);
+        size_t sent = 0;
         for (uint32_t block = 0; block < blocks; ++block) {
-            std::vector<uint8_t> chunk(
-                payload.begin() + size_t(block) * block_size,
-                payload.begin() + std::min<size_t>(payload.size(), size_t(block + 1) * block_size));
+            std::vector<uint8_t> chunk(payload.begin() + sent,
+                                       payload.begin() + sent + block_sizes[block]);
             if (!compress) chunk.resize(block_size, 0xFF); // whole blocks; a stub drops the padding
             std::vector<uint8_t> data;
             put32(data, uint32_t(chunk.size()));
@@ -375,11 +447,11 @@ llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
             auto written = device.command(compress ? kFlashDeflData : kFlashData, data,
                                           dataChecksum(chunk), timeout, 0, 3);
             if (!written)
-                return error("Writing '" + file.name + "' stopped at " +
-                             hex(file.address + uint64_t(block) * block_size) + " (block " +
-                             std::to_string(block + 1) + " of " + std::to_string(blocks) +
-                             "): " + llvm::toString(written.takeError()));
-            progress.update(std::min<uint64_t>(payload.size(), uint64_t(block + 1) * block_size));
+                return error("Writing '" + file.name + "' stopped at " + hex(file.address + sent) +
+                             " (block " + std::to_string(block + 1) + " of " +
+                             std::to_string(blocks) + "): " + llvm::toString(written.takeError()));
+            sent += block_sizes[block];
+            progress.update(sent);
         }
         if (stub) {
             // A stub answers each block before writing it; its report on the last one comes here.
@@ -455,7 +527,8 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
     if (!flash_size) return flash_size.takeError();
     bool all_match = true;
     for (auto &file : files) {
-        auto patched = formats::patchFlashParams(file.data, file.address, chip, params);
+        auto patched = formats::patchFlashParams(file.data, file.address, chip,
+                                                 resolvedParams(params, *flash_size));
         if (!patched) return patched.takeError();
         uint32_t size = uint32_t(file.data.size());
         llvm::outs() << "Verifying " << hex(size, 0) << " (" << size << ") bytes at "

@@ -1,6 +1,7 @@
 #include "esptools/loader/device.h"
 
 #include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/Format.h>
 #include <llvm/Support/MD5.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -143,7 +144,12 @@ std::string describeStatus(uint8_t status, uint8_t code) {
 
 void Device::traceFrame(const char *direction, std::span<const uint8_t> frame) {
     if (!trace_) return;
-    llvm::errs() << "TRACE " << direction << " " << frame.size() << " bytes: "
+    // As esptool: seconds since the previous trace line, so a slow reply stands out.
+    auto now = Clock::now();
+    double since = last_trace_ ? std::chrono::duration<double>(now - *last_trace_).count() : 0.0;
+    last_trace_ = now;
+    llvm::errs() << "TRACE " << llvm::format("+%.3f ", since) << direction << " " << frame.size()
+                 << " bytes: "
                  << llvm::toHex(llvm::ArrayRef<uint8_t>(frame.data(), frame.size()), true) << "\n";
 }
 

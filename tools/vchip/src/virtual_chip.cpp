@@ -480,7 +480,10 @@ public:
     }
 
     void write(std::span<const uint8_t> bytes) override {
-        catchUp(); // the code reaches the present before these bytes arrive in it
+        // The bytes leave the host now; the code first reaches this moment (not the later one at
+        // which its emulation is done), so the time spent emulating does not delay the line.
+        const auto sent_at = Clock::now();
+        catchUp(sent_at);
         for (uint8_t byte : bytes) {
             if (!connected_) return;
             ++bytes_in_;
@@ -492,19 +495,18 @@ public:
             if (options_.faults.stall_ms && bytes_in_ == options_.faults.stall_after_bytes + 1)
                 stall_until_ = Clock::now() + std::chrono::milliseconds(options_.faults.stall_ms);
             // Each byte arrives 10 bit-times after the previous one at the current baud.
-            auto now = Clock::now();
-            input_clock_ = std::max(input_clock_, now) + perByte();
+            input_clock_ = std::max(input_clock_, sent_at) + perByte();
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_in_rate)) byte ^= uint8_t(1 + random_() % 255);
             if (core_) {
-                wire_.emplace_back(options_.timing ? input_clock_ : now, byte);
+                wire_.emplace_back(options_.timing ? input_clock_ : sent_at, byte);
                 continue;
             }
             if (!in_download_mode_) continue;
             if (decoder_.push(byte) == slip::Decoder::Event::Frame) {
                 std::vector<uint8_t> replies;
                 rom_.handle(decoder_.frame(), replies);
-                queueOutput(replies, options_.timing ? input_clock_ : now);
+                queueOutput(replies, options_.timing ? input_clock_ : sent_at);
                 if (auto baud = rom_.takePendingBaud()) baud_ = *baud; // after the reply went out
                 if (rom_.takeBootRequest()) {
                     bootFromFlash();
@@ -528,15 +530,22 @@ public:
     size_t read(std::span<uint8_t> buffer, std::chrono::milliseconds timeout) override {
         if (!connected_ || buffer.empty()) return 0;
         auto deadline = Clock::now() + timeout;
-        for (;;) {
-            catchUp();
+        auto take_due = [&] {
             auto now = Clock::now();
             size_t count = 0;
             while (count < buffer.size() && !output_.empty() && output_.front().first <= now) {
                 buffer[count++] = output_.front().second;
                 output_.pop_front();
             }
-            if (count > 0 || now >= deadline) return count;
+            return count;
+        };
+        for (;;) {
+            // What has reached the host is handed over before the code runs on: on silicon the
+            // two work in parallel, and here the code's run would hold the reply up.
+            if (size_t count = take_due()) return count;
+            catchUp();
+            size_t count = take_due();
+            if (count > 0 || Clock::now() >= deadline) return count;
             // Replies are made when requests are written, or by code that has yet to reach the
             // present; with neither pending, nothing will come: wait out the timeout as a silent
             // device would.
@@ -646,11 +655,12 @@ private:
     // timeouts, not a guess here, decide when a chip is too slow. The slice ends at a UART status
     // poll, the one access a run can stop at and repeat without effect. Code that never polls is
     // stopped after a while, as a watchdog would.
-    void runCore() {
+    void runCore(Clock::time_point present = Clock::now()) {
         // With the timing model on, the code may not run ahead of the present: input the host
         // sends meanwhile must find it where silicon would be, not in the future.
-        if (options_.timing) horizon_ = Clock::now();
+        if (options_.timing) horizon_ = present;
         resume_at_.reset();
+        sent_in_run_ = false;
         slice_end_ = Clock::now() + std::chrono::milliseconds(100);
         auto result = core_->run(std::chrono::milliseconds(5000));
         if (!result) {
@@ -665,8 +675,8 @@ private:
     }
 
     // Lets code paused at the present run on up to the new present.
-    void catchUp() {
-        if (core_ && resume_at_ && *resume_at_ <= Clock::now()) runCore();
+    void catchUp(Clock::time_point present = Clock::now()) {
+        if (core_ && resume_at_ && *resume_at_ <= present) runCore(present);
     }
 
     void stopCode() {
@@ -696,6 +706,7 @@ private:
         if (options_.timing) ready += perByte();
         line_free_at_ = std::chrono::time_point_cast<Clock::duration>(ready);
         output_.emplace_back(line_free_at_, byte);
+        sent_in_run_ = sent_since_status_poll_ = true;
     }
 
     std::optional<uint8_t> uartReceive() override {
@@ -726,6 +737,15 @@ private:
                     pause_ = true;
                     if (!resume_at_) resume_at_ = Clock::now();
                 }
+                if (options_.timing && sent_in_run_ && !sent_since_status_poll_) {
+                    // The code has finished sending: its run pauses until the bytes have left,
+                    // so the host gets them while the code's next work waits to be emulated,
+                    // as if the two ran side by side.
+                    pause_ = true;
+                    sent_in_run_ = false;
+                    if (!resume_at_) resume_at_ = std::max(Clock::now(), line_free_at_);
+                }
+                sent_since_status_poll_ = false;
                 settleReceiveFifo();
                 if (rx_fifo_.empty() && transmitBacklog() >= kUartFifoSize / 2) {
                     advanceToNextEvent();
@@ -881,6 +901,8 @@ private:
     Clock::time_point horizon_{};                // the present, as of the code's last start
     std::optional<Clock::time_point> resume_at_; // paused at the horizon until then
     bool pause_ = false;
+    bool sent_in_run_ = false;            // the code has queued bytes for the host in this run
+    bool sent_since_status_poll_ = false; // ... since it last read the UART status
     Clock::time_point slice_end_{};
     Clock::time_point line_free_at_{}; // when the last byte queued for the host has been sent
 };

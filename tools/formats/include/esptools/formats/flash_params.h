@@ -17,6 +17,7 @@ struct FlashParams {
     std::string freq = "keep";
     std::string size = "keep";
     bool keepsAll() const { return mode == "keep" && freq == "keep" && size == "keep"; }
+    bool operator==(const FlashParams &) const = default;
 };
 
 struct PatchResult {

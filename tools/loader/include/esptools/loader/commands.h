@@ -6,6 +6,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,24 @@ llvm::Error printChipInfo(Device &device);
 llvm::Expected<std::string> readMacText(Device &device);
 llvm::Expected<uint32_t> chipRevision(Device &device);
 
-llvm::Error writeFlash(Device &device, std::vector<FlashFile> files,
+// What write-flash sends for a file: the image with its flash parameters patched for the chip and
+// padded to whole words, and its zlib stream when compressing. The CPU work of write-flash, done
+// apart so that it can run while the connection is still being set up.
+struct PreparedFlashFile {
+    FlashFile file;
+    uint32_t length = 0; // of the file as read, before padding
+    std::vector<uint8_t> compressed;
+    std::vector<std::string> notes, warnings; // from patching, printed when the file is written
+};
+llvm::Expected<std::vector<PreparedFlashFile>>
+prepareFlashFiles(const chipdb::ChipDescription &chip, std::vector<FlashFile> files,
+                  const formats::FlashParams &params, bool compress);
+
+// Gives write-flash its files, prepared for the flash parameters as resolved on the device (flash
+// size "detect" replaced by the size the flash reported).
+using FlashFilePreparer = std::function<llvm::Expected<std::vector<PreparedFlashFile>>(
+    const formats::FlashParams &resolved)>;
+llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                        const WriteFlashOptions &options);
 llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std::string &output,
                       bool progress);

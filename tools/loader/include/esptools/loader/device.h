@@ -119,6 +119,7 @@ private:
 
     Port &port_;
     bool trace_;
+    std::optional<std::chrono::steady_clock::time_point> last_trace_;
     const chipdb::ChipDescription *chip_ = nullptr;
     slip::Decoder decoder_;
     std::vector<uint8_t> pending_;
