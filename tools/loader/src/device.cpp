@@ -164,17 +164,20 @@ llvm::Error Device::sendOnly(uint8_t op, std::span<const uint8_t> data) {
 llvm::Expected<std::optional<std::vector<uint8_t>>> Device::readFrame(milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     while (true) {
-        while (!pending_.empty()) {
-            uint8_t byte = pending_.front();
-            pending_.erase(pending_.begin());
-            auto event = decoder_.push(byte);
+        // Bytes after a frame stay pending for the next call; they are dropped from the front in
+        // one go (a 4 KiB read byte by byte from the front would be quadratic).
+        size_t used = 0;
+        while (used < pending_.size()) {
+            auto event = decoder_.push(pending_[used++]);
             if (event == slip::Decoder::Event::Frame) {
+                pending_.erase(pending_.begin(), pending_.begin() + ptrdiff_t(used));
                 traceFrame("read", decoder_.frame());
                 return std::optional<std::vector<uint8_t>>(decoder_.frame());
             }
             // Noise between frames, or a broken escape: drop it and keep looking for a frame; the
             // request will be retried if its reply was the casualty.
         }
+        pending_.clear();
         auto now = Clock::now();
         if (now >= deadline) return std::optional<std::vector<uint8_t>>();
         uint8_t buffer[4096];
