@@ -57,6 +57,12 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
     uint32_t scaled = sixteenths * (old_baud >> 4) / (new_baud >> 4);
     hal_delay_us(1000);
     REG(UART_CLKDIV) = (scaled >> 4) | (scaled & 0xF) << 20;
+#ifdef UART_REG_UPDATE_OFFSET
+    /* These UARTs keep using the old divider until it is committed. */
+    REG(UART_BASE + UART_REG_UPDATE_OFFSET) = 1;
+    while (REG(UART_BASE + UART_REG_UPDATE_OFFSET) & 1) {
+    }
+#endif
 }
 
 void hal_spi_transaction(uint8_t command, int32_t address, const uint8_t *mosi, uint32_t mosi_len,

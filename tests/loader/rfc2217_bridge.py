@@ -3,9 +3,9 @@
 in front of esp-vchip: data goes to the chip's raw TCP port, and the control lines and baud rate the
 client sets are forwarded to esp-vchip's control port ("dtr 1", "rts 0", "baud N").
 
-usage: rfc2217_bridge.py DATA_PORT CONTROL_PORT [boot]
-Prints "listening on port N" and serves one client; with "boot" the chip is first started from
-flash, so that only a reset the client makes brings it back into download mode.
+usage: rfc2217_bridge.py DATA_PORT CONTROL_PORT [boot] [--clients N]
+Prints "listening on port N" and serves N clients (1) one after the other; with "boot" the chip is
+first started from flash, so that only a reset the client makes brings it back into download mode.
 """
 import socket
 import sys
@@ -63,16 +63,9 @@ class ChipLink:
         pass
 
 
-def main():
-    link = ChipLink(int(sys.argv[1]), int(sys.argv[2]))
-    if sys.argv[3:] == ["boot"]:
-        link.command("boot")
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    print(f"listening on port {server.getsockname()[1]}", flush=True)
-    client, _ = server.accept()
+def serve(link, client):
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     class Connection:  # PortManager writes through .write()
         write = client.sendall
 
@@ -80,19 +73,53 @@ def main():
 
     def chip_to_client():
         while True:
-            data = link.data.recv(4096)
+            try:
+                data = link.data.recv(4096)
+            except OSError:
+                break
             if not data:
                 break
             client.sendall(b"".join(manager.escape(data)))
 
     threading.Thread(target=chip_to_client, daemon=True).start()
-    while True:
-        data = client.recv(4096)
-        if not data:
-            break
-        out = b"".join(manager.filter(data))
-        if out:
-            link.data.sendall(out)
+    try:
+        while True:
+            data = client.recv(4096)
+            if not data:
+                break
+            out = b"".join(manager.filter(data))
+            if out:
+                link.data.sendall(out)
+    except OSError:  # the client left while the server was answering it (a last line change)
+        pass
+
+
+def main():
+    args = sys.argv[1:]
+    clients = 1
+    if "--clients" in args:
+        at = args.index("--clients")
+        clients = int(args[at + 1])
+        del args[at : at + 2]
+    data_port, control_port = int(args[0]), int(args[1])
+    link = ChipLink(data_port, control_port)
+    if args[2:] == ["boot"]:
+        link.command("boot")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    print(f"listening on port {server.getsockname()[1]}", flush=True)
+    for served in range(clients):
+        if served > 0:  # a new session: a new connection to the chip, as a new port open would be
+            link = ChipLink(data_port, control_port)
+        client, _ = server.accept()
+        serve(link, client)
+        client.close()
+        # shutdown, not just close: the chip-to-client thread still blocks in recv on the data
+        # socket, and a plain close would leave the chip's side open.
+        for connection in (link.data, link.control):
+            connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
 
 if __name__ == "__main__":

@@ -29,17 +29,30 @@ std::optional<RomRoutine> routineFor(const std::string &symbol) {
     return found->second;
 }
 
-TEST(StubRomSymbols, EveryRoutineAStubCallsIsServedAtTheSameAddress) {
+// The chips with a stub/chips/<chip> directory that the virtual chip can run (RISC-V).
+struct StubChip {
+    std::filesystem::path dir;
+    std::string name;
+    const esptools::chipdb::ChipDescription *chip;
+};
+std::vector<StubChip> riscVStubChips() {
     const std::filesystem::path chips = std::filesystem::path(ESPTOOLS_SOURCE_DIR) / "stub/chips";
-    const std::regex assignment(R"(^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(0x[0-9A-Fa-f]+)\s*;)");
-    int checked_chips = 0;
+    std::vector<StubChip> found;
     for (const auto &entry : std::filesystem::directory_iterator(chips)) {
         const std::string name = entry.path().filename().string();
         const auto *chip = esptools::chipdb::findChip(name);
-        ASSERT_NE(chip, nullptr) << "stub/chips/" << name << " is not a chip in the database";
-        if (chip->cpu != esptools::chipdb::Cpu::RiscV)
-            continue; // the virtual chip runs RISC-V only
-        std::ifstream script(entry.path() / "rom.ld");
+        EXPECT_NE(chip, nullptr) << "stub/chips/" << name << " is not a chip in the database";
+        if (chip && chip->cpu == esptools::chipdb::Cpu::RiscV)
+            found.push_back({entry.path(), name, chip});
+    }
+    EXPECT_GE(found.size(), 7u);
+    return found;
+}
+
+TEST(StubRomSymbols, EveryRoutineAStubCallsIsServedAtTheSameAddress) {
+    const std::regex assignment(R"(^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(0x[0-9A-Fa-f]+)\s*;)");
+    for (const auto &[dir, name, chip] : riscVStubChips()) {
+        std::ifstream script(dir / "rom.ld");
         ASSERT_TRUE(script) << name << "/rom.ld";
         std::string line;
         int symbols = 0;
@@ -58,9 +71,29 @@ TEST(StubRomSymbols, EveryRoutineAStubCallsIsServedAtTheSameAddress) {
                                 << " is not where the chip database serves it";
         }
         EXPECT_GT(symbols, 0) << name << "/rom.ld names no routine";
-        ++checked_chips;
     }
-    EXPECT_GE(checked_chips, 7);
+}
+
+// The register blocks a stub drives (its chip.h) are the ones the virtual chip models for that
+// chip, and the stub commits a new UART divider exactly where the chip's UART needs it.
+TEST(StubChipHeaders, RegisterBlocksAreTheChipDatabases) {
+    const std::regex definition(R"(^#define\s+([A-Z_0-9]+)\s+(0x[0-9A-Fa-f]+)u?\s*$)");
+    for (const auto &[dir, name, chip] : riscVStubChips()) {
+        std::ifstream header(dir / "chip.h");
+        ASSERT_TRUE(header) << name << "/chip.h";
+        std::map<std::string, uint32_t> defined;
+        std::string line;
+        while (std::getline(header, line)) {
+            std::smatch match;
+            if (std::regex_search(line, match, definition))
+                defined[match[1]] = uint32_t(std::stoul(match[2], nullptr, 16));
+        }
+        EXPECT_EQ(defined["UART_BASE"], chip->uart_base) << name;
+        EXPECT_EQ(defined["SPI_BASE"], chip->spi.base) << name;
+        EXPECT_EQ(defined.count("UART_REG_UPDATE_OFFSET") ? defined["UART_REG_UPDATE_OFFSET"] : 0,
+                  chip->uart_reg_update)
+            << name;
+    }
 }
 
 } // namespace

@@ -608,6 +608,10 @@ int main(int argc, char **argv) {
             int code = cli::reportError(kTool, std::move(failure));
             if (exit_code == cli::kExitSuccess) exit_code = code;
         }
+    // A chip reset by `run` starts again at the boot ROM's 115200 baud, and so does what it boots.
+    if (command_name == "run" && after != "no-reset" && after != "no-reset-stub" &&
+        device.baud() != 115200)
+        if (auto failure = port->setBaudRate(115200)) llvm::consumeError(std::move(failure));
     if (command_name == "load-ram" || command_name == "run") {
         // Show what the chip prints as it starts (the only way to see it on an in-process chip).
         if (exit_code == cli::kExitSuccess) {

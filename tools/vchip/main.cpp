@@ -73,11 +73,22 @@ uint16_t boundPort(int fd) {
     return ntohs(address.sin_port);
 }
 
+// The control port's client outlives data connections: a bridge may open its next session's control
+// connection while the chip is still seeing the last data connection out.
+struct ControlLink {
+    int client = -1;
+    std::string line;
+    ~ControlLink() {
+        if (client >= 0) close(client);
+    }
+};
+
 // Moves bytes between a file descriptor (socket or pty master) and the chip until it closes.
-void serve(int fd, vchip::VirtualChip &chip, int control_fd, bool stop_on_eof) {
+void serve(int fd, vchip::VirtualChip &chip, int control_fd, ControlLink &control,
+           bool stop_on_eof) {
     std::vector<uint8_t> buffer(4096);
-    int control_client = -1;
-    std::string control_line;
+    int &control_client = control.client;
+    std::string &control_line = control.line;
     while (!stop_requested) {
         pollfd fds[3] = {{fd, POLLIN, 0}, {control_fd, POLLIN, 0}, {control_client, POLLIN, 0}};
         poll(fds, 3, 5);
@@ -134,7 +145,6 @@ void serve(int fd, vchip::VirtualChip &chip, int control_fd, bool stop_on_eof) {
         if (count > 0 && ::write(fd, buffer.data(), count) < 0 && stop_on_eof) return;
         if (!chip.connected() && stop_on_eof) return;
     }
-    if (control_client >= 0) close(control_client);
 }
 
 } // namespace
@@ -205,7 +215,8 @@ int main(int argc, char **argv) {
         cfmakeraw(&raw);
         tcsetattr(master, TCSANOW, &raw);
         std::cout << ptsname(master) << std::endl;
-        serve(master, **chip, control_fd, false);
+        ControlLink control;
+        serve(master, **chip, control_fd, control, false);
         return 0;
     }
     if (!vm.count("listen")) return fail("give --listen HOST:PORT or --pty");
@@ -213,6 +224,7 @@ int main(int argc, char **argv) {
     int listener = listenOn(vm["listen"].as<std::string>(), allow_remote, error);
     if (listener < 0) return fail(error);
     std::cout << "listening on port " << boundPort(listener) << std::endl;
+    ControlLink control;
     while (!stop_requested) {
         pollfd ready{listener, POLLIN, 0};
         if (poll(&ready, 1, 100) <= 0) continue;
@@ -221,7 +233,7 @@ int main(int argc, char **argv) {
         // Each connection finds the chip waiting for download, unless it is to stay as the last
         // client left it (a serial bridge without reset lines: an earlier run's stub still runs).
         if (!vm["keep-running"].as<bool>()) (*chip)->resetIntoDownloadMode();
-        serve(client, **chip, control_fd, true);
+        serve(client, **chip, control_fd, control, true);
         close(client);
     }
     return 0;

@@ -498,6 +498,7 @@ public:
             input_clock_ = std::max(input_clock_, sent_at) + perByte();
             if (fault(options_.faults.drop_rate)) continue;
             if (fault(options_.faults.corrupt_in_rate)) byte ^= uint8_t(1 + random_() % 255);
+            byte = acrossTheLine(byte, baud_);
             if (core_) {
                 wire_.emplace_back(options_.timing ? input_clock_ : sent_at, byte);
                 continue;
@@ -533,8 +534,9 @@ public:
         auto take_due = [&] {
             auto now = Clock::now();
             size_t count = 0;
-            while (count < buffer.size() && !output_.empty() && output_.front().first <= now) {
-                buffer[count++] = output_.front().second;
+            while (count < buffer.size() && !output_.empty() && output_.front().at <= now) {
+                // Received at the rate the host has now, sent at the chip's rate then.
+                buffer[count++] = acrossTheLine(output_.front().byte, output_.front().baud);
                 output_.pop_front();
             }
             return count;
@@ -550,13 +552,30 @@ public:
             // present; with neither pending, nothing will come: wait out the timeout as a silent
             // device would.
             auto wake = deadline;
-            if (!output_.empty()) wake = std::min(wake, output_.front().first);
+            if (!output_.empty()) wake = std::min(wake, output_.front().at);
             if (core_ && resume_at_) wake = std::min(wake, *resume_at_);
             std::this_thread::sleep_until(wake);
         }
     }
 
     void setBaudRate(uint32_t baud) override { host_baud_ = baud; }
+
+    // A new divider scales the rate the ROM measured (integer part, 4-bit fraction).
+    void commitClockDivider() {
+        if (!clkdiv_written_ || !clkdiv_) return;
+        auto sixteenths = [](uint32_t div) { return (div & 0xFFF) * 16 + (div >> 20 & 15); };
+        baud_ = uint32_t(uint64_t(baud_) * sixteenths(clkdiv_) / sixteenths(clkdiv_written_));
+        clkdiv_ = clkdiv_written_;
+    }
+
+    // Once the host has said at what rate its side runs (an in-process port, or "baud N" on the
+    // control port; a raw TCP client has no rate), bytes between two sides more than 3% apart are
+    // received as garbage, as on a real line.
+    uint8_t acrossTheLine(uint8_t byte, uint32_t chip_baud) const {
+        if (!host_baud_) return byte;
+        uint64_t high = std::max(*host_baud_, chip_baud), low = std::min(*host_baud_, chip_baud);
+        return high * 100 > low * 103 ? uint8_t(byte ^ 0x55) : byte;
+    }
     bool connected() const override { return connected_; }
 
     void setDtr(bool asserted) override { dtr_ = asserted; }
@@ -580,7 +599,8 @@ public:
         baud_ = 115200;
         static constexpr char kBootText[] =
             "ESP-ROM:virtual\r\nboot:0x3 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n";
-        for (char c : std::string_view(kBootText)) output_.emplace_back(Clock::now(), uint8_t(c));
+        for (char c : std::string_view(kBootText))
+            output_.push_back({Clock::now(), uint8_t(c), baud_});
     }
 
     void resetAndBoot() override {
@@ -646,7 +666,7 @@ private:
         auto core = RiscVCore::create(chip, segments, entry, peripherals, *this);
         if (!core) return say("esp-vchip: " + llvm::toString(core.takeError()) + "\r\n");
         core_ = std::move(*core);
-        clkdiv_ = rom_.readRegister(chip.uart_clkdiv_reg);
+        clkdiv_ = clkdiv_written_ = rom_.readRegister(chip.uart_clkdiv_reg);
         runCore();
     }
 
@@ -705,7 +725,7 @@ private:
         if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
         if (options_.timing) ready += perByte();
         line_free_at_ = std::chrono::time_point_cast<Clock::duration>(ready);
-        output_.emplace_back(line_free_at_, byte);
+        output_.push_back({line_free_at_, byte, baud_});
         sent_in_run_ = sent_since_status_poll_ = true;
     }
 
@@ -761,9 +781,9 @@ private:
                        uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
             }
             case kUartClkdiv:
-                return clkdiv_;
+                return clkdiv_written_; // what was written, committed or not
             default:
-                return 0;
+                return 0; // UART_REG_UPDATE reads 0 once the commit is done, at once here
             }
         }
         return rom_.readRegister(address);
@@ -773,15 +793,15 @@ private:
         const ChipDescription &chip = *options_.chip;
         empty_polls_ = 0;
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
-            if (address - chip.uart_base == kUartFifo) uartSend(uint8_t(value));
-            if (address - chip.uart_base == kUartClkdiv && value && clkdiv_) {
-                // A new divider scales the rate the ROM measured (integer part, 4-bit fraction).
-                auto sixteenths = [](uint32_t div) {
-                    return (div & 0xFFF) * 16 + (div >> 20 & 15);
-                };
-                baud_ = uint32_t(uint64_t(baud_) * sixteenths(clkdiv_) / sixteenths(value));
-                clkdiv_ = value;
+            const uint32_t offset = address - chip.uart_base;
+            if (offset == kUartFifo) uartSend(uint8_t(value));
+            if (offset == kUartClkdiv) {
+                clkdiv_written_ = value;
+                if (!chip.uart_reg_update) commitClockDivider();
             }
+            // Where the UART has a register-update strobe, a new divider waits for it.
+            if (chip.uart_reg_update && offset == chip.uart_reg_update && (value & 1))
+                commitClockDivider();
             return;
         }
         rom_.writeRegister(address, value);
@@ -816,8 +836,7 @@ private:
 
     size_t transmitBacklog() const {
         size_t count = 0;
-        for (auto it = output_.rbegin(); it != output_.rend() && it->first > cpu_clock_; ++it)
-            ++count;
+        for (auto it = output_.rbegin(); it != output_.rend() && it->at > cpu_clock_; ++it) ++count;
         return count;
     }
 
@@ -835,7 +854,7 @@ private:
         if (!wire_.empty()) consider(wire_.front().first);
         consider(flash_busy_until_);
         if (transmitBacklog() >= kUartFifoSize / 2)
-            consider(output_[output_.size() - transmitBacklog()].first);
+            consider(output_[output_.size() - transmitBacklog()].at);
         if (!next) return false;
         if (*next > horizon_) {
             // The next event lies beyond the present: pause here and go on when it comes.
@@ -868,20 +887,25 @@ private:
             if (fault(options_.faults.corrupt_rate)) byte ^= uint8_t(1 + random_() % 255);
             ready += per_byte;
             line_free_at_ = std::chrono::time_point_cast<Clock::duration>(ready);
-            output_.emplace_back(line_free_at_, byte);
+            output_.push_back({line_free_at_, byte, baud_});
         }
     }
 
     Options options_;
     Rom rom_;
     slip::Decoder decoder_;
-    std::deque<std::pair<Clock::time_point, uint8_t>> output_;
+    struct OutputByte {
+        Clock::time_point at; // when it has reached the host
+        uint8_t byte;
+        uint32_t baud; // the chip's rate as it was sent
+    };
+    std::deque<OutputByte> output_;
     std::mt19937_64 random_;
     uint64_t bytes_in_ = 0;
     Clock::time_point input_clock_{};
     Clock::time_point stall_until_{};
     uint32_t baud_ = 115200;
-    uint32_t host_baud_ = 115200;
+    std::optional<uint32_t> host_baud_;
     bool connected_ = true;
     bool in_download_mode_ = true;
     bool dtr_ = false;
@@ -895,7 +919,8 @@ private:
     std::deque<std::pair<Clock::time_point, uint8_t>> wire_; // host bytes and their arrival times
     std::deque<uint8_t> rx_fifo_;
     uint64_t rx_overflows_ = 0;
-    uint32_t clkdiv_ = 0;
+    uint32_t clkdiv_ = 0;         // the divider in use
+    uint32_t clkdiv_written_ = 0; // the last one written, awaiting UART_REG_UPDATE on some chips
     bool waiting_ = false;
     unsigned empty_polls_ = 0;
     Clock::time_point horizon_{};                // the present, as of the code's last start

@@ -136,6 +136,9 @@ struct ChipDescription {
     // STATUS +0x1C with the RX count in bits 9:0 and the TX count in bits 25:16).
     uint32_t uart_base = 0x60000000;
     SpiRegisters spi;
+    // Offset in UART0's block of the register whose bit 0 commits a new divider (UART_REG_UPDATE,
+    // C5/C6/H2/P4 onwards); 0: the divider applies as written (C2/C3, UART_HIGH_SPEED set).
+    uint32_t uart_reg_update = 0;
     uint32_t efuse_base = 0;
     MacLayout mac_layout = MacLayout::Standard;
     uint32_t mac_efuse_reg = 0; // "lo" word
