@@ -339,7 +339,8 @@ INSTANTIATE_TEST_SUITE_P(Stub, LoaderE2E,
                          testing::Values(Target{"esp32c2", true}, Target{"esp32c3", true},
                                          Target{"esp32c5", true}, Target{"esp32c6", true},
                                          Target{"esp32c61", true}, Target{"esp32h2", true},
-                                         Target{"esp32p4", true}),
+                                         Target{"esp32h4", true}, Target{"esp32p4", true},
+                                         Target{"esp32s31", true}),
                          targetName);
 
 // The esptool.cfg named by ESPTOOL_CFGFILE is announced and its reset sequence is the one played:

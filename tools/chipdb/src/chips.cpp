@@ -168,6 +168,10 @@ ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x4
 ESPTOOLS_ROM_TABLE(kEsp32h2RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001D4)
 // esp32c5.rom.ld and esp32c61.rom.ld share this layout.
 ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001F0)
+ESPTOOLS_ROM_TABLE(kEsp32h4RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001E4)
+// esp32s31.rom.ld (ROM at 0x2F800000).
+ESPTOOLS_ROM_TABLE(kEsp32s31RomFunctions, 0x2F800054, 0x2F800060, 0x2F800074, 0x2F80003C,
+                   0x2F800200)
 // esp32p4.rom.eco5.ld (chip revision 3.0 and later; ROM at 0x4FC00000).
 ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003C, 0x4FC001E8)
 #undef ESPTOOLS_ROM_TABLE
@@ -520,6 +524,7 @@ constexpr ChipDescription kChips[] = {
         .configurable_mmu_page_sizes = kMmu8To64,
         .uart_date_reg = 0x6001207C,
         .uart_clkdiv_reg = 0x60000014,
+        .uart_base = 0x60012000,
         .spi = modernSpi(0x60099000),
         .uart_reg_update = 0x98,
         .efuse_base = 0x600B1800,
@@ -528,6 +533,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B1850, 23, 22, 21, 18),
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
+        .rom_functions = kEsp32h4RomFunctions,
     },
     {
         .name = "esp32s31",
@@ -543,6 +549,7 @@ constexpr ChipDescription kChips[] = {
         .configurable_mmu_page_sizes = kMmu32To256,
         .uart_date_reg = 0x2038A08C,
         .uart_clkdiv_reg = 0x60000014,
+        .uart_base = 0x2038A000,
         .spi = modernSpi(0x20501000),
         .uart_reg_update = 0x98,
         .efuse_base = 0x20715000,
@@ -550,6 +557,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x2071505C, 23, 22, 21, 18),
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .rom_functions = kEsp32s31RomFunctions,
     },
 };
 
