@@ -302,10 +302,14 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
     const uint8_t *data = frame + 8;
     if (frame[0] != 0x00) return respond(op, 0, 0, 0, RESPONSE_INVALID_COMMAND);
     if (too_long || size != frame_length - 8) return respond(op, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
+    /* Answers to *_DATA carry the block's sequence number in the value field (the ROM leaves it
+     * 0): a host that resent a block after a late answer can tell that answer from the next. */
+    const bool data_block = op == OP_MEM_DATA || op == OP_FLASH_DATA || op == OP_FLASH_DEFL_DATA;
+    const uint32_t value = data_block && size >= 8 ? get32(data + 4) : 0;
     if (stub.pending_error) {
         uint16_t error = stub.pending_error;
         stub.pending_error = RESPONSE_OK;
-        return respond(op, 0, 0, 0, error);
+        return respond(op, value, 0, 0, error);
     }
     switch (op) { /* commands that may change the flash outdate the last write's digest */
     case OP_SYNC:
@@ -360,17 +364,18 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
     case OP_MEM_DATA: {
         uint16_t error = check_data(data, size, header_checksum);
         if (!error && stub.kind != SESSION_MEMORY) error = RESPONSE_NOT_IN_FLASH_MODE;
-        if (error) return respond(op, 0, 0, 0, error);
+        if (error) return respond(op, value, 0, 0, error);
         enum sequence_check sequence = check_sequence(data);
-        if (sequence == SEQUENCE_REPEATED) return respond(op, 0, 0, 0, RESPONSE_OK);
-        if (sequence == SEQUENCE_GAP) return respond(op, 0, 0, 0, RESPONSE_NOT_ENOUGH_DATA);
-        if (size - 16 > stub.memory_remaining) return respond(op, 0, 0, 0, RESPONSE_TOO_MUCH_DATA);
+        if (sequence == SEQUENCE_REPEATED) return respond(op, value, 0, 0, RESPONSE_OK);
+        if (sequence == SEQUENCE_GAP) return respond(op, value, 0, 0, RESPONSE_NOT_ENOUGH_DATA);
+        if (size - 16 > stub.memory_remaining)
+            return respond(op, value, 0, 0, RESPONSE_TOO_MUCH_DATA);
         ++stub.next_sequence;
         uint8_t *target = (uint8_t *)(uintptr_t)stub.memory_address;
         for (uint32_t i = 0; i < size - 16; ++i) target[i] = data[16 + i];
         stub.memory_address += size - 16;
         stub.memory_remaining -= size - 16;
-        return respond(op, 0, 0, 0, RESPONSE_OK);
+        return respond(op, value, 0, 0, RESPONSE_OK);
     }
     case OP_MEM_END:
         if (size != 8) return respond(op, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
@@ -387,14 +392,14 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
         bool deflate = op == OP_FLASH_DEFL_DATA;
         if (!error && stub.kind != (deflate ? SESSION_DEFLATE : SESSION_FLASH))
             error = RESPONSE_NOT_IN_FLASH_MODE;
-        if (error) return respond(op, 0, 0, 0, error);
+        if (error) return respond(op, value, 0, 0, error);
         enum sequence_check sequence = check_sequence(data);
-        if (sequence == SEQUENCE_REPEATED) return respond(op, 0, 0, 0, stub.session_error);
-        if (sequence == SEQUENCE_GAP) return respond(op, 0, 0, 0, RESPONSE_NOT_ENOUGH_DATA);
+        if (sequence == SEQUENCE_REPEATED) return respond(op, value, 0, 0, stub.session_error);
+        if (sequence == SEQUENCE_GAP) return respond(op, value, 0, 0, RESPONSE_NOT_ENOUGH_DATA);
         ++stub.next_sequence;
-        if (stub.session_error) return respond(op, 0, 0, 0, stub.session_error);
+        if (stub.session_error) return respond(op, value, 0, 0, stub.session_error);
         /* Answer first: the host sends the next block while this one is written. */
-        respond(op, 0, 0, 0, RESPONSE_OK);
+        respond(op, value, 0, 0, RESPONSE_OK);
         if (deflate)
             stub.pending_error = inflate_to_flash(data + 16, size - 16);
         else if (!flash_writer_write(data + 16, size - 16))

@@ -745,6 +745,25 @@ TEST_F(StubProtocol, RepeatedFlashDataBlockIsAnsweredButNotWrittenTwice) {
     EXPECT_EQ(model().flash.bytes[offset + image.size()], 0xFF);
 }
 
+// An answer to a *_DATA block carries the block's sequence number (the ROM's value field stays 0):
+// after a late answer and a resend, the host can tell the late answer from the next block's.
+TEST_F(StubProtocol, DataAnswersCarryTheirBlocksSequenceNumber) {
+    const Bytes image = RandomBytes(3 * kBlock, 8);
+    auto script = WriteScript(0x60000, image, false);
+    script.insert(script.begin() + 3, script[2]); // D1 again: its answer was "lost"
+    std::vector<uint32_t> values;
+    for (const auto &group : Converse(script))
+        if (!group.empty()) values.push_back(ParseReply(group.front()).value);
+    // BEGIN, D0, D1, D1 again, D2, END.
+    EXPECT_EQ(values, (std::vector<uint32_t>{0, 0, 1, 1, 2, 0}));
+    // A refused block (bad checksum) is answered with its number too.
+    Bytes bad = script[2].frame;
+    bad[4] ^= 0xFF;
+    Reply refused = Exchange(bad);
+    EXPECT_EQ(refused.status, RESPONSE_BAD_CHECKSUM);
+    EXPECT_EQ(refused.value, 1u);
+}
+
 TEST_F(StubProtocol, RepeatedDeflateBlockKeepsTheInflateStreamIntact) {
     const uint32_t offset = 0x80000;
     const Bytes image = FirmwareLike(200000, 8);

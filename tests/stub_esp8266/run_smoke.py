@@ -130,7 +130,9 @@ def main():
     exchange(0x0B, struct.pack("<6I", 0, 0x400000, 0x10000, 0x1000, 0x100, 0xFFFF))
     exchange(0x10, struct.pack("<4I", len(data), len(blocks), BLOCK_SIZE, WRITE_OFFSET))
     for sequence, block in enumerate(blocks):
-        exchange(0x11, struct.pack("<4I", len(block), sequence, 0, 0) + block, xor_checksum(block))
+        # The answer to a data block carries its sequence number.
+        exchange(0x11, struct.pack("<4I", len(block), sequence, 0, 0) + block, xor_checksum(block),
+                 reply=response(0x11, value=sequence))
     # As esptool does after the last block: the answer comes once the stub has written it all.
     exchange(0x0A, struct.pack("<I", CHIP_DETECT_MAGIC_REG),
              reply=response(0x0A, value=ESP8266_MAGIC))

@@ -444,8 +444,10 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             auto timeout = compress ? device.timeouts().scaled(device.timeouts().erase_per_mb_ms,
                                                                block_size * 4)
                                     : device.timeouts().normal;
-            auto written = device.command(compress ? kFlashDeflData : kFlashData, data,
-                                          dataChecksum(chunk), timeout, 0, 3);
+            const bool numbered = stub && device.stub()->numbers_data_answers;
+            auto written =
+                device.command(compress ? kFlashDeflData : kFlashData, data, dataChecksum(chunk),
+                               timeout, 0, 3, numbered ? std::optional(block) : std::nullopt);
             if (!written)
                 return error("Writing '" + file.name + "' stopped at " + hex(file.address + sent) +
                              " (block " + std::to_string(block + 1) + " of " +

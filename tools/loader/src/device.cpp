@@ -188,8 +188,8 @@ llvm::Expected<std::optional<std::vector<uint8_t>>> Device::readFrame(millisecon
 }
 
 llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data, uint32_t checksum,
-                                      milliseconds timeout, size_t reply_data_length,
-                                      int attempts) {
+                                      milliseconds timeout, size_t reply_data_length, int attempts,
+                                      std::optional<uint32_t> expected_value) {
     std::vector<uint8_t> packet = {0x00, op, uint8_t(data.size()), uint8_t(data.size() >> 8)};
     put32(packet, checksum);
     packet.insert(packet.end(), data.begin(), data.end());
@@ -207,6 +207,11 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
             const auto &bytes = **frame;
             if (bytes.size() < 8 || bytes[0] != 0x01) continue;
             std::span<const uint8_t> body(bytes.data() + 8, bytes.size() - 8);
+            if (bytes[1] == op && expected_value && get32(&bytes[4]) != *expected_value) {
+                // A late answer to an earlier request (one that was resent): not this one's.
+                last_problem = "answers to earlier requests only";
+                continue;
+            }
             if (bytes[1] != op) {
                 // A ROM that lacks a command answers with another opcode and "invalid message".
                 if (body.size() >= 2 && body[0] != 0 && body[1] == 0x05)
@@ -662,6 +667,7 @@ llvm::Error Device::runStub(StubImage stub) {
     if (stub_answered_sync_) {
         llvm::outs() << "Stub flasher is already running. No upload is necessary.\n";
         stub_ = std::move(stub);
+        stub_->numbers_data_answers = false; // it may be another tool's stub
         return llvm::Error::success();
     }
     if (chip_ && chip_->rom.security_info_bytes) {

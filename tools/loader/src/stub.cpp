@@ -159,6 +159,7 @@ llvm::Expected<std::optional<StubImage>> findStub(const std::string &name,
         if (name == embedded->name) {
             auto stub = parseStubJson(embedded->json, "embedded stub " + name);
             if (!stub) return stub.takeError();
+            stub->numbers_data_answers = true;
             return std::optional<StubImage>(std::move(*stub));
         }
     return std::nullopt;

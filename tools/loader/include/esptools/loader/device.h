@@ -60,9 +60,13 @@ public:
     llvm::Error reset(AfterReset after);
 
     // One request and its checked reply. Retries a corrupted or lost reply `attempts` times.
+    // Sends a request and waits for its answer, resending up to `attempts` times. With
+    // expected_value, answers whose value field differs are taken as late answers to earlier
+    // requests and skipped (our stub numbers its answers to data blocks).
     llvm::Expected<Reply> command(uint8_t op, std::span<const uint8_t> data, uint32_t checksum,
                                   milliseconds timeout, size_t reply_data_length = 0,
-                                  int attempts = 3);
+                                  int attempts = 3,
+                                  std::optional<uint32_t> expected_value = std::nullopt);
     llvm::Error sendOnly(uint8_t op, std::span<const uint8_t> data);
 
     // Operations of the ROM loader.

@@ -29,6 +29,8 @@ struct StubImage {
     uint32_t data_start = 0;
     std::vector<uint8_t> data;
     std::optional<uint32_t> bss_start;
+    // Ours (embedded): answers to *_DATA carry the block's sequence number in the value field.
+    bool numbers_data_answers = false;
 
     // The RAM the running stub occupies (esptool's overlap rule, protocol.md §15.1).
     bool overlaps(uint32_t start, uint32_t end) const;
