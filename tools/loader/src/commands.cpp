@@ -374,6 +374,8 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
     if (options.erase_all)
         if (auto failure = eraseFlash(device)) return failure;
     const uint32_t block_size = device.flashBlockSize();
+    // Our own stub numbers its answers to data blocks (a late answer is then told apart).
+    const bool numbered = stub && device.stub()->numbers_data_answers;
     for (auto &prepared : *files) {
         const FlashFile &file = prepared.file;
         if (prepared.length == 0) {
@@ -444,7 +446,6 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             auto timeout = compress ? device.timeouts().scaled(device.timeouts().erase_per_mb_ms,
                                                                block_size * 4)
                                     : device.timeouts().normal;
-            const bool numbered = stub && device.stub()->numbers_data_answers;
             auto written =
                 device.command(compress ? kFlashDeflData : kFlashData, data, dataChecksum(chunk),
                                timeout, 0, 3, numbered ? std::optional(block) : std::nullopt);
