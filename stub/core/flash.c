@@ -18,11 +18,38 @@ enum {
 #define SECTOR_SIZE 0x1000u
 #define BLOCK_SIZE 0x10000u
 #define PAGE_SIZE 0x100u
-#define TRANSFER_SIZE 64u /* the controller's W0..W15 data buffer */
+#define TRANSFER_SIZE 64u           /* the controller's W0..W15 data buffer */
+#define THREE_BYTE_LIMIT 0x1000000u /* what 24 address bits reach */
+
+/* Past the first 16 MB a part takes each command in its 4-byte form (W25Q256JV and GD25Q256D
+ * datasheets: 13h read, 12h page program, 21h sector erase, DCh 64 KB block erase). */
+static uint8_t four_byte_form(uint8_t command) {
+    switch (command) {
+    case CMD_READ:
+        return 0x13;
+    case CMD_PAGE_PROGRAM:
+        return 0x12;
+    case CMD_SECTOR_ERASE:
+        return 0x21;
+    case CMD_BLOCK_ERASE_64K:
+        return 0xDC;
+    default:
+        return command;
+    }
+}
+
+/* A command on `length` bytes at `address`, with 32 address bits where any of them lies past
+ * 16 MB (24 bits would wrap to the start of the part). */
+static void addressed(uint8_t command, uint32_t address, uint32_t length, const uint8_t *mosi,
+                      uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
+    bool wide = address >= THREE_BYTE_LIMIT || length > THREE_BYTE_LIMIT - address;
+    hal_spi_transaction(wide ? four_byte_form(command) : command, address, wide ? 32 : 24, mosi,
+                        mosi_len, miso, miso_len);
+}
 
 static uint8_t read_status(void) {
     uint8_t status = 0;
-    hal_spi_transaction(CMD_READ_STATUS, -1, 0, 0, &status, 1);
+    hal_spi_transaction(CMD_READ_STATUS, 0, 0, 0, 0, &status, 1);
     return status;
 }
 
@@ -32,7 +59,7 @@ static void wait_ready(void) {
 }
 
 static bool write_enable(void) {
-    hal_spi_transaction(CMD_WRITE_ENABLE, -1, 0, 0, 0, 0);
+    hal_spi_transaction(CMD_WRITE_ENABLE, 0, 0, 0, 0, 0, 0);
     return (read_status() & STATUS_WRITE_ENABLED) != 0;
 }
 
@@ -40,17 +67,17 @@ void flash_read(uint32_t address, uint8_t *out, uint32_t length) {
     wait_ready();
     while (length > 0) {
         uint32_t chunk = length < TRANSFER_SIZE ? length : TRANSFER_SIZE;
-        hal_spi_transaction(CMD_READ, (int32_t)address, 0, 0, out, chunk);
+        addressed(CMD_READ, address, chunk, 0, 0, out, chunk);
         address += chunk;
         out += chunk;
         length -= chunk;
     }
 }
 
-static bool erase(uint8_t command, uint32_t address) {
+static bool erase(uint8_t command, uint32_t address, uint32_t length) {
     wait_ready();
     if (!write_enable()) return false;
-    hal_spi_transaction(command, (int32_t)address, 0, 0, 0, 0);
+    addressed(command, address, length, 0, 0, 0, 0);
     wait_ready();
     return true;
 }
@@ -58,7 +85,7 @@ static bool erase(uint8_t command, uint32_t address) {
 bool flash_erase_chip(void) {
     wait_ready();
     if (!write_enable()) return false;
-    hal_spi_transaction(CMD_CHIP_ERASE, -1, 0, 0, 0, 0);
+    hal_spi_transaction(CMD_CHIP_ERASE, 0, 0, 0, 0, 0, 0);
     wait_ready();
     return true;
 }
@@ -67,8 +94,9 @@ bool flash_erase_region(uint32_t address, uint32_t length) {
     uint32_t end = address + length;
     while (address < end) {
         bool block = (address & (BLOCK_SIZE - 1)) == 0 && end - address >= BLOCK_SIZE;
-        if (!erase(block ? CMD_BLOCK_ERASE_64K : CMD_SECTOR_ERASE, address)) return false;
-        address += block ? BLOCK_SIZE : SECTOR_SIZE;
+        uint32_t size = block ? BLOCK_SIZE : SECTOR_SIZE;
+        if (!erase(block ? CMD_BLOCK_ERASE_64K : CMD_SECTOR_ERASE, address, size)) return false;
+        address += size;
     }
     return true;
 }
@@ -138,8 +166,9 @@ static bool erase_until(uint32_t until) {
             writer.skip_blank = false;
         }
         bool block = (at & (BLOCK_SIZE - 1)) == 0 && session_end - at >= BLOCK_SIZE;
-        if (!erase(block ? CMD_BLOCK_ERASE_64K : CMD_SECTOR_ERASE, at)) return false;
-        writer.erased_to += block ? BLOCK_SIZE : SECTOR_SIZE;
+        uint32_t size = block ? BLOCK_SIZE : SECTOR_SIZE;
+        if (!erase(block ? CMD_BLOCK_ERASE_64K : CMD_SECTOR_ERASE, at, size)) return false;
+        writer.erased_to += size;
     }
     return true;
 }
@@ -163,7 +192,7 @@ bool flash_writer_write(const uint8_t *data, uint32_t length) {
         if (!all_erased(data, chunk)) {
             wait_ready();
             if (!write_enable()) return false;
-            hal_spi_transaction(CMD_PAGE_PROGRAM, (int32_t)writer.next, data, chunk, 0, 0);
+            addressed(CMD_PAGE_PROGRAM, writer.next, chunk, data, chunk, 0, 0);
         }
         /* Read back, as the ROM does: a protected or failing flash shows up here. */
         uint8_t check[TRANSFER_SIZE];

@@ -122,6 +122,7 @@ static void send_frame(const uint8_t *data, uint32_t length) {
     send_raw(SLIP_END);
     send_escaped(data, length);
     send_raw(SLIP_END);
+    hal_uart_flush();
 }
 
 static void put32(uint8_t *out, uint32_t value) {
@@ -145,6 +146,7 @@ static void respond(uint8_t op, uint32_t value, const uint8_t *data, uint32_t le
     send_escaped(data, length);
     send_escaped(status, 2);
     send_raw(SLIP_END);
+    hal_uart_flush();
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */

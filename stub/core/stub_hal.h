@@ -19,16 +19,19 @@ uint32_t hal_uart_rx_count(void);
 uint8_t hal_uart_rx_byte(void);
 uint32_t hal_uart_tx_room(void);
 void hal_uart_tx_byte(uint8_t byte);
+/* Sends what the console holds back (a USB endpoint waits for a full packet); UARTs send at once.
+ */
+void hal_uart_flush(void);
 /* True once everything written has left the TX FIFO. */
 bool hal_uart_tx_idle(void);
 /* Scales the divider the ROM set up by old/new (the ROM measured the line, so this needs no clock
  * knowledge). */
 void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud);
 
-/* One SPI flash transaction through the controller: command, optional 24-bit address (negative:
- * none), up to 64 bytes out and up to 64 bytes back. */
-void hal_spi_transaction(uint8_t command, int32_t address, const uint8_t *mosi, uint32_t mosi_len,
-                         uint8_t *miso, uint32_t miso_len);
+/* One SPI flash transaction through the controller: command, an address of address_bits (24 or
+ * 32; 0: no address phase), up to 64 bytes out and up to 64 bytes back. */
+void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
+                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len);
 void hal_spi_attach(uint32_t pin_config);
 
 uint32_t hal_read_register(uint32_t address);

@@ -75,6 +75,7 @@ uint32_t hal_uart_tx_room(void) {
 void hal_uart_tx_byte(uint8_t byte) {
     REG_WRITE(UART_FIFO, byte);
 }
+void hal_uart_flush(void) {}
 bool hal_uart_tx_idle(void) {
     return ((REG_READ(UART_STATUS) >> 16) & 0xFF) == 0;
 }
@@ -92,15 +93,15 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
     REG_WRITE(UART_CLKDIV, scaled);
 }
 
-void hal_spi_transaction(uint8_t command, int32_t address, const uint8_t *mosi, uint32_t mosi_len,
-                         uint8_t *miso, uint32_t miso_len) {
+void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
+                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
     /* Saved and restored as esptool does: the ROM's own flash routines use these registers. */
     const uint32_t saved_user = REG_READ(SPI_USER), saved_user2 = REG_READ(SPI_USER2);
     uint32_t user = SPI_USR_COMMAND, lengths = 0;
-    if (address >= 0) {
+    if (address_bits) {
         user |= SPI_USR_ADDR;
-        lengths |= (24u - 1) << SPI_USR_ADDR_BITLEN_SHIFT;
-        REG_WRITE(SPI_ADDR, (uint32_t)address << 8); /* MSB-aligned */
+        lengths |= (address_bits - 1) << SPI_USR_ADDR_BITLEN_SHIFT;
+        REG_WRITE(SPI_ADDR, address << (32 - address_bits)); /* MSB-aligned */
     }
     if (mosi_len) {
         user |= SPI_USR_MOSI;

@@ -29,26 +29,90 @@ extern void esp_rom_spiflash_attach(uint32_t pin_config, bool legacy);
 #define SPI_USR_MISO (1u << 28)
 #define SPI_USR_MOSI (1u << 27)
 
-void hal_init(void) {}
+#define UART_INT_ENA (UART_BASE + 0x0C)
+#define UART_INT_CLR (UART_BASE + 0x10)
 
+#ifdef USB_SERIAL_JTAG_BASE
+/* ESP-IDF soc/<chip>/register/soc/usb_serial_jtag_reg.h */
+#define USJ_EP1 (USB_SERIAL_JTAG_BASE + 0x00)
+#define USJ_EP1_CONF (USB_SERIAL_JTAG_BASE + 0x04)
+#define USJ_INT_ENA (USB_SERIAL_JTAG_BASE + 0x10)
+#define USJ_INT_CLR (USB_SERIAL_JTAG_BASE + 0x14)
+#define USJ_WR_DONE (1u << 0)
+#define USJ_IN_EP_DATA_FREE (1u << 1)
+#define USJ_OUT_EP_DATA_AVAIL (1u << 2)
+
+/* The ROM's console record; byte 24 (buff_uart_no) says which port download mode runs on. */
+extern uint8_t *GetUartDevice(void);
+
+static bool console_is_usb;
+#endif
+
+void hal_init(void) {
+    /* The ROM loader takes its input by interrupt; a handler still armed would take bytes from
+     * under the stub. Mask the sources the ROM may have left on (esp-flasher-stub replaces the
+     * ROM's handlers instead; this stub polls). */
+    REG(UART_INT_ENA) = 0;
+    REG(UART_INT_CLR) = 0xFFFFFFFFu;
+#ifdef USB_SERIAL_JTAG_BASE
+    REG(USJ_INT_ENA) = 0;
+    REG(USJ_INT_CLR) = 0xFFFFFFFFu;
+    uint8_t console = GetUartDevice()[24];
+    console_is_usb = console == USB_SERIAL_JTAG_CONSOLE;
+#ifdef USB_SERIAL_JTAG_CONSOLE_BEFORE_V0_3
+    console_is_usb = console_is_usb || console == USB_SERIAL_JTAG_CONSOLE_BEFORE_V0_3;
+#endif
+#endif
+}
+
+#ifdef USB_SERIAL_JTAG_BASE
+#define ON_USB_SERIAL_JTAG(expression)                                                             \
+    do {                                                                                           \
+        if (console_is_usb) return expression;                                                     \
+    } while (0)
+#else
+#define ON_USB_SERIAL_JTAG(expression)                                                             \
+    do {                                                                                           \
+    } while (0)
+#endif
+
+/* On USB-Serial-JTAG the "FIFO counts" are 0 or 1: the endpoint registers say only whether a byte
+ * waits and whether one more fits. */
 uint32_t hal_uart_rx_count(void) {
+    ON_USB_SERIAL_JTAG((REG(USJ_EP1_CONF) & USJ_OUT_EP_DATA_AVAIL) ? 1u : 0u);
     return REG(UART_STATUS) & 0x3FF;
 }
 uint8_t hal_uart_rx_byte(void) {
+    ON_USB_SERIAL_JTAG((uint8_t)REG(USJ_EP1));
     return (uint8_t)REG(UART_FIFO);
 }
 uint32_t hal_uart_tx_room(void) {
+    ON_USB_SERIAL_JTAG((REG(USJ_EP1_CONF) & USJ_IN_EP_DATA_FREE) ? 1u : 0u);
     uint32_t used = (REG(UART_STATUS) >> 16) & 0x3FF;
     return used < UART_FIFO_SIZE ? UART_FIFO_SIZE - used : 0;
 }
 void hal_uart_tx_byte(uint8_t byte) {
+#ifdef USB_SERIAL_JTAG_BASE
+    if (console_is_usb) {
+        REG(USJ_EP1) = byte;
+        return;
+    }
+#endif
     REG(UART_FIFO) = byte;
 }
+/* USB-Serial-JTAG holds bytes until the endpoint is full or WR_DONE sends the packet. */
+void hal_uart_flush(void) {
+#ifdef USB_SERIAL_JTAG_BASE
+    if (console_is_usb) REG(USJ_EP1_CONF) = USJ_WR_DONE;
+#endif
+}
 bool hal_uart_tx_idle(void) {
+    ON_USB_SERIAL_JTAG((REG(USJ_EP1_CONF) & USJ_IN_EP_DATA_FREE) != 0);
     return ((REG(UART_STATUS) >> 16) & 0x3FF) == 0;
 }
 
 void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
+    ON_USB_SERIAL_JTAG(); /* USB has no baud rate */
     if (new_baud == 0 || old_baud == 0) return;
     /* Divider in 1/16ths: integer part in bits 11:0, fraction in bits 23:20. Baud rates are
      * multiples of 16 in practice, which keeps the arithmetic in 32 bits. */
@@ -65,16 +129,17 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
 #endif
 }
 
-void hal_spi_transaction(uint8_t command, int32_t address, const uint8_t *mosi, uint32_t mosi_len,
-                         uint8_t *miso, uint32_t miso_len) {
+void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
+                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
     uint32_t user = SPI_USR_COMMAND;
-    if (address >= 0) user |= SPI_USR_ADDR;
+    if (address_bits) user |= SPI_USR_ADDR;
     if (mosi_len) user |= SPI_USR_MOSI;
     if (miso_len) user |= SPI_USR_MISO;
     REG(SPI_USER) = user;
-    REG(SPI_USER1) = address >= 0 ? (24u - 1) << 26 : 0;
+    /* SPI_MEM_USR_ADDR_BITLEN, bits 31:26 of USER1: the address phase's length less one. */
+    REG(SPI_USER1) = address_bits ? (address_bits - 1) << 26 : 0;
     REG(SPI_USER2) = 7u << 28 | command;
-    if (address >= 0) REG(SPI_ADDR) = (uint32_t)address;
+    if (address_bits) REG(SPI_ADDR) = address;
     if (mosi_len) REG(SPI_MOSI_DLEN) = mosi_len * 8 - 1;
     if (miso_len) REG(SPI_MISO_DLEN) = miso_len * 8 - 1;
     for (uint32_t i = 0; i < mosi_len; i += 4) {

@@ -167,6 +167,8 @@ uint32_t hal_uart_tx_room(void) {
     return host_hal::kUartFifoSize - uint32_t(g_model->uart.tx_fifo.size());
 }
 
+void hal_uart_flush(void) {}
+
 void hal_uart_tx_byte(uint8_t byte) {
     host_hal::Uart &uart = g_model->uart;
     if (uart.tx_fifo.size() >= host_hal::kUartFifoSize)
@@ -186,9 +188,14 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
     uart.tx_fifo_size_at_baud_change = uart.tx_fifo.size();
 }
 
-void hal_spi_transaction(uint8_t command, int32_t address, const uint8_t *mosi, uint32_t mosi_len,
-                         uint8_t *miso, uint32_t miso_len) {
-    host_hal::FlashTransaction(command, address, mosi, mosi_len, miso, miso_len);
+void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
+                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
+    // The model is a 16 MB-or-smaller part: it speaks 24-bit addresses only.
+    if (address_bits != 0 && address_bits != 24)
+        g_model->flash.violations.push_back("a " + std::to_string(address_bits) +
+                                            "-bit address to a 3-byte part");
+    host_hal::FlashTransaction(command, address_bits ? int32_t(address) : -1, mosi, mosi_len, miso,
+                               miso_len);
 }
 
 void hal_spi_attach(uint32_t pin_config) {

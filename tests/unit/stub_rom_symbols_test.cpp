@@ -23,6 +23,7 @@ std::optional<RomRoutine> routineFor(const std::string &symbol) {
         {"uart_tx_one_char", RomRoutine::UartTxOneChar},
         {"uart_rx_one_char", RomRoutine::UartRxOneChar},
         {"uart_tx_flush", RomRoutine::UartTxFlush},
+        {"GetUartDevice", RomRoutine::GetUartDevice},
     };
     auto found = kSymbols.find(symbol);
     if (found == kSymbols.end()) return std::nullopt;
@@ -93,6 +94,24 @@ TEST(StubChipHeaders, RegisterBlocksAreTheChipDatabases) {
         EXPECT_EQ(defined.count("UART_REG_UPDATE_OFFSET") ? defined["UART_REG_UPDATE_OFFSET"] : 0,
                   chip->uart_reg_update)
             << name;
+        // A stub that speaks USB-Serial-JTAG drives the block the virtual chip models, and takes
+        // the ROM's console number for it from the same facts.
+        if (defined.count("USB_SERIAL_JTAG_BASE")) {
+            EXPECT_EQ(defined["USB_SERIAL_JTAG_BASE"], chip->usb_serial_jtag_base) << name;
+            EXPECT_EQ(defined["USB_SERIAL_JTAG_CONSOLE"],
+                      chip->rom_console.word.usb_serial_jtag_value)
+                << name;
+            const auto &before = chip->rom_console.word_before;
+            if (before.address &&
+                before.usb_serial_jtag_value != chip->rom_console.word.usb_serial_jtag_value) {
+                EXPECT_EQ(defined["USB_SERIAL_JTAG_CONSOLE_BEFORE_V0_3"],
+                          before.usb_serial_jtag_value)
+                    << name;
+            }
+        } else {
+            EXPECT_EQ(chip->rom_console.word.address, 0u)
+                << name << ": the chip has a USB-Serial-JTAG console its stub does not speak";
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 // Frames are built by hand here, from protocol.md, so the chip is checked against the reference
 // rather than against the loader's encoder.
-#include "esptools/slip/slip.h"
-#include "esptools/vchip/vchip.h"
+#include "rom_client.h"
 #include "spi_flash.h"
 
 #include <gtest/gtest.h>
@@ -12,71 +11,7 @@
 
 using namespace esptools;
 
-namespace {
-
-std::vector<uint8_t> request(uint8_t op, std::vector<uint8_t> data, uint32_t checksum = 0) {
-    std::vector<uint8_t> packet = {0x00,
-                                   op,
-                                   uint8_t(data.size()),
-                                   uint8_t(data.size() >> 8),
-                                   uint8_t(checksum),
-                                   uint8_t(checksum >> 8),
-                                   uint8_t(checksum >> 16),
-                                   uint8_t(checksum >> 24)};
-    packet.insert(packet.end(), data.begin(), data.end());
-    return slip::encode(packet);
-}
-
-std::vector<uint8_t> words(std::initializer_list<uint32_t> values) {
-    std::vector<uint8_t> out;
-    for (uint32_t v : values)
-        for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
-    return out;
-}
-
-struct Client {
-    std::unique_ptr<vchip::VirtualChip> chip;
-    slip::Decoder decoder;
-
-    explicit Client(const std::string &spec) {
-        auto options = vchip::parsePortSpec(spec);
-        EXPECT_TRUE(bool(options));
-        auto created = vchip::VirtualChip::create(*options);
-        EXPECT_TRUE(bool(created));
-        chip = std::move(*created);
-        drain();
-    }
-    void drain() {
-        uint8_t buffer[512];
-        while (chip->read(buffer, std::chrono::milliseconds(0)) > 0) {
-        }
-        decoder.reset();
-    }
-    std::vector<std::vector<uint8_t>> send(const std::vector<uint8_t> &bytes) {
-        chip->write(bytes);
-        std::vector<std::vector<uint8_t>> frames;
-        uint8_t buffer[512];
-        while (size_t n = chip->read(buffer, std::chrono::milliseconds(0)))
-            for (size_t i = 0; i < n; ++i)
-                if (decoder.push(buffer[i]) == slip::Decoder::Event::Frame)
-                    frames.push_back(decoder.frame());
-        return frames;
-    }
-    uint32_t readReg(uint32_t address) {
-        auto frames = send(request(0x0A, words({address})));
-        EXPECT_EQ(frames.size(), 1u);
-        const auto &f = frames.at(0);
-        return uint32_t(f[4] | f[5] << 8 | f[6] << 16 | uint32_t(f[7]) << 24);
-    }
-};
-
-std::vector<uint8_t> syncPayload() {
-    std::vector<uint8_t> payload(36, 0x55);
-    payload[0] = 0x07, payload[1] = 0x07, payload[2] = 0x12, payload[3] = 0x20;
-    return payload;
-}
-
-} // namespace
+using namespace rom_client;
 
 TEST(VchipRom, SyncGetsEightRepliesWithTheRomsStatusLength) {
     for (auto [chip, status_bytes] : {std::pair{"esp8266", 2u}, {"esp32", 4u}, {"esp32c3", 4u}}) {
@@ -206,18 +141,18 @@ TEST(VchipFlash, BlockProtectionRefusesEraseAndProgram) {
     auto flash = vchip::SpiFlash::open({1u << 20, 0, "", std::nullopt});
     ASSERT_TRUE(bool(flash));
     auto &f = **flash;
-    f.transact(0x06, std::nullopt, {}, 0);
+    f.transact(0x06, std::nullopt, 0, {}, 0);
     uint8_t all[1] = {0x1C}; // BP2..BP0 = 111: everything
-    f.transact(0x01, std::nullopt, all, 0);
+    f.transact(0x01, std::nullopt, 0, all, 0);
     EXPECT_EQ(f.statusRegister(0), 0x1C);
     std::vector<uint8_t> data(4, 0);
     EXPECT_EQ(f.programPage(0, data), vchip::SpiFlash::Result::Protected);
     EXPECT_EQ(f.eraseSector(0x8000), vchip::SpiFlash::Result::Protected);
     f.powerCycle();
     EXPECT_EQ(f.statusRegister(0), 0x1C) << "written after WREN: non-volatile";
-    f.transact(0x50, std::nullopt, {}, 0);
+    f.transact(0x50, std::nullopt, 0, {}, 0);
     uint8_t none[1] = {0x00};
-    f.transact(0x01, std::nullopt, none, 0);
+    f.transact(0x01, std::nullopt, 0, none, 0);
     EXPECT_EQ(f.programPage(0, data), vchip::SpiFlash::Result::Ok);
     f.powerCycle();
     EXPECT_EQ(f.statusRegister(0), 0x1C) << "written after WEVSR: lost at power-off";
@@ -251,6 +186,7 @@ struct TestBus final : vchip::Bus {
     void uartSend(uint8_t byte) override { sent.push_back(char(byte)); }
     std::optional<uint8_t> uartReceive() override { return std::nullopt; }
     void delay(uint32_t) override {}
+    uint32_t uartDeviceAddress() override { return 0; }
     uint32_t readRegister(uint32_t address) override {
         if (address == 0x6000001C) {
             polled_empty = input.empty();

@@ -371,6 +371,9 @@ int main(int argc, char **argv) {
         "after,a", po::value<std::string>()->default_value(envOr("ESPTOOL_AFTER", "hard-reset")),
         "hard-reset, soft-reset, no-reset, no-reset-stub, watchdog-reset")(
         "no-stub", po::bool_switch(), "use the ROM loader only")(
+        "stub-only", po::bool_switch(),
+        "fail when the flasher stub does not start (by default the command goes on through the "
+        "ROM loader)")(
         "stub-dir", po::value<std::string>()->default_value(""),
         "load stubs from DIR/<chip>.json (esptool's format) instead of the built-in ones")(
         "trace,t", po::bool_switch(), "show every packet")(
@@ -553,8 +556,17 @@ int main(int argc, char **argv) {
     llvm::outs() << "\n";
     auto chip = device.detect(expected);
     if (!chip) return cli::reportError(kTool, chip.takeError());
+    auto usb_console = loader::usesUsbSerialJtag(device);
+    if (!usb_console) return cli::reportError(kTool, usb_console.takeError());
+    device.setUsbSerialJtagConsole(*usb_console);
     if (auto failure = loader::printChipInfo(device))
         return cli::reportError(kTool, std::move(failure));
+    // A reset over USB-Serial-JTAG leaves the RTC watchdogs as the app had them: they would reset
+    // the chip in the middle of the work (esptool's disable_watchdogs).
+    if (*usb_console && !device.stubAlreadyRunning() &&
+        before_mode != loader::BeforeReset::NoneNoSync)
+        if (auto failure = device.disableWatchdogs())
+            return cli::reportError(kTool, std::move(failure));
     if (command.prepare) command.prepare(**chip, vm);
     bool use_stub = !gvm["no-stub"].as<bool>();
     if (auto why = port->whyCodeCannotRun(); use_stub && !why.empty()) {
@@ -577,8 +589,31 @@ int main(int argc, char **argv) {
         auto stub = loader::findStub(name, gvm["stub-dir"].as<std::string>());
         if (!stub) return cli::reportError(kTool, stub.takeError());
         if (*stub) {
-            if (auto failure = device.runStub(std::move(**stub)))
+            auto failure = device.runStub(std::move(**stub));
+            if (failure && gvm["stub-only"].as<bool>())
                 return cli::reportError(kTool, std::move(failure));
+            if (failure) {
+                // A stub that does not start must not end the session: the ROM can still do it.
+                llvm::outs() << "WARNING: " << llvm::toString(std::move(failure))
+                             << " Resetting into download mode to go on with the ROM loader "
+                                "(--stub-only makes this an error).\n";
+                if (!port->hasControlLines() || before_mode == loader::BeforeReset::None ||
+                    before_mode == loader::BeforeReset::NoneNoSync)
+                    return cli::reportError(
+                        kTool, cli::makeError("the stub did not start, and the chip cannot be "
+                                              "reset into download mode without control lines "
+                                              "(--before %s): nothing was written",
+                                              gvm["before"].as<std::string>().c_str()));
+                auto resets = loader::resetStrategies(*port, settings->reset);
+                if (!resets) return cli::reportError(kTool, resets.takeError());
+                if (auto again = device.reconnect(*resets, gvm["connect-attempts"].as<int>()))
+                    return cli::reportError(kTool, std::move(again));
+                llvm::outs() << "\n";
+                if (*usb_console)
+                    if (auto again = device.disableWatchdogs())
+                        return cli::reportError(kTool, std::move(again));
+                baud_changed = false;
+            }
         } else {
             llvm::outs() << "NOTE: there is no flasher stub for " << (*chip)->display_name
                          << (gvm["stub-dir"].as<std::string>().empty()

@@ -7,4 +7,9 @@
 /* UART_REG_UPDATE_REG: bit 0 commits a new clock divider (ESP-IDF soc/uart_reg.h, uart_ll_update).
  */
 #define UART_REG_UPDATE_OFFSET 0x98u
+/* USB-Serial-JTAG's register block (ESP-IDF soc/usb_serial_jtag_reg.h, reg_base.h) and the number
+ * the ROM keeps in UartDevice.buff_uart_no while it talks over it (ESP-IDF esp_rom_caps.h,
+ * ESP_ROM_USB_SERIAL_DEVICE_NUM). */
+#define USB_SERIAL_JTAG_BASE 0x6000F000u
+#define USB_SERIAL_JTAG_CONSOLE 0x3u
 #endif

@@ -5,6 +5,9 @@
 #define ESPTOOLS_STUB_CHIP_H
 #define UART_BASE 0x60012000u
 #define SPI_BASE 0x60099000u
-/* UART_REG_UPDATE_REG: bit 0 commits a new clock divider (ESP-IDF soc/uart_reg.h, uart_ll_update). */
+/* UART_REG_UPDATE_REG: bit 0 commits a new clock divider (ESP-IDF soc/uart_reg.h, uart_ll_update).
+ */
 #define UART_REG_UPDATE_OFFSET 0x98u
+/* No USB-Serial-JTAG console: no Espressif source says where this ROM records its console (see
+ * tools/chipdb), so the stub could not tell which port to answer on. */
 #endif

@@ -155,26 +155,59 @@ constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
 
 // ROM routines at their jump-table slots (stable across ECOs), from ESP-IDF
 // components/esp_rom/<chip>/ld/<chip>.rom.ld, groups "common" and "spiflash_legacy"
-// (esp_rom_spiflash_attach is spi_flash_attach through <chip>.rom.api.ld, except on the C3).
-#define ESPTOOLS_ROM_TABLE(name, tx, rx, flush, delay, attach)                                     \
+// (esp_rom_spiflash_attach is spi_flash_attach through <chip>.rom.api.ld, except on the C3;
+// GetUartDevice as esp-stub-lib's copy of the same files has it).
+#define ESPTOOLS_ROM_TABLE(name, tx, rx, flush, delay, attach, uart_device)                        \
     constexpr RomFunction name[] = {                                                               \
         {RomRoutine::UartTxOneChar, tx},      {RomRoutine::UartRxOneChar, rx},                     \
         {RomRoutine::UartTxFlush, flush},     {RomRoutine::DelayMicroseconds, delay},              \
-        {RomRoutine::SpiFlashAttach, attach},                                                      \
+        {RomRoutine::SpiFlashAttach, attach}, {RomRoutine::GetUartDevice, uart_device},            \
     };
-ESPTOOLS_ROM_TABLE(kEsp32c3RomFunctions, 0x40000068, 0x40000070, 0x40000080, 0x40000050, 0x40000164)
-ESPTOOLS_ROM_TABLE(kEsp32c2RomFunctions, 0x40000058, 0x40000060, 0x40000070, 0x40000044, 0x40000178)
-ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001DC)
-ESPTOOLS_ROM_TABLE(kEsp32h2RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001D4)
+ESPTOOLS_ROM_TABLE(kEsp32c3RomFunctions, 0x40000068, 0x40000070, 0x40000080, 0x40000050, 0x40000164,
+                   0x400000B0)
+ESPTOOLS_ROM_TABLE(kEsp32c2RomFunctions, 0x40000058, 0x40000060, 0x40000070, 0x40000044, 0x40000178,
+                   0x400000A8)
+ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001DC,
+                   0x400000B4)
+ESPTOOLS_ROM_TABLE(kEsp32h2RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001D4,
+                   0x400000B4)
 // esp32c5.rom.ld and esp32c61.rom.ld share this layout.
-ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001F0)
-ESPTOOLS_ROM_TABLE(kEsp32h4RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001E4)
+ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001F0,
+                   0x400000B8)
+ESPTOOLS_ROM_TABLE(kEsp32h4RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001E4,
+                   0x400000B4)
 // esp32s31.rom.ld (ROM at 0x2F800000).
 ESPTOOLS_ROM_TABLE(kEsp32s31RomFunctions, 0x2F800054, 0x2F800060, 0x2F800074, 0x2F80003C,
-                   0x2F800200)
+                   0x2F800200, 0x2F8000BC)
 // esp32p4.rom.eco5.ld (chip revision 3.0 and later; ROM at 0x4FC00000).
-ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003C, 0x4FC001E8)
+ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003C, 0x4FC001E8,
+                   0x4FC000B4)
 #undef ESPTOOLS_ROM_TABLE
+
+// esptool v5.3.1 targets/<chip>.py: RTC_CNTL_WDT* and RTC_CNTL_SWD*, and which chips' own
+// watchdog_reset it runs (C5 and C61 take the C3's, C6, H2 and H4 the classic hard reset).
+constexpr WatchdogRegisters kEsp32c3Watchdogs{0x60008090, 0x60008094, 0x600080A8,
+                                              0x50D83AA1, 0x600080AC, 0x600080B0,
+                                              0x8F1D312A, 1u << 31,   true};
+constexpr WatchdogRegisters kEsp32s2Watchdogs{0x3F408094, 0x3F408098, 0x3F4080AC, 0x50D83AA1, 0,
+                                              0,          0,          0,          true};
+constexpr WatchdogRegisters kEsp32s3Watchdogs{0x60008098, 0x6000809C, 0x600080B0,
+                                              0x50D83AA1, 0x600080B4, 0x600080B8,
+                                              0x8F1D312A, 1u << 31,   true};
+// The C5 and C61 inherit these registers from the C6 in esptool, and the C3's watchdog_reset.
+constexpr WatchdogRegisters kEsp32c5Watchdogs{0x600B1C00, 0x600B1C04, 0x600B1C18,
+                                              0x50D83AA1, 0x600B1C1C, 0x600B1C20,
+                                              0x50D83AA1, 1u << 18,   true};
+constexpr WatchdogRegisters kEsp32c6Watchdogs{0x600B1C00, 0x600B1C04, 0x600B1C18, 0x50D83AA1,
+                                              0x600B1C1C, 0x600B1C20, 0x50D83AA1, 1u << 18};
+constexpr WatchdogRegisters kEsp32h2Watchdogs{0x600B1C00, 0x600B1C04, 0x600B1C1C, 0x50D83AA1,
+                                              0x600B1C20, 0x600B1C24, 0x50D83AA1, 1u << 18};
+constexpr WatchdogRegisters kEsp32p4Watchdogs{0x50116000, 0x50116004, 0x50116018,
+                                              0x50D83AA1, 0x5011601C, 0x50116020,
+                                              0x50D83AA1, 1u << 18,   true};
+// The H4's RTC watchdog is TIMG0's (DR_REG_TIMG_BASE 0x60090000), its super watchdog LP_WDT's.
+constexpr WatchdogRegisters kEsp32h4Watchdogs{0x60090048, 0x6009004C, 0x60090064, 0x50D83AA1,
+                                              0x600B541C, 0x600B5420, 0x50D83AA1, 1u << 18};
 
 constexpr RomCapabilities kEsp8266Rom{
     .status_bytes = 2,
@@ -274,6 +307,7 @@ constexpr ChipDescription kChips[] = {
         .uart_date_reg = 0x60000078,
         .uart_clkdiv_reg = 0x3F400014,
         .spi = modernSpi(0x3F402000),
+        .watchdogs = kEsp32s2Watchdogs,
         .efuse_base = 0x3F41A000,
         .mac_efuse_reg = 0x3F41A044,
         .revision = {{field(0x3F41A050, 19, 18)},
@@ -296,6 +330,11 @@ constexpr ChipDescription kChips[] = {
         .uart_date_reg = 0x60000080,
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60002000),
+        .flash_4byte_addresses = true,
+        // UARTDEV_BUF_NO: esptool v5.2 targets/esp32s3.py (3 there means USB-OTG).
+        .usb_serial_jtag_base = 0x60038000,
+        .rom_console = {.word = {0x3FCEF14C, 4}},
+        .watchdogs = kEsp32s3Watchdogs,
         .efuse_base = 0x60007000,
         .mac_efuse_reg = 0x60007044,
         .revision = {{field(0x60007058, 25, 24)},
@@ -317,6 +356,13 @@ constexpr ChipDescription kChips[] = {
         .uart_date_reg = 0x6000007C,
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60002000),
+        // UARTDEV_BUF_NO: esptool v5.2 targets/esp32c3.py (UartDev at 0x3FCDF064 before v1.1,
+        // 0x3FCDF060 from it; buff_uart_no 24 bytes in).
+        .usb_serial_jtag_base = 0x60043000,
+        .rom_console = {.word = {0x3FCDF078, 3},
+                        .word_before = {0x3FCDF07C, 3},
+                        .changes_at_revision = 101},
+        .watchdogs = kEsp32c3Watchdogs,
         .efuse_base = 0x60008800,
         .mac_efuse_reg = 0x60008844,
         .revision = {{field(0x60008858, 25, 24)},
@@ -362,6 +408,9 @@ constexpr ChipDescription kChips[] = {
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60003000),
         .uart_reg_update = 0x98,
+        .usb_serial_jtag_base = 0x6000F000,
+        .rom_console = {.word = {0x4087F580, 3}}, // esptool v5.2 targets/esp32c6.py
+        .watchdogs = kEsp32c6Watchdogs,
         .efuse_base = 0x600B0800,
         .mac_layout = MacLayout::StandardEui64,
         .mac_efuse_reg = 0x600B0844,
@@ -385,7 +434,14 @@ constexpr ChipDescription kChips[] = {
         .uart_date_reg = 0x6000007C,
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60003000),
+        .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
+        // esptool v5.2 targets/esp32c61.py: the word and its value changed after v0.2.
+        .usb_serial_jtag_base = 0x6000F000,
+        .rom_console = {.word = {0x4084F5E4, 4},
+                        .word_before = {0x4084F5EC, 3},
+                        .changes_at_revision = 3},
+        .watchdogs = kEsp32c5Watchdogs,
         .efuse_base = 0x600B4800,
         .mac_efuse_reg = 0x600B4844,
         .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
@@ -407,7 +463,11 @@ constexpr ChipDescription kChips[] = {
         .uart_date_reg = 0x6000007C,
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60003000),
+        .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
+        .usb_serial_jtag_base = 0x6000F000,
+        .rom_console = {.word = {0x4085F514, 3}}, // esptool v5.2 targets/esp32c5.py
+        .watchdogs = kEsp32c5Watchdogs,
         .efuse_base = 0x600B4800,
         .mac_layout = MacLayout::StandardEui64,
         .mac_efuse_reg = 0x600B4844,
@@ -452,6 +512,9 @@ constexpr ChipDescription kChips[] = {
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60003000),
         .uart_reg_update = 0x98,
+        .usb_serial_jtag_base = 0x6000F000,
+        .rom_console = {.word = {0x4084FEFC, 3}}, // esptool v5.2 targets/esp32h2.py
+        .watchdogs = kEsp32h2Watchdogs,
         .efuse_base = 0x600B0800,
         .mac_layout = MacLayout::StandardEui64,
         .mac_efuse_reg = 0x600B0844,
@@ -493,13 +556,24 @@ constexpr ChipDescription kChips[] = {
         .irom_map = {0x40000000, 0x4C000000},
         .drom_map = {0x40000000, 0x4C000000},
         .memory_map = kEsp32p4Memory,
+        // ESP-IDF soc/esp32p4/include/soc/soc.h: SOC_DRAM_HIGH 0x4FFC0000 (the ROM's .bss from
+        // v3.0 lies up there).
+        .more_internal_ram = {0x4FFA0000, 0x4FFC0000},
         .flash_sizes = kEsp32FlashSizes,
         .flash_frequencies = kClassicFrequencies,
         .uart_date_reg = 0x500CA08C,
         .uart_clkdiv_reg = 0x3FF40014,
         .uart_base = 0x500CA000,
         .spi = modernSpi(0x5008D000),
+        .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
+        // DR_REG_HPPERIPH1_BASE + 0x12000. UARTDEV_BUF_NO: esptool v5.2 targets/esp32p4.py
+        // (UartDev at 0x4FF3FEB0 before v3.0, 0x4FFBFEB0 from it; 5 there means USB-OTG).
+        .usb_serial_jtag_base = 0x500D2000,
+        .rom_console = {.word = {0x4FFBFEC8, 6},
+                        .word_before = {0x4FF3FEC8, 6},
+                        .changes_at_revision = 300},
+        .watchdogs = kEsp32p4Watchdogs,
         .efuse_base = 0x5012D000,
         .mac_efuse_reg = 0x5012D044,
         .revision = {{field(0x5012D04C, 23, 23), field(0x5012D04C, 5, 4)},
@@ -527,6 +601,10 @@ constexpr ChipDescription kChips[] = {
         .uart_base = 0x60012000,
         .spi = modernSpi(0x60099000),
         .uart_reg_update = 0x98,
+        // esptool v5.2 gives the C6's UARTDEV_BUF_NO (0x4087F580), which lies past the H4's RAM
+        // (ESP-IDF soc.h: SOC_DRAM_HIGH 0x40860000): where its ROM keeps the word is not known.
+        .usb_serial_jtag_base = 0x6001D000,
+        .watchdogs = kEsp32h4Watchdogs,
         .efuse_base = 0x600B1800,
         .mac_layout = MacLayout::StandardEui64,
         .mac_efuse_reg = 0x600B1844,
@@ -551,7 +629,10 @@ constexpr ChipDescription kChips[] = {
         .uart_clkdiv_reg = 0x60000014,
         .uart_base = 0x2038A000,
         .spi = modernSpi(0x20501000),
+        .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
+        // No esptool release names the S31's console word; the stub asks the ROM for it.
+        .usb_serial_jtag_base = 0x20391000,
         .efuse_base = 0x20715000,
         .mac_efuse_reg = 0x20715050,
         .revision = simpleRevision(0x2071505C, 23, 22, 21, 18),
@@ -649,6 +730,11 @@ std::optional<uint32_t> flashSizeBytes(std::string_view name) {
     for (const auto &[size_name, bytes] : kSizes)
         if (size_name == name) return bytes;
     return std::nullopt;
+}
+
+RomConsoleWord romConsoleWord(const ChipDescription &chip, uint32_t revision) {
+    const RomConsole &console = chip.rom_console;
+    return revision < console.changes_at_revision ? console.word_before : console.word;
 }
 
 bool isFlashAddress(const ChipDescription &chip, uint32_t address) {

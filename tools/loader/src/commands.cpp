@@ -124,6 +124,27 @@ uint32_t flashSizeFromId(uint32_t id) {
     return 0;
 }
 
+constexpr uint64_t kThreeByteLimit = 1u << 24; // what 24 flash address bits reach
+
+// Flash past 16 MB takes 32-bit addresses: the stubs send them where the chip's controller can,
+// while the ROMs' flash routines send 24 bits, which would wrap to the start of the flash (over
+// the bootloader) and read back through the same wrap, so nothing would notice.
+llvm::Error checkAddressWidth(Device &device, uint64_t end, const std::string &what) {
+    if (end <= kThreeByteLimit) return llvm::Error::success();
+    const auto &chip = *device.chip();
+    if (!chip.flash_4byte_addresses)
+        return error(what + " ends at " + hex(uint32_t(end - 1)) + ", past 16 MB: the " +
+                     std::string(chip.display_name) +
+                     " cannot send 4-byte flash addresses (ESP-IDF: no "
+                     "SOC_SPI_FLASH_4B_ADDR_SUPPORTED). Nothing was written.");
+    if (!device.stub())
+        return error(what + " ends at " + hex(uint32_t(end - 1)) +
+                     ", past 16 MB, which the ROM loader cannot reach (its 3-byte addresses "
+                     "wrap to the start of the flash); use the flasher stub (drop --no-stub). "
+                     "Nothing was written.");
+    return llvm::Error::success();
+}
+
 std::string sizeName(uint32_t bytes) {
     return bytes >= (1u << 20) ? std::to_string(bytes >> 20) + "MB"
                                : std::to_string(bytes >> 10) + "KB";
@@ -163,6 +184,8 @@ llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::str
             llvm::consumeError(address.takeError());
             return error("Address \"" + words[i] + "\" must be a number.");
         }
+        if (*address > UINT32_MAX)
+            return error("Address \"" + words[i] + "\" is past the 4 GB a flash address can hold.");
         auto bytes = cli::readFile(words[i + 1]);
         if (!bytes) return bytes.takeError();
         if (formats::looksLikeIntelHex(*bytes)) {
@@ -261,6 +284,27 @@ llvm::Expected<std::string> readMacText(Device &device) {
            "\nMAC_EXT:            " + format(ext);
 }
 
+llvm::Expected<bool> usesUsbSerialJtag(Device &device) {
+    // Espressif's CDC-ACM device on a USB port (esptool v5.3's test).
+    constexpr uint16_t kEspressifVid = 0x303A, kUsbSerialJtagPid = 0x1001;
+    if (auto usb = device.port().usbId())
+        return usb->vid == kEspressifVid && usb->pid == kUsbSerialJtagPid;
+    // Behind a network bridge the host cannot see the device: ask the ROM which port it talks
+    // on, as esptool did before v5.3.
+    const auto &chip = *device.chip();
+    if (!chip.rom_console.word.address) return false;
+    uint32_t revision = 0;
+    if (chip.rom_console.changes_at_revision) {
+        auto read = chipRevision(device);
+        if (!read) return read.takeError();
+        revision = *read;
+    }
+    auto word = chipdb::romConsoleWord(chip, revision);
+    auto value = device.readRegister(word.address & ~3u);
+    if (!value) return value.takeError();
+    return ((*value >> (8 * (word.address & 3))) & 0xFF) == word.usb_serial_jtag_value;
+}
+
 llvm::Error printChipInfo(Device &device) {
     const auto &chip = *device.chip();
     std::string type(chip.display_name);
@@ -272,6 +316,7 @@ llvm::Error printChipInfo(Device &device) {
     }
     llvm::outs() << "Connected to " << chip.display_name << " on " << device.port().name() << ":\n";
     llvm::outs() << "Chip type:          " << type << "\n";
+    if (device.usbSerialJtagConsole()) llvm::outs() << "USB mode:           USB-Serial/JTAG\n";
     auto mac = readMacText(device);
     if (!mac) return mac.takeError();
     llvm::outs() << *mac << "\n";
@@ -371,6 +416,19 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
     if (!flash_size) return flash_size.takeError();
     auto files = prepare(resolvedParams(options.params, *flash_size));
     if (!files) return files.takeError();
+    // Every file is checked before anything is written.
+    for (const auto &prepared : *files) {
+        const FlashFile &file = prepared.file;
+        if (prepared.length == 0) continue;
+        if (uint64_t(file.address) + prepared.length > *flash_size)
+            return error("File '" + file.name + "' (length " + std::to_string(prepared.length) +
+                         ") at offset " + hex(file.address) + " will not fit in " +
+                         std::to_string(*flash_size) +
+                         " bytes of flash. Change the flash_size argument or flashing address.");
+        if (auto failure = checkAddressWidth(device, uint64_t(file.address) + prepared.length,
+                                             "File '" + file.name + "'"))
+            return failure;
+    }
     if (options.erase_all)
         if (auto failure = eraseFlash(device)) return failure;
     const uint32_t block_size = device.flashBlockSize();
@@ -382,11 +440,6 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             llvm::outs() << "WARNING: '" << file.name << "' is empty.\n";
             continue;
         }
-        if (uint64_t(file.address) + prepared.length > *flash_size)
-            return error("File '" + file.name + "' (length " + std::to_string(prepared.length) +
-                         ") at offset " + hex(file.address) + " will not fit in " +
-                         std::to_string(*flash_size) +
-                         " bytes of flash. Change the flash_size argument or flashing address.");
         for (const auto &warning : prepared.warnings)
             llvm::outs() << "WARNING: " << warning << "\n";
         for (const auto &note : prepared.notes) llvm::outs() << note << "\n";
@@ -459,12 +512,28 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         if (stub) {
             // A stub answers each block before writing it; its report on the last one comes here.
             std::vector<uint8_t> stay = {1, 0, 0, 0};
-            auto ended = device.command(
-                compress ? kFlashDeflEnd : kFlashEnd, stay, 0,
-                device.timeouts().scaled(device.timeouts().erase_per_mb_ms, block_size * 4));
-            if (!ended)
+            const auto end_timeout =
+                device.timeouts().scaled(device.timeouts().erase_per_mb_ms, block_size * 4);
+            constexpr uint8_t kNotInFlashMode = 0xC6;
+            llvm::Error ended = llvm::Error::success();
+            for (int attempt = 0; attempt < 3; ++attempt) {
+                llvm::consumeError(std::move(ended));
+                auto reply = device.command(compress ? kFlashDeflEnd : kFlashEnd, stay, 0,
+                                            end_timeout, 0, 1);
+                ended = reply ? llvm::Error::success() : reply.takeError();
+                if (!ended) break;
+                // "Not in flash mode" to a resent end: the first one ended the session and its
+                // answer was lost. Whether the write is whole is the MD5 check's to say.
+                if (attempt > 0 && device.lastFailureStatus() == kNotInFlashMode) {
+                    llvm::consumeError(std::move(ended));
+                    ended = llvm::Error::success();
+                    break;
+                }
+                if (device.lastFailureStatus()) break; // the stub's verdict on the write
+            }
+            if (ended)
                 return error("Writing '" + file.name +
-                             "' failed at the end: " + llvm::toString(ended.takeError()));
+                             "' failed at the end: " + llvm::toString(std::move(ended)));
         }
         double seconds = progress.seconds();
         char summary[200];
@@ -508,6 +577,8 @@ llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std
         return error("Can't access flash regions larger than detected flash size (set size " +
                      hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
                      sizeName(*flash_size) + ").");
+    if (auto failure = checkAddressWidth(device, uint64_t(address) + size, "The region read"))
+        return failure;
     Progress progress("Reading", address, size, progress_enabled);
     auto data = device.readFlash(address, size, [&](uint32_t done) { progress.update(done); });
     if (!data) return data.takeError();
@@ -528,6 +599,10 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
     if (auto failure = device.attachFlash()) return failure;
     auto flash_size = configureFlashSize(device, params.size == "keep" ? "keep" : params.size);
     if (!flash_size) return flash_size.takeError();
+    for (const auto &file : files)
+        if (auto failure = checkAddressWidth(device, uint64_t(file.address) + file.data.size(),
+                                             "File '" + file.name + "'"))
+            return failure;
     bool all_match = true;
     for (auto &file : files) {
         auto patched = formats::patchFlashParams(file.data, file.address, chip,
@@ -601,6 +676,8 @@ llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size) {
         return error("Can't access flash regions larger than detected flash size (set size " +
                      hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
                      sizeName(*flash_size) + ").");
+    if (auto failure = checkAddressWidth(device, uint64_t(address) + size, "The region erased"))
+        return failure;
     llvm::outs() << "Erasing flash memory region (this may take a while depending on size)...\n";
     if (device.stub()) {
         if (auto failure = device.eraseRegion(address, size)) return failure;

@@ -194,6 +194,7 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
     put32(packet, checksum);
     packet.insert(packet.end(), data.begin(), data.end());
     std::string last_problem = "no reply";
+    last_failure_status_ = 0;
     for (int attempt = 0; attempt < std::max(attempts, 1); ++attempt) {
         traceFrame("write", packet);
         if (auto failure = port_.write(slip::encode(packet))) return failure;
@@ -243,6 +244,7 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
                     !stub_ || std::find(std::begin(kStubVerdicts), std::end(kStubVerdicts),
                                         status) == std::end(kStubVerdicts);
                 if (damaged && attempt + 1 < attempts) break;
+                last_failure_status_ = status;
                 return error(last_problem);
             }
             return Reply{get32(&bytes[4]),
@@ -333,8 +335,30 @@ Device::detect(const chipdb::ChipDescription *expected) {
 
 llvm::Error Device::reset(AfterReset after) {
     switch (after) {
+    case AfterReset::Watchdog: {
+        const auto &watchdogs = chip_->watchdogs;
+        if (!watchdogs.reset_supported) {
+            llvm::outs() << "Note: Watchdog hard reset is not supported on " << chip_->display_name
+                         << ", attempting classic hard reset instead.\n";
+            return reset(AfterReset::Hard);
+        }
+        // esptool's watchdog_reset: unlock, a short timeout, stage 0 resets the system, lock.
+        llvm::outs() << "Hard resetting with a watchdog...\n";
+        constexpr uint32_t kEnable = 1u << 31, kStage0ResetSystem = 5u << 28,
+                           kFlashBootMode = 1u << 8, kSystemResetLength = 2;
+        for (auto [address, value] : {std::pair{watchdogs.rwdt_write_protect, watchdogs.rwdt_key},
+                                      std::pair{watchdogs.rwdt_config1, 2000u}})
+            if (auto failure = writeRegister(address, value)) return failure;
+        // The chip may reset before it answers these two.
+        const uint32_t start = kEnable | kStage0ResetSystem | kFlashBootMode | kSystemResetLength;
+        if (auto failure = writeRegister(watchdogs.rwdt_config0, start))
+            llvm::consumeError(std::move(failure));
+        else if (auto unanswered = writeRegister(watchdogs.rwdt_write_protect, 0))
+            llvm::consumeError(std::move(unanswered));
+        std::this_thread::sleep_for(milliseconds(500)); // the reset takes effect
+        return llvm::Error::success();
+    }
     case AfterReset::Hard:
-    case AfterReset::Watchdog:
         llvm::outs() << "Hard resetting via RTS pin...\n";
         if (port_.hasControlLines()) playResetSequence(port_, hard_reset_);
         return llvm::Error::success();
@@ -355,6 +379,33 @@ llvm::Error Device::reset(AfterReset after) {
         return llvm::Error::success();
     }
     return llvm::Error::success();
+}
+
+llvm::Error Device::reconnect(const std::vector<ResetSequence> &resets, int attempts) {
+    stub_.reset();
+    stub_answered_sync_ = false;
+    baud_ = 115200;
+    if (auto failure = port_.setBaudRate(baud_)) return failure;
+    if (auto failure = connect(resets, attempts)) return failure;
+    // The ROM starts afresh: the security info asked for before the upload still holds.
+    return llvm::Error::success();
+}
+
+llvm::Error Device::disableWatchdogs() {
+    const auto &watchdogs = chip_->watchdogs;
+    if (!watchdogs.rwdt_config0) return llvm::Error::success();
+    for (auto [address, value] :
+         {std::pair{watchdogs.rwdt_write_protect, watchdogs.rwdt_key},
+          std::pair{watchdogs.rwdt_config0, 0u}, std::pair{watchdogs.rwdt_write_protect, 0u}})
+        if (auto failure = writeRegister(address, value)) return failure;
+    if (!watchdogs.swd_config) return llvm::Error::success();
+    if (auto failure = writeRegister(watchdogs.swd_write_protect, watchdogs.swd_key))
+        return failure;
+    auto config = readRegister(watchdogs.swd_config);
+    if (!config) return config.takeError();
+    if (auto failure = writeRegister(watchdogs.swd_config, *config | watchdogs.swd_auto_feed))
+        return failure;
+    return writeRegister(watchdogs.swd_write_protect, 0);
 }
 
 llvm::Expected<uint32_t> Device::readRegister(uint32_t address) {
@@ -418,6 +469,10 @@ llvm::Error Device::setFlashSize(uint32_t bytes) {
 }
 
 llvm::Error Device::changeBaud(uint32_t baud) {
+    if (usb_serial_jtag_console_) {
+        llvm::outs() << "USB-Serial/JTAG has no baud rate: keeping the port as it is.\n";
+        return llvm::Error::success();
+    }
     if (!stub_ && !chip_->rom.change_baudrate) {
         llvm::outs() << "WARNING: ROM doesn't support changing baud rate. Keeping initial baud "
                         "rate 115200.\n";
@@ -720,6 +775,14 @@ llvm::Error Device::runStub(StubImage stub) {
     }
     if (!problem.empty()) return error(problem);
     stub_ = std::move(stub);
+    // A stub that greets but does not serve (wrong build, clobbered RAM) is found here, before
+    // anything depends on it. The MAC word is a register every chip answers from (the
+    // chip-detect word is flash-mapped on some).
+    if (auto magic = readRegister(chip_->mac_efuse_reg); !magic) {
+        stub_.reset();
+        return error("The stub flasher started but did not answer its first command (" +
+                     llvm::toString(magic.takeError()) + ").");
+    }
     llvm::outs() << "Stub flasher running.\n";
     return llvm::Error::success();
 }

@@ -256,7 +256,8 @@ public:
     VchipPort(std::unique_ptr<vchip::VirtualChip> chip, std::string name,
               const vchip::Options &options)
         : chip_(std::move(chip)), name_(std::move(name)), timed_(options.timing),
-          why_code_cannot_run_(vchip::whyCannotExecute(*options.chip)) {}
+          why_code_cannot_run_(vchip::whyCannotExecute(*options.chip)),
+          usb_console_(options.console == vchip::Console::UsbSerialJtag) {}
     llvm::Error write(std::span<const uint8_t> bytes) override {
         if (!chip_->connected())
             return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -278,6 +279,11 @@ public:
     void setDtr(bool asserted) override { chip_->setDtr(asserted); }
     void setRts(bool asserted) override { chip_->setRts(asserted); }
     bool hasControlLines() const override { return true; }
+    // A chip whose console is its own USB-Serial-JTAG shows up as Espressif's CDC-ACM device.
+    std::optional<UsbId> usbId() const override {
+        if (!usb_console_) return std::nullopt;
+        return UsbId{0x303A, 0x1001};
+    }
     // With its timing model on, the chip lives in real time, reset pulses included.
     bool runsInRealTime() const override { return timed_; }
     std::string whyCodeCannotRun() const override { return why_code_cannot_run_; }
@@ -288,6 +294,7 @@ private:
     std::string name_;
     bool timed_;
     std::string why_code_cannot_run_;
+    bool usb_console_;
 };
 
 } // namespace

@@ -72,6 +72,15 @@ struct RiscVCore::Machine {
                 break; // the UART model sends at line rate on its own
             case chipdb::RomRoutine::SpiFlashAttach:
                 break; // the flash model is always connected
+            case chipdb::RomRoutine::GetUartDevice:
+                result = machine.bus.uartDeviceAddress();
+                if (!result) {
+                    machine.fault = "the code asked for the ROM's UartDevice record, whose place "
+                                    "in RAM no Espressif source gives for this chip";
+                    uc_emu_stop(uc);
+                    return;
+                }
+                break;
             case chipdb::RomRoutine::DelayMicroseconds:
                 machine.bus.delay(a0);
                 machine.stopIfIdle();
@@ -151,6 +160,8 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
         if (name == "DRAM") dram = region.range;
         if (name == "IROM_MASK") rom = region.range;
     }
+    if (chip.more_internal_ram.end)
+        if (auto error = mapRange(chip.more_internal_ram)) return error;
     if (auto error = mapRange(rom)) return error;
     std::vector<uint8_t> returns((rom.end - rom.start + 3) / 4 * 4);
     for (size_t i = 0; i < returns.size(); i += 4) { // jalr x0, 0(ra)

@@ -17,9 +17,10 @@ namespace {
 
 constexpr uint32_t kPageSize = 256;
 constexpr uint32_t kSectorSize = 0x1000;
-constexpr uint8_t kStatusBusy = 0x01;        // SR1 bit 0: WIP
-constexpr uint8_t kStatusWriteEnable = 0x02; // SR1 bit 1: WEL
-constexpr uint8_t kSr2Complement = 0x40;     // SR2 bit 6: CMP
+constexpr uint32_t kThreeByteLimit = 1u << 24; // what 24 address bits reach
+constexpr uint8_t kStatusBusy = 0x01;          // SR1 bit 0: WIP
+constexpr uint8_t kStatusWriteEnable = 0x02;   // SR1 bit 1: WEL
+constexpr uint8_t kSr2Complement = 0x40;       // SR2 bit 6: CMP
 constexpr std::chrono::microseconds kPageProgram{600};
 constexpr std::chrono::nanoseconds kFirstByteProgram{30'000};
 constexpr std::chrono::nanoseconds kNextByteProgram{2'500};
@@ -44,6 +45,7 @@ struct SpiFlash::State {
     uint8_t nonvolatile_status[3] = {0, 0, 0};
     bool volatile_write_enabled = false; // WEVSR (50h) was the last enable
     bool deep_power_down = false;
+    bool four_byte_mode = false; // B7h: the 3-byte commands take 4-byte addresses until E9h
     std::chrono::microseconds busy{0};
 
     ~State() {
@@ -133,7 +135,10 @@ llvm::Expected<std::unique_ptr<SpiFlash>> SpiFlash::open(const Config &config) {
     if (state->config.jedec_id == 0) {
         uint32_t capacity = 0;
         while ((1u << capacity) < config.size) ++capacity;
-        state->config.jedec_id = 0xC8 | 0x40 << 8 | capacity << 16; // GigaDevice GD25Q series
+        // GigaDevice GD25Q series up to GD25Q256 (C8 40 19); Winbond's W25Q512JV (EF 40 20) and
+        // W25Q01JV (EF 40 21) above, whose capacity byte skips from 19h to 20h.
+        state->config.jedec_id = capacity <= 25 ? 0xC8 | 0x40 << 8 | capacity << 16
+                                                : 0xEF | 0x40 << 8 | (capacity + 6) << 16;
     }
     if (config.backing_file.empty()) {
         state->memory.assign(config.size, 0xFF);
@@ -183,12 +188,43 @@ uint32_t SpiFlash::jedecId() const {
     return state_->config.jedec_id;
 }
 
+// Parts above 16 MB (W25Q256JV, GD25Q256D datasheets) take the 3-byte commands with 24 address
+// bits, which reach the first 16 MB only, unless B7h put them in 4-byte mode; the 4-byte commands
+// 13h, 12h, 21h, 5Ch and DCh always take 32. The part reads an address MSB first, so a longer
+// address phase than it expects leaves the low bits for it to take as data.
 std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t> address,
-                                        std::span<const uint8_t> mosi, size_t miso_length) {
+                                        unsigned address_bits, std::span<const uint8_t> mosi,
+                                        size_t miso_length) {
     State &s = *state_;
     std::vector<uint8_t> miso(miso_length, 0xFF);
     if (s.deep_power_down && command != 0xAB) return miso;
+    const bool large = s.config.size > kThreeByteLimit;
+    auto taken = [&](unsigned bits) -> std::optional<uint32_t> {
+        if (!address || address_bits < bits) return std::nullopt;
+        uint64_t value = uint64_t(*address) >> (address_bits - bits);
+        return uint32_t(value & ((uint64_t(1) << bits) - 1));
+    };
+    const unsigned mode_bits = s.four_byte_mode ? 32 : 24;
     switch (command) {
+    case 0xB7:
+    case 0xE9:
+        if (large) s.four_byte_mode = command == 0xB7;
+        break;
+    case 0x13:
+    case 0x12:
+    case 0x21:
+    case 0x5C:
+    case 0xDC: {
+        if (!large) break; // a 16 MB part has no 4-byte commands
+        auto at = taken(32);
+        if (!at) break;
+        if (command == 0x13) read(*at, miso);
+        if (command == 0x12) programPageRaw(*at, mosi);
+        if (command == 0x21) s.erase(*at, kSectorSize, kSectorErase);
+        if (command == 0x5C) s.erase(*at, 0x8000, kBlock32Erase);
+        if (command == 0xDC) s.erase(*at, 0x10000, kBlock64Erase);
+        break;
+    }
     case 0x9F: // RDID
         for (size_t i = 0; i < miso_length && i < 3; ++i)
             miso[i] = uint8_t(s.config.jedec_id >> (8 * i));
@@ -222,25 +258,25 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
         break;
     case 0x5A: { // SFDP: a minimal table whose signature the loader checks
         static constexpr uint8_t kSfdp[] = {'S', 'F', 'D', 'P', 0x06, 0x01, 0x00, 0xFF};
-        uint32_t at = address.value_or(0);
+        uint32_t at = taken(24).value_or(0);
         for (size_t i = 0; i < miso_length; ++i)
             miso[i] = at + i < sizeof kSfdp ? kSfdp[at + i] : 0xFF;
         break;
     }
     case 0x03:
-        if (address) read(*address, miso);
+        if (auto at = taken(mode_bits)) read(*at, miso);
         break;
     case 0x02:
-        if (address) programPageRaw(*address, mosi);
+        if (auto at = taken(mode_bits)) programPageRaw(*at, mosi);
         break;
     case 0x20:
-        if (address) s.erase(*address, kSectorSize, kSectorErase);
+        if (auto at = taken(mode_bits)) s.erase(*at, kSectorSize, kSectorErase);
         break;
     case 0x52:
-        if (address) s.erase(*address, 0x8000, kBlock32Erase);
+        if (auto at = taken(mode_bits)) s.erase(*at, 0x8000, kBlock32Erase);
         break;
     case 0xD8:
-        if (address) s.erase(*address, 0x10000, kBlock64Erase);
+        if (auto at = taken(mode_bits)) s.erase(*at, 0x10000, kBlock64Erase);
         break;
     case 0xC7:
     case 0x60:
@@ -316,6 +352,7 @@ uint8_t SpiFlash::statusRegister(int index) const {
 void SpiFlash::powerCycle() {
     std::memcpy(state_->status, state_->nonvolatile_status, 3);
     state_->deep_power_down = false;
+    state_->four_byte_mode = false;
 }
 
 std::chrono::microseconds SpiFlash::takeBusyTime() {

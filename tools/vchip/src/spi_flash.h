@@ -42,14 +42,17 @@ public:
     uint32_t jedecId() const;
 
     // One SPI transaction as the controller's user-command engine runs it: a command byte, an
-    // optional address, bytes sent (MOSI), and miso_length bytes returned. Handles RDID 9Fh,
-    // RDSR 05h/35h/15h, WRSR 01h/31h/11h (01h with 2 bytes writes SR1+SR2), WREN 06h, WRDI 04h,
-    // WEVSR 50h, SFDP 5Ah, READ 03h, PP 02h, SE 20h, BE32 52h, BE64 D8h, CE C7h/60h, RSTEN 66h,
-    // RST 99h, DP B9h, RDP ABh; anything else is ignored and reads 0xFF.
+    // optional address of address_bits, bytes sent (MOSI), and miso_length bytes returned. Handles
+    // RDID 9Fh, RDSR 05h/35h/15h, WRSR 01h/31h/11h (01h with 2 bytes writes SR1+SR2), WREN 06h,
+    // WRDI 04h, WEVSR 50h, SFDP 5Ah, READ 03h, PP 02h, SE 20h, BE32 52h, BE64 D8h, CE C7h/60h,
+    // RSTEN 66h, RST 99h, DP B9h, RDP ABh, and on parts above 16 MB EN4B B7h, EX4B E9h and the
+    // 4-byte READ 13h, PP 12h, SE 21h, BE32 5Ch, BE64 DCh; anything else is ignored and reads 0xFF.
     std::vector<uint8_t> transact(uint8_t command, std::optional<uint32_t> address,
-                                  std::span<const uint8_t> mosi, size_t miso_length);
+                                  unsigned address_bits, std::span<const uint8_t> mosi,
+                                  size_t miso_length);
 
     // What the ROM's flash routines do for one operation: WREN, the operation, wait for WIP.
+    // The caller gives the address the part sees (the ROMs send 24 bits).
     Result eraseSector(uint32_t address);  // 4 KiB
     Result eraseBlock32(uint32_t address); // 32 KiB
     Result eraseBlock64(uint32_t address); // 64 KiB

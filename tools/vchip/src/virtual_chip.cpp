@@ -160,6 +160,17 @@ public:
     }
 
     bool takeBootRequest() { return std::exchange(boot_requested_, false); }
+
+    void startWatchdog(std::chrono::microseconds timeout) {
+        registers_[chip_.watchdogs.rwdt_config0] |= 1u << 31;
+        watchdog_fires_at_ = Clock::now() + timeout;
+    }
+    bool watchdogFired() {
+        if (!watchdog_fires_at_ || Clock::now() < *watchdog_fires_at_) return false;
+        watchdog_fires_at_.reset();
+        registers_[chip_.watchdogs.rwdt_config0] = 0; // the reset restores its default
+        return true;
+    }
     std::optional<uint32_t> takeRunRequest() { return std::exchange(run_entry_, std::nullopt); }
     std::map<uint32_t, std::vector<uint8_t>> takeRam() { return std::exchange(ram_, {}); }
 
@@ -187,7 +198,22 @@ public:
     }
 
     void writeRegister(uint32_t address, uint32_t value) {
+        const auto &watchdog = chip_.watchdogs;
+        const bool watchdog_register = watchdog.rwdt_config0 && (address == watchdog.rwdt_config0 ||
+                                                                 address == watchdog.rwdt_config1);
+        // The watchdog's registers take writes only while unlocked with its key.
+        if (watchdog_register && readRegister(watchdog.rwdt_write_protect) != watchdog.rwdt_key)
+            return;
         registers_[address] = value;
+        if (watchdog.rwdt_config0 && address == watchdog.rwdt_config0) {
+            // Enabled, it resets the chip after config1 cycles of the ~150 kHz slow clock.
+            constexpr uint32_t kEnable = 1u << 31;
+            auto cycles = readRegister(watchdog.rwdt_config1);
+            if (value & kEnable)
+                startWatchdog(std::chrono::microseconds(uint64_t(cycles) * 1'000'000 / 150'000));
+            else
+                watchdog_fires_at_.reset();
+        }
         const auto &spi = chip_.spi;
         if (address == spi.base && (value & (1u << 18))) {
             runSpiUserCommand();
@@ -248,6 +274,12 @@ private:
         }
         storeFields(registers_, chip_.revision.major, major);
         storeFields(registers_, chip_.revision.minor, minor);
+        // The ROM records which port it talks on in its .bss, where READ_REG finds it.
+        if (options_.console == Console::UsbSerialJtag) {
+            auto word = chipdb::romConsoleWord(chip_, options_.revision);
+            registers_[word.address & ~3u] = uint32_t(word.usb_serial_jtag_value)
+                                             << (8 * (word.address & 3));
+        }
     }
 
     // The SPI controller's user-command engine as esptool drives it (protocol.md §17).
@@ -265,8 +297,9 @@ private:
             if (usr & (1u << 28)) miso_bits = ((usr1 >> 8) & 0x1FF) + 1;
         }
         std::optional<uint32_t> address;
+        uint32_t address_bits = 0;
         if (usr & (1u << 30)) {
-            uint32_t address_bits = ((usr1 >> 26) & 0x3F) + 1;
+            address_bits = ((usr1 >> 26) & 0x3F) + 1;
             uint32_t raw = readRegister(spi.base + 4);
             address = spi.address_msb_aligned ? raw >> (32 - address_bits) : raw;
         }
@@ -282,7 +315,7 @@ private:
             if (command == kReadStatus)
                 std::fill(miso.begin(), miso.end(), flash_->statusRegister(0) | kWriteInProgress);
         } else {
-            miso = flash_->transact(command, address, mosi, miso_length);
+            miso = flash_->transact(command, address, address_bits, mosi, miso_length);
         }
         for (size_t word = 0; word < (miso.size() + 3) / 4 || word == 0; ++word) {
             uint32_t value = 0;
@@ -327,8 +360,8 @@ private:
         }
         for (uint64_t at = start; at < end;) {
             bool block = at % 0x10000 == 0 && at + 0x10000 <= end;
-            auto result = block ? flash_->eraseBlock64(static_cast<uint32_t>(at))
-                                : flash_->eraseSector(static_cast<uint32_t>(at));
+            auto result = block ? flash_->eraseBlock64(partAddress(at))
+                                : flash_->eraseSector(partAddress(at));
             if (result != SpiFlash::Result::Ok) return reply(out, op, 0, {}, kFlashWriteError);
             at += block ? 0x10000 : 0x1000;
         }
@@ -403,14 +436,27 @@ private:
             uint32_t address = download_->address + download_->written;
             size_t in_page = std::min<size_t>(bytes.size() - done, 256 - (address & 0xFF));
             auto chunk = bytes.subspan(done, in_page);
-            if (flash_->programPage(address, chunk) != SpiFlash::Result::Ok) return false;
+            if (flash_->programPage(partAddress(address), chunk) != SpiFlash::Result::Ok)
+                return false;
             std::vector<uint8_t> check(in_page);
-            flash_->read(address, check);
+            readFlash(address, check);
             if (!std::equal(check.begin(), check.end(), chunk.begin())) return false;
             done += in_page;
             download_->written += static_cast<uint32_t>(in_page);
         }
         return true;
+    }
+
+    // The ROMs' flash routines send 24-bit addresses: on a part above 16 MB they reach its first
+    // 16 MB only, and an address past that lands 16 MB lower.
+    static uint32_t partAddress(uint64_t address) { return uint32_t(address) & 0xFFFFFF; }
+    void readFlash(uint32_t address, std::span<uint8_t> out) {
+        for (size_t done = 0; done < out.size();) {
+            uint32_t at = partAddress(uint64_t(address) + done);
+            size_t piece = std::min<size_t>(out.size() - done, 0x1000000 - at);
+            flash_->read(at, out.subspan(done, piece));
+            done += piece;
+        }
     }
 
     void md5(std::vector<uint8_t> &out, std::span<const uint8_t> data) {
@@ -419,7 +465,7 @@ private:
         if (uint64_t(address) + size > flash_->size())
             return reply(out, kSpiFlashMd5, 0, {}, kInvalidParameter);
         std::vector<uint8_t> bytes(size);
-        flash_->read(address, bytes);
+        readFlash(address, bytes);
         llvm::MD5 hash;
         hash.update(llvm::ArrayRef<uint8_t>(bytes.data(), bytes.size()));
         llvm::MD5::MD5Result result;
@@ -435,7 +481,7 @@ private:
         uint32_t address = le32(&data[0]), length = le32(&data[4]);
         if (length > 64) return reply(out, kReadFlashSlow, 0, {}, kInvalidParameter);
         std::vector<uint8_t> bytes(64, 0xFF);
-        flash_->read(address, std::span<uint8_t>(bytes.data(), length));
+        readFlash(address, std::span<uint8_t>(bytes.data(), length));
         return reply(out, kReadFlashSlow, 0, bytes);
     }
 
@@ -467,6 +513,7 @@ private:
     z_stream inflater_{};
     std::optional<uint32_t> pending_baud_;
     bool boot_requested_ = false;
+    std::optional<Clock::time_point> watchdog_fires_at_;
     std::optional<uint32_t> run_entry_;
     std::function<bool()> flash_busy_;
 };
@@ -474,12 +521,21 @@ private:
 class Chip final : public VirtualChip, private Bus {
 public:
     Chip(const Options &options, std::unique_ptr<SpiFlash> flash)
-        : options_(options), rom_(options, std::move(flash)), random_(options.faults.seed) {
+        : options_(options), usb_(options.console == Console::UsbSerialJtag),
+          rom_(options, std::move(flash)), random_(options.faults.seed) {
         rom_.setFlashBusyProbe(
             [this] { return core_ && options_.timing && cpu_clock_ < flash_busy_until_; });
+        if (usb_ && options_.app_watchdog_ms)
+            rom_.startWatchdog(std::chrono::milliseconds(options_.app_watchdog_ms));
+    }
+
+    // A watchdog that fires resets the chip, which then boots from flash.
+    void checkWatchdog() {
+        if (rom_.watchdogFired()) resetAndBoot(kWatchdogReset);
     }
 
     void write(std::span<const uint8_t> bytes) override {
+        checkWatchdog();
         // The bytes leave the host now; the code first reaches this moment (not the later one at
         // which its emulation is done), so the time spent emulating does not delay the line.
         const auto sent_at = Clock::now();
@@ -508,9 +564,10 @@ public:
                 std::vector<uint8_t> replies;
                 rom_.handle(decoder_.frame(), replies);
                 queueOutput(replies, options_.timing ? input_clock_ : sent_at);
-                if (auto baud = rom_.takePendingBaud()) baud_ = *baud; // after the reply went out
+                // After the reply went out; the ROM retunes UART0, which a USB console is not.
+                if (auto baud = rom_.takePendingBaud(); baud && !usb_) baud_ = *baud;
                 if (rom_.takeBootRequest()) {
-                    bootFromFlash();
+                    bootFromFlash(kSoftwareReset); // the ROM leaves the loader
                     return;
                 }
                 if (auto entry = rom_.takeRunRequest()) {
@@ -530,6 +587,7 @@ public:
 
     size_t read(std::span<uint8_t> buffer, std::chrono::milliseconds timeout) override {
         if (!connected_ || buffer.empty()) return 0;
+        checkWatchdog();
         auto deadline = Clock::now() + timeout;
         auto take_due = [&] {
             auto now = Clock::now();
@@ -572,14 +630,23 @@ public:
     // control port; a raw TCP client has no rate), bytes between two sides more than 3% apart are
     // received as garbage, as on a real line.
     uint8_t acrossTheLine(uint8_t byte, uint32_t chip_baud) const {
-        if (!host_baud_) return byte;
+        if (!host_baud_ || usb_) return byte;
         uint64_t high = std::max(*host_baud_, chip_baud), low = std::min(*host_baud_, chip_baud);
         return high * 100 > low * 103 ? uint8_t(byte ^ 0x55) : byte;
     }
     bool connected() const override { return connected_; }
 
-    void setDtr(bool asserted) override { dtr_ = asserted; }
+    void setDtr(bool asserted) override {
+        bool was_in_reset = usbHoldsReset();
+        dtr_ = asserted;
+        if (usb_) usbLinesChanged(was_in_reset);
+    }
     void setRts(bool asserted) override {
+        if (usb_) {
+            bool was_in_reset = usbHoldsReset();
+            rts_ = asserted;
+            return usbLinesChanged(was_in_reset);
+        }
         // RTS drives EN: releasing it starts the chip, in download mode when DTR holds GPIO0 low.
         if (rts_ && !asserted) {
             if (dtr_)
@@ -590,6 +657,23 @@ public:
         rts_ = asserted;
     }
 
+    // USB-Serial-JTAG reads the CDC-ACM lines itself, as esptool's USBJTAGSerialReset
+    // (reset.py) drives them: DTR without RTS latches download boot ("Set IO0"), RTS without DTR
+    // holds the chip in reset, and both released starts it; both asserted does nothing, which is
+    // why that sequence passes through it. A UART bridge's classic sequence therefore boots the
+    // flash here.
+    bool usbHoldsReset() const { return usb_ && rts_ && !dtr_; }
+    void usbLinesChanged(bool was_in_reset) {
+        if (dtr_ && !rts_) usb_download_latch_ = true;
+        if (was_in_reset && !usbHoldsReset()) {
+            if (usb_download_latch_)
+                resetIntoDownloadMode();
+            else
+                resetAndBoot();
+        }
+        if (!dtr_ && !rts_) usb_download_latch_ = false;
+    }
+
     void resetIntoDownloadMode() override {
         stopCode();
         in_download_mode_ = true;
@@ -597,18 +681,30 @@ public:
         output_.clear();
         line_free_at_ = {};
         baud_ = 115200;
+        if (usb_ && options_.app_watchdog_ms)
+            rom_.startWatchdog(std::chrono::milliseconds(options_.app_watchdog_ms));
         static constexpr char kBootText[] =
             "ESP-ROM:virtual\r\nboot:0x3 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n";
         for (char c : std::string_view(kBootText))
             output_.push_back({Clock::now(), uint8_t(c), baud_});
     }
 
-    void resetAndBoot() override {
+    // The reset reason the ROM prints (ESP-IDF esp_rom/include/<chip>/rom/rtc.h, RESET_REASON).
+    struct ResetReason {
+        uint8_t code;
+        const char *name;
+    };
+    static constexpr ResetReason kPowerOnReset{0x01, "POWERON"};
+    static constexpr ResetReason kWatchdogReset{0x10, "RTCWDT_RTC_RST"};
+    static constexpr ResetReason kSoftwareReset{0x03, "RTC_SW_SYS_RST"};
+
+    void resetAndBoot() override { resetAndBoot(kPowerOnReset); }
+    void resetAndBoot(ResetReason reason) {
         stopCode();
         output_.clear();
         line_free_at_ = {};
         baud_ = 115200;
-        bootFromFlash();
+        bootFromFlash(reason);
     }
 
     void powerCycle() override {
@@ -619,10 +715,14 @@ public:
 private:
     // What the ROM does at boot: read the image at the bootloader offset, check it, load its
     // RAM segments and jump to the entry point.
-    void bootFromFlash() {
+    void bootFromFlash(ResetReason reason) {
         in_download_mode_ = false;
         decoder_.reset();
-        say("ESP-ROM:virtual\r\nboot:0x8 (SPI_FAST_FLASH_BOOT)\r\n");
+        char banner[96];
+        std::snprintf(banner, sizeof banner,
+                      "ESP-ROM:virtual\r\nrst:0x%x (%s),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
+                      reason.code, reason.name);
+        say(banner);
         const ChipDescription &chip = *options_.chip;
         SpiFlash &flash = rom_.flash();
         uint32_t at = chip.bootloader_flash_offset;
@@ -661,9 +761,19 @@ private:
         std::vector<uint32_t> peripherals = rom_.registerPages();
         peripherals.push_back(chip.uart_base & ~0xFFFu);
         peripherals.push_back(chip.spi.base & ~0xFFFu);
+        if (chip.usb_serial_jtag_base) peripherals.push_back(chip.usb_serial_jtag_base & ~0xFFFu);
+        for (uint32_t watchdog : {chip.watchdogs.rwdt_config0, chip.watchdogs.swd_config})
+            if (watchdog) peripherals.push_back(watchdog & ~0xFFFu);
         std::sort(peripherals.begin(), peripherals.end());
         peripherals.erase(std::unique(peripherals.begin(), peripherals.end()), peripherals.end());
-        auto core = RiscVCore::create(chip, segments, entry, peripherals, *this);
+        // The ROM's console record stays in RAM for the code to find (through GetUartDevice).
+        std::vector<LoadedSegment> loaded;
+        if (usb_) {
+            auto word = chipdb::romConsoleWord(chip, options_.revision);
+            loaded.push_back({word.address, {word.usb_serial_jtag_value}});
+        }
+        loaded.insert(loaded.end(), segments.begin(), segments.end());
+        auto core = RiscVCore::create(chip, loaded, entry, peripherals, *this);
         if (!core) return say("esp-vchip: " + llvm::toString(core.takeError()) + "\r\n");
         core_ = std::move(*core);
         clkdiv_ = clkdiv_written_ = rom_.readRegister(chip.uart_clkdiv_reg);
@@ -704,20 +814,34 @@ private:
         core_.reset();
         wire_.clear();
         rx_fifo_.clear();
+        usb_in_.clear();
     }
 
     void say(const std::string &text) {
         queueOutput(std::vector<uint8_t>(text.begin(), text.end()), Clock::now());
     }
 
-    // --- the bus running code sees: UART0 and the SPI flash controller -------------------------
+    // --- the bus running code sees: UART0, USB-Serial-JTAG and the SPI flash controller --------
 
     static constexpr uint32_t kUartFifo = 0x00, kUartClkdiv = 0x14, kUartStatus = 0x1C;
     static constexpr size_t kUartFifoSize = 128;
+    // ESP-IDF usb_serial_jtag_reg.h: EP1 (the FIFO byte), EP1_CONF (WR_DONE, IN data free, OUT
+    // data available); both endpoints move 64-byte packets.
+    static constexpr uint32_t kUsbEp1 = 0x00, kUsbEp1Conf = 0x04;
+    static constexpr uint32_t kUsbWriteDone = 1u << 0, kUsbInFree = 1u << 1,
+                              kUsbOutAvailable = 1u << 2;
+    static constexpr size_t kUsbPacket = 64;
     static constexpr unsigned kIdlePolls = 64;
 
+    // The ROM's own output routines print on the port the ROM talks on.
     void uartSend(uint8_t byte) override {
+        if (usb_) return lineSend(byte);
         if (options_.timing && transmitBacklog() >= kUartFifoSize) return; // TX FIFO overflow
+        lineSend(byte);
+    }
+
+    // A byte leaves for the host when the line is free.
+    void lineSend(uint8_t byte) {
         // The line is busy until the last byte queued has gone, whether or not the host has
         // already read it (a paused core can be behind the line).
         auto ready = std::max({cpu_clock_, stall_until_, line_free_at_});
@@ -727,6 +851,17 @@ private:
         line_free_at_ = std::chrono::time_point_cast<Clock::duration>(ready);
         output_.push_back({line_free_at_, byte, baud_});
         sent_in_run_ = sent_since_status_poll_ = true;
+    }
+
+    // USB-Serial-JTAG sends a packet when its endpoint is full or the code writes WR_DONE.
+    void sendUsbPacket() {
+        for (uint8_t byte : usb_in_) lineSend(byte);
+        usb_in_.clear();
+    }
+
+    uint32_t uartDeviceAddress() override {
+        auto word = chipdb::romConsoleWord(*options_.chip, options_.revision);
+        return word.address ? word.address - chipdb::kConsoleNumberOffset : 0;
     }
 
     std::optional<uint8_t> uartReceive() override {
@@ -741,42 +876,65 @@ private:
         return byte;
     }
 
+    std::optional<uint8_t> takeReceived() {
+        settleReceiveFifo();
+        if (rx_fifo_.empty()) return std::nullopt;
+        uint8_t byte = rx_fifo_.front();
+        rx_fifo_.pop_front();
+        return byte;
+    }
+
+    // The console's status poll: the one access a run may stop at and repeat. Time passes to the
+    // next event when nothing has come; a run of empty polls is code waiting for input.
+    void pollConsole() {
+        if (Clock::now() >= slice_end_) { // see runCore
+            pause_ = true;
+            if (!resume_at_) resume_at_ = Clock::now();
+        }
+        if (options_.timing && sent_in_run_ && !sent_since_status_poll_) {
+            // The code has finished sending: its run pauses until the bytes have left, so the
+            // host gets them while the code's next work waits to be emulated, as if the two ran
+            // side by side.
+            pause_ = true;
+            sent_in_run_ = false;
+            if (!resume_at_) resume_at_ = std::max(Clock::now(), line_free_at_);
+        }
+        sent_since_status_poll_ = false;
+        settleReceiveFifo();
+        if (rx_fifo_.empty() && transmitBacklog() >= transmitCapacity() / 2) {
+            advanceToNextEvent();
+        } else if (rx_fifo_.empty() && !advanceToNextEvent()) {
+            // Status alone is also read to find TX room; only a run of empty polls with
+            // nothing else in between is code waiting for input.
+            waiting_ = ++empty_polls_ >= kIdlePolls;
+            return;
+        }
+        settleReceiveFifo();
+        empty_polls_ = 0;
+    }
+
+    // A port nobody listens on: code polling it waits for input that never comes.
+    void pollSilentPort() {
+        if (Clock::now() >= slice_end_) {
+            pause_ = true;
+            if (!resume_at_) resume_at_ = Clock::now();
+        }
+        waiting_ = ++empty_polls_ >= kIdlePolls;
+    }
+
     uint32_t readRegister(uint32_t address) override {
         const ChipDescription &chip = *options_.chip;
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
             switch (address - chip.uart_base) {
-            case kUartFifo: {
-                settleReceiveFifo();
-                if (rx_fifo_.empty()) return 0;
-                uint8_t byte = rx_fifo_.front();
-                rx_fifo_.pop_front();
-                return byte;
-            }
+            case kUartFifo:
+                if (usb_) return 0; // the host's bytes arrive on USB
+                return takeReceived().value_or(0);
             case kUartStatus: {
-                if (Clock::now() >= slice_end_) { // see runCore
-                    pause_ = true;
-                    if (!resume_at_) resume_at_ = Clock::now();
+                if (usb_) {
+                    pollSilentPort();
+                    return 0;
                 }
-                if (options_.timing && sent_in_run_ && !sent_since_status_poll_) {
-                    // The code has finished sending: its run pauses until the bytes have left,
-                    // so the host gets them while the code's next work waits to be emulated,
-                    // as if the two ran side by side.
-                    pause_ = true;
-                    sent_in_run_ = false;
-                    if (!resume_at_) resume_at_ = std::max(Clock::now(), line_free_at_);
-                }
-                sent_since_status_poll_ = false;
-                settleReceiveFifo();
-                if (rx_fifo_.empty() && transmitBacklog() >= kUartFifoSize / 2) {
-                    advanceToNextEvent();
-                } else if (rx_fifo_.empty() && !advanceToNextEvent()) {
-                    // Status alone is also read to find TX room; only a run of empty polls with
-                    // nothing else in between is code waiting for input.
-                    waiting_ = ++empty_polls_ >= kIdlePolls;
-                    return uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
-                }
-                settleReceiveFifo();
-                empty_polls_ = 0;
+                pollConsole();
                 return uint32_t(std::min(rx_fifo_.size(), size_t(0x3FF))) |
                        uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
             }
@@ -784,6 +942,24 @@ private:
                 return clkdiv_written_; // what was written, committed or not
             default:
                 return 0; // UART_REG_UPDATE reads 0 once the commit is done, at once here
+            }
+        }
+        if (chip.usb_serial_jtag_base && address >= chip.usb_serial_jtag_base &&
+            address < chip.usb_serial_jtag_base + 0x1000) {
+            switch (address - chip.usb_serial_jtag_base) {
+            case kUsbEp1:
+                return usb_ ? takeReceived().value_or(0) : 0;
+            case kUsbEp1Conf: {
+                if (!usb_) {
+                    pollSilentPort();
+                    return kUsbInFree;
+                }
+                pollConsole();
+                bool in_free = usb_in_.size() < kUsbPacket && transmitBacklog() < kUsbPacket;
+                return (in_free ? kUsbInFree : 0) | (rx_fifo_.empty() ? 0 : kUsbOutAvailable);
+            }
+            default:
+                return usb_registers_[address];
             }
         }
         return rom_.readRegister(address);
@@ -794,7 +970,8 @@ private:
         empty_polls_ = 0;
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
             const uint32_t offset = address - chip.uart_base;
-            if (offset == kUartFifo) uartSend(uint8_t(value));
+            // With a USB console, UART0's TX pin leads nowhere the host listens.
+            if (offset == kUartFifo && !usb_) uartSend(uint8_t(value));
             if (offset == kUartClkdiv) {
                 clkdiv_written_ = value;
                 if (!chip.uart_reg_update) commitClockDivider();
@@ -802,6 +979,19 @@ private:
             // Where the UART has a register-update strobe, a new divider waits for it.
             if (chip.uart_reg_update && offset == chip.uart_reg_update && (value & 1))
                 commitClockDivider();
+            return;
+        }
+        if (chip.usb_serial_jtag_base && address >= chip.usb_serial_jtag_base &&
+            address < chip.usb_serial_jtag_base + 0x1000) {
+            const uint32_t offset = address - chip.usb_serial_jtag_base;
+            if (usb_ && offset == kUsbEp1 && usb_in_.size() < kUsbPacket) {
+                usb_in_.push_back(uint8_t(value));
+                if (usb_in_.size() == kUsbPacket) sendUsbPacket();
+            } else if (usb_ && offset == kUsbEp1Conf && (value & kUsbWriteDone)) {
+                sendUsbPacket();
+            } else if (offset != kUsbEp1 && offset != kUsbEp1Conf) {
+                usb_registers_[address] = value;
+            }
             return;
         }
         rom_.writeRegister(address, value);
@@ -824,8 +1014,10 @@ private:
 
     // Host bytes that have reached the chip by the code's current time enter the RX FIFO; with the
     // timing model on, bytes that find it full are lost, as on silicon.
+    // USB never loses a byte: the host's packet waits until the endpoint has room.
     void settleReceiveFifo() {
         while (!wire_.empty() && (!options_.timing || wire_.front().first <= cpu_clock_)) {
+            if (usb_ && rx_fifo_.size() >= kUsbPacket) break;
             if (options_.timing && rx_fifo_.size() >= kUartFifoSize)
                 ++rx_overflows_;
             else
@@ -833,6 +1025,8 @@ private:
             wire_.pop_front();
         }
     }
+
+    size_t transmitCapacity() const { return usb_ ? kUsbPacket : kUartFifoSize; }
 
     size_t transmitBacklog() const {
         size_t count = 0;
@@ -853,7 +1047,7 @@ private:
         };
         if (!wire_.empty()) consider(wire_.front().first);
         consider(flash_busy_until_);
-        if (transmitBacklog() >= kUartFifoSize / 2)
+        if (transmitBacklog() >= transmitCapacity() / 2)
             consider(output_[output_.size() - transmitBacklog()].at);
         if (!next) return false;
         if (*next > horizon_) {
@@ -871,7 +1065,9 @@ private:
         return rate > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < rate;
     }
 
+    // A USB console has no baud rate: a full-speed link moves about a megabyte a second.
     std::chrono::nanoseconds perByte() const {
+        if (usb_) return std::chrono::nanoseconds(1000);
         return std::chrono::nanoseconds(10'000'000'000ull / std::max<uint32_t>(baud_, 1));
     }
 
@@ -892,6 +1088,7 @@ private:
     }
 
     Options options_;
+    const bool usb_; // the console is USB-Serial-JTAG
     Rom rom_;
     slip::Decoder decoder_;
     struct OutputByte {
@@ -910,6 +1107,7 @@ private:
     bool in_download_mode_ = true;
     bool dtr_ = false;
     bool rts_ = false;
+    bool usb_download_latch_ = false;
 
     // Code running on the chip, and the time it has reached (ahead of the host's clock while the
     // timing model is on: replies it makes are held back until then).
@@ -917,7 +1115,9 @@ private:
     Clock::time_point cpu_clock_{};
     Clock::time_point flash_busy_until_{};
     std::deque<std::pair<Clock::time_point, uint8_t>> wire_; // host bytes and their arrival times
-    std::deque<uint8_t> rx_fifo_;
+    std::deque<uint8_t> rx_fifo_; // the console's receive FIFO (UART0's, or USB's OUT endpoint)
+    std::vector<uint8_t> usb_in_; // USB's IN endpoint: bytes held until the packet is sent
+    std::map<uint32_t, uint32_t> usb_registers_;
     uint64_t rx_overflows_ = 0;
     uint32_t clkdiv_ = 0;         // the divider in use
     uint32_t clkdiv_written_ = 0; // the last one written, awaiting UART_REG_UPDATE on some chips
@@ -938,6 +1138,14 @@ llvm::Expected<std::unique_ptr<VirtualChip>> VirtualChip::create(const Options &
     if (!options.chip)
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "no chip given for the virtual chip");
+    if (options.console == Console::UsbSerialJtag &&
+        (!options.chip->usb_serial_jtag_base ||
+         !chipdb::romConsoleWord(*options.chip, options.revision).address))
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "console=usb: the virtual %s has no USB-Serial-JTAG console (the chip lacks one, or "
+            "no Espressif source says where its ROM records it)",
+            std::string(options.chip->display_name).c_str());
     SpiFlash::Config config;
     config.size = options.flash_size;
     config.jedec_id = options.jedec_id;
@@ -989,6 +1197,10 @@ llvm::Expected<Options> parsePortSpec(const std::string &spec) {
             options.revision = uint32_t(n);
         else if (key == "timing")
             options.timing = value != "0";
+        else if (key == "app_wdt_ms" && number(n))
+            options.app_watchdog_ms = uint32_t(n);
+        else if (key == "console" && (value == "usb" || value == "uart"))
+            options.console = value == "usb" ? Console::UsbSerialJtag : Console::Uart;
         else if (key == "seed" && number(n))
             options.faults.seed = n;
         else if (key == "drop")

@@ -96,10 +96,43 @@ enum class RomRoutine : uint8_t {
     UartTxFlush,
     DelayMicroseconds,
     SpiFlashAttach,
+    GetUartDevice, // returns the ROM's UartDevice (its console number at kConsoleNumberOffset)
 };
 struct RomFunction {
     RomRoutine routine;
     uint32_t address;
+};
+
+// Which console the ROM loader talks on: the byte UartDevice.buff_uart_no in the ROM's .bss
+// (esptool before v5.3, targets/<chip>.py UARTDEV_BUF_NO; esp-stub-lib usb_serial_jtag.c reads it
+// through the ROM's GetUartDevice).
+struct RomConsoleWord {
+    uint32_t address = 0;              // 0: unknown, or the ROM has no USB-Serial-JTAG console
+    uint8_t usb_serial_jtag_value = 0; // the byte's value when the ROM talks over USB-Serial-JTAG
+};
+inline constexpr uint32_t kConsoleNumberOffset = 24; // buff_uart_no in struct UartDevice
+
+// Where the ROM console word moved between chip revisions.
+struct RomConsole {
+    RomConsoleWord word;
+    RomConsoleWord word_before; // for revisions below changes_at_revision
+    uint32_t changes_at_revision = 0;
+};
+
+// The RTC watchdog and super watchdog a reset over USB-Serial-JTAG leaves running (esptool
+// targets/<chip>.py disable_watchdogs and watchdog_reset: RTC_CNTL_WDT*, RTC_CNTL_SWD*).
+struct WatchdogRegisters {
+    uint32_t rwdt_config0 = 0; // 0: not described
+    uint32_t rwdt_config1 = 0;
+    uint32_t rwdt_write_protect = 0;
+    uint32_t rwdt_key = 0;
+    uint32_t swd_config = 0;
+    uint32_t swd_write_protect = 0;
+    uint32_t swd_key = 0;
+    uint32_t swd_auto_feed = 0; // the bit in swd_config
+    // esptool resets this chip with the RTC watchdog (--after watchdog-reset); elsewhere it
+    // falls back to the classic hard reset (ESPLoader.watchdog_reset).
+    bool reset_supported = false;
 };
 
 struct ChipDescription {
@@ -120,6 +153,9 @@ struct ChipDescription {
     AddressRange irom_map;
     AddressRange drom_map;
     std::span<const MemoryRegion> memory_map;
+    // Internal RAM the chip has past esptool's MEMORY_MAP (which image-info names must follow):
+    // where the ROM keeps data code on the chip may reach.
+    AddressRange more_internal_ram;
     std::span<const FlashCode> flash_sizes;
     std::span<const FlashCode> flash_frequencies;
     uint32_t default_mmu_page_size = 0x10000;
@@ -136,9 +172,18 @@ struct ChipDescription {
     // STATUS +0x1C with the RX count in bits 9:0 and the TX count in bits 25:16).
     uint32_t uart_base = 0x60000000;
     SpiRegisters spi;
+    // The SPI flash controller can send 32-bit addresses, reaching flash past 16 MB (ESP-IDF
+    // soc_caps.h SOC_SPI_FLASH_4B_ADDR_SUPPORTED, as esp-stub-lib copies it).
+    bool flash_4byte_addresses = false;
     // Offset in UART0's block of the register whose bit 0 commits a new divider (UART_REG_UPDATE,
     // C5/C6/H2/P4 onwards); 0: the divider applies as written (C2/C3, UART_HIGH_SPEED set).
     uint32_t uart_reg_update = 0;
+    // USB-Serial-JTAG's register block (ESP-IDF soc/<chip>/register/soc/usb_serial_jtag_reg.h):
+    // EP1 +0x00 (FIFO byte), EP1_CONF +0x04 (WR_DONE bit 0, IN data free bit 1, OUT data
+    // available bit 2), INT_RAW/ST/ENA/CLR +0x08/0x0C/0x10/0x14. 0: the chip has none.
+    uint32_t usb_serial_jtag_base = 0;
+    RomConsole rom_console;
+    WatchdogRegisters watchdogs;
     uint32_t efuse_base = 0;
     MacLayout mac_layout = MacLayout::Standard;
     uint32_t mac_efuse_reg = 0; // "lo" word
@@ -177,6 +222,9 @@ std::optional<std::string_view> flashFrequencyName(const ChipDescription &chip, 
 std::optional<std::string_view> flashModeName(uint8_t code);
 // Bytes of a flash size name ("4MB" -> 4 MiB, "2MB-c1" -> 2 MiB).
 std::optional<uint32_t> flashSizeBytes(std::string_view name);
+
+// The ROM console word for a chip revision (major * 100 + minor).
+RomConsoleWord romConsoleWord(const ChipDescription &chip, uint32_t revision);
 
 bool isFlashAddress(const ChipDescription &chip, uint32_t address);
 // Names of the memory regions containing address, in memory-map order.

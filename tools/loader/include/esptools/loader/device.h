@@ -58,6 +58,16 @@ public:
     // GET_SECURITY_INFO's chip id, else the magic word; checks `expected` when given.
     llvm::Expected<const chipdb::ChipDescription *> detect(const chipdb::ChipDescription *expected);
     llvm::Error reset(AfterReset after);
+    // After a stub that did not start: plays the reset sequences again, syncs with the ROM at
+    // 115200 baud and forgets the stub.
+    llvm::Error reconnect(const std::vector<ResetSequence> &resets, int attempts);
+
+    // The ROM talks over the chip's own USB-Serial-JTAG, not a UART: no baud rate, and a reset
+    // leaves the RTC watchdogs running.
+    void setUsbSerialJtagConsole(bool on) { usb_serial_jtag_console_ = on; }
+    bool usbSerialJtagConsole() const { return usb_serial_jtag_console_; }
+    // esptool's disable_watchdogs: the RTC watchdog off, the super watchdog fed by itself.
+    llvm::Error disableWatchdogs();
 
     // One request and its checked reply. Retries a corrupted or lost reply `attempts` times.
     // Sends a request and waits for its answer, resending up to `attempts` times. With
@@ -68,6 +78,9 @@ public:
                                   int attempts = 3,
                                   std::optional<uint32_t> expected_value = std::nullopt);
     llvm::Error sendOnly(uint8_t op, std::span<const uint8_t> data);
+    // The failure status (C6, 01 05, ...) of the last command() that ended on the chip's verdict;
+    // 0 when it ended otherwise.
+    uint8_t lastFailureStatus() const { return last_failure_status_; }
 
     // Operations of the ROM loader.
     llvm::Expected<uint32_t> readRegister(uint32_t address);
@@ -133,6 +146,8 @@ private:
     std::optional<uint32_t> spi_connection_;
     std::optional<StubImage> stub_;
     bool stub_answered_sync_ = false;
+    bool usb_serial_jtag_console_ = false;
+    uint8_t last_failure_status_ = 0;
     std::optional<std::vector<uint8_t>> rom_security_info_; // asked before the stub took over
     uint32_t baud_ = 115200;
 };

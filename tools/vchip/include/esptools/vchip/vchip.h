@@ -29,6 +29,10 @@ struct FaultOptions {
     std::optional<uint32_t> fail_program_at; // page program at this flash address fails
 };
 
+// The port the ROM's download mode runs on: UART0 behind a USB-UART bridge, or the chip's own
+// USB-Serial-JTAG (the host sees a CDC-ACM device, Espressif's VID 0x303A and PID 0x1001).
+enum class Console : uint8_t { Uart, UsbSerialJtag };
+
 struct Options {
     const chipdb::ChipDescription *chip = nullptr;
     std::string flash_file; // empty: contents live in memory only
@@ -37,6 +41,10 @@ struct Options {
     uint8_t mac[6] = {0x24, 0x0A, 0xC4, 0x12, 0x34, 0x56};
     uint32_t revision = 0; // major * 100 + minor
     bool timing = false;   // real-time UART and flash timings
+    Console console = Console::Uart;
+    // An RTC watchdog the app left running fires this long after a reset over USB-Serial-JTAG,
+    // which does not stop it (esptool targets/esp32c3.py, disable_watchdogs); 0: none.
+    uint32_t app_watchdog_ms = 0;
     FaultOptions faults;
 };
 
