@@ -80,7 +80,7 @@ void hal_init(void) {
  * waits and whether one more fits. */
 uint32_t hal_uart_rx_count(void) {
     ON_USB_SERIAL_JTAG((REG(USJ_EP1_CONF) & USJ_OUT_EP_DATA_AVAIL) ? 1u : 0u);
-    return REG(UART_STATUS) & 0x3FF;
+    return REG(UART_STATUS) & UART_FIFO_COUNT_MASK;
 }
 uint8_t hal_uart_rx_byte(void) {
     ON_USB_SERIAL_JTAG((uint8_t)REG(USJ_EP1));
@@ -88,7 +88,7 @@ uint8_t hal_uart_rx_byte(void) {
 }
 uint32_t hal_uart_tx_room(void) {
     ON_USB_SERIAL_JTAG((REG(USJ_EP1_CONF) & USJ_IN_EP_DATA_FREE) ? 1u : 0u);
-    uint32_t used = (REG(UART_STATUS) >> 16) & 0x3FF;
+    uint32_t used = (REG(UART_STATUS) >> 16) & UART_FIFO_COUNT_MASK;
     return used < UART_FIFO_SIZE ? UART_FIFO_SIZE - used : 0;
 }
 void hal_uart_tx_byte(uint8_t byte) {
@@ -108,7 +108,7 @@ void hal_uart_flush(void) {
 }
 bool hal_uart_tx_idle(void) {
     ON_USB_SERIAL_JTAG((REG(USJ_EP1_CONF) & USJ_IN_EP_DATA_FREE) != 0);
-    return ((REG(UART_STATUS) >> 16) & 0x3FF) == 0;
+    return ((REG(UART_STATUS) >> 16) & UART_FIFO_COUNT_MASK) == 0;
 }
 
 void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {

@@ -188,6 +188,18 @@ async function main() {
     check(first === args.mac.toLowerCase(), `MAC ${first}, esp-vchip was given ${args.mac}`);
     return first;
   });
+  // As esptool does before any flash command: the flash does not answer until the ROM has set up
+  // its pins. esptool-js 0.7.0 never attaches in ROM mode (its stub does), and its flashSpiAttach()
+  // sends 4 bytes where the ROM takes 8 (esptool adds is_legacy and padding), so the frame is made
+  // here. The ESP8266's ROM attaches in FLASH_BEGIN (16 bytes) instead.
+  await step("attach flash", async () => {
+    if (chip.name === "ESP8266") {
+      await loader.checkCommand("enter Flash download mode", loader.ESP_FLASH_BEGIN, new Uint8Array(16));
+      return "FLASH_BEGIN(0, 0)";
+    }
+    await loader.checkCommand("configure SPI flash pins", loader.ESP_SPI_ATTACH, new Uint8Array(8));
+    return "SPI_ATTACH(0, 0)";
+  });
   await step("flash id", async () => {
     const id = await loader.readFlashId();
     const manufacturer = id & 0xff;

@@ -3,11 +3,14 @@
 #include "esptools/loader/config.h"
 #include "esptools/loader/port.h"
 #include "esptools/loader/reset.h"
+#include "esptools/loader/stub.h"
 
 #include <gtest/gtest.h>
 #include <llvm/Support/FileSystem.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 
 using namespace esptools::loader;
 
@@ -183,4 +186,59 @@ TEST(PortDiscovery, FindsUsbSerialPortsInEsptoolsOrderAndFilters) {
         ASSERT_FALSE(bool(refused)) << bad;
         llvm::consumeError(refused.takeError());
     }
+}
+
+namespace {
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+    std::string name;
+    std::optional<std::string> old;
+    ScopedEnv(std::string variable, const std::string &value) : name(std::move(variable)) {
+        if (const char *was = std::getenv(name.c_str())) old = was;
+        setenv(name.c_str(), value.c_str(), 1);
+    }
+    ~ScopedEnv() {
+        if (old)
+            setenv(name.c_str(), old->c_str(), 1);
+        else
+            unsetenv(name.c_str());
+    }
+};
+
+} // namespace
+
+// Where a chip has no stub of ours, Espressif's own is taken from an esptool installation:
+// ESPTOOL_STUB_DIR first, then esptool's Python package, then ESP-IDF's copy under IDF_PATH.
+TEST(StubDiscovery, EspressifsStubIsFoundWhereEsptoolKeepsIt) {
+    llvm::SmallString<128> dir;
+    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("esptools-stubs", dir));
+    const std::string json = R"({"entry": 1074266112, "text": "AAAA", "text_start": 1074266112,
+                                 "data": "", "data_start": 1073741824})";
+    const std::string idf = (dir + "/idf").str(), own = (dir + "/own").str();
+    const std::string in_idf =
+        idf + "/components/esptool_py/esptool/esptool/targets/stub_flasher/1";
+    ASSERT_FALSE(llvm::sys::fs::create_directories(in_idf));
+    ASSERT_FALSE(llvm::sys::fs::create_directories(own));
+    std::ofstream(in_idf + "/esp32s3.json") << json;
+    std::ofstream(own + "/esp32s3.json") << json;
+    ScopedEnv no_home("HOME", dir.str().str()), no_venv("VIRTUAL_ENV", "");
+    {
+        ScopedEnv idf_path("IDF_PATH", idf);
+        auto stub = esptools::loader::findStub("esp32s3", "");
+        ASSERT_TRUE(bool(stub) && *stub)
+            << (stub ? "none found" : llvm::toString(stub.takeError()));
+        EXPECT_EQ((*stub)->origin, in_idf + "/esp32s3.json");
+        EXPECT_FALSE((*stub)->numbers_data_answers) << "not ours";
+        ScopedEnv first("ESPTOOL_STUB_DIR", own);
+        stub = esptools::loader::findStub("esp32s3", "");
+        ASSERT_TRUE(bool(stub) && *stub);
+        EXPECT_EQ((*stub)->origin, own + "/esp32s3.json");
+        // Ours comes first where there is one.
+        std::ofstream(own + "/esp32c3.json") << json;
+        stub = esptools::loader::findStub("esp32c3", "");
+        ASSERT_TRUE(bool(stub) && *stub);
+        EXPECT_TRUE((*stub)->numbers_data_answers) << (*stub)->origin;
+    }
+    llvm::sys::fs::remove_directories(dir);
 }

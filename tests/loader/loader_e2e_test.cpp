@@ -159,7 +159,6 @@ TEST_P(LoaderE2E, ADisconnectMidWriteFailsNamingTheOffset) {
 }
 
 TEST_P(LoaderE2E, ErasesARegionAndTheWholeFlash) {
-    if (!viaStub()) GTEST_SKIP() << "ERASE_REGION and ERASE_FLASH are stub commands";
     auto data = randomFile("data.bin", 64 << 10, 9);
     ASSERT_EQ(loader({"write-flash", "0x0", path("data.bin")}).exit_code, 0);
     LoaderRun run = loader({"erase-region", "0x4000", "0x4000"});

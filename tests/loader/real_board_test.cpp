@@ -3,6 +3,7 @@
 // does not start.
 #include "loader_fixture.h"
 
+#include <map>
 #include <regex>
 
 namespace {
@@ -91,5 +92,106 @@ INSTANTIATE_TEST_SUITE_P(Chips, WatchdogReset,
                          [](const testing::TestParamInfo<Target> &info) {
                              return std::string(info.param.chip);
                          });
+
+// Flash past 16 MB, on a 32 MB part: written through 4-byte commands where the chip's controller
+// sends them and the stub runs; refused, with nothing written, where 24-bit addresses would wrap
+// onto the bootloader. Nothing but the four regions changes.
+class LargeFlash : public LoaderE2E {};
+
+TEST_P(LargeFlash, WritesOnBothSidesOfSixteenMegabytesAndNothingElse) {
+    const std::string big = port("&size=32MB");
+    const bool reaches = esptools::chipdb::findChip(chip())->flash_4byte_addresses && viaStub();
+    const uint32_t offsets[] = {0x0, 0xFFF000, 0x1000000, 0x1FFF000};
+    std::map<uint32_t, std::vector<uint8_t>> expected;
+    for (uint32_t offset : offsets) {
+        const std::string name = "at" + std::to_string(offset) + ".bin";
+        auto data = randomFile(name.c_str(), 0x1000, offset + 1);
+        char address[16];
+        std::snprintf(address, sizeof address, "0x%x", offset);
+        LoaderRun run = loader({"write-flash", address, path(name.c_str())}, big);
+        if (offset < 0x1000000 || reaches) {
+            ASSERT_EQ(run.exit_code, 0) << address << run.out << run.err;
+            EXPECT_NE(run.out.find("Hash of data verified."), npos) << run.out;
+            expected[offset] = data;
+            run = loader({"read-flash", address, "0x1000", path("back.bin")}, big);
+            ASSERT_EQ(run.exit_code, 0) << address << run.out << run.err;
+            EXPECT_TRUE(readText(path("back.bin")) == std::string(data.begin(), data.end()))
+                << address;
+        } else {
+            EXPECT_EQ(run.exit_code, 2) << address << run.out;
+            EXPECT_NE(run.err.find("past 16 MB"), npos) << run.err;
+            EXPECT_NE(run.err.find("Nothing was written"), npos) << run.err;
+            EXPECT_EQ(run.out.find("Writing at"), npos) << run.out;
+        }
+    }
+    const std::string flash = readText(flash_);
+    ASSERT_EQ(flash.size(), 32u << 20);
+    for (uint32_t sector = 0; sector < flash.size(); sector += 0x1000) {
+        auto found = expected.find(sector);
+        const std::string want = found == expected.end()
+                                     ? std::string(0x1000, '\xFF')
+                                     : std::string(found->second.begin(), found->second.end());
+        // The bootloader offset gets the image header's flash size patched: only random data
+        // is written here, which the patch leaves alone unless it starts with the image magic.
+        ASSERT_TRUE(flash.compare(sector, 0x1000, want) == 0) << "sector at " << sector;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Chips, LargeFlash,
+                         testing::Values(Target{"esp32c3", true}, Target{"esp32c6", true},
+                                         Target{"esp32h2", true}, Target{"esp32p4", true},
+                                         Target{"esp32c5", true}, Target{"esp32p4", false}),
+                         [](const testing::TestParamInfo<Target> &info) {
+                             return std::string(info.param.chip) +
+                                    (info.param.stub ? "_stub" : "_rom");
+                         });
+
+// Without a stub (the ESP32, S2 and S3 have none of ours; --no-stub anywhere) every command still
+// works: reads through READ_FLASH_SLOW, or on the ESP8266 through the SPI controller's registers;
+// MD5s from the ROM, or on the ESP8266 the read-back compared on the host; chip erase through the
+// SPI registers.
+class RomOnly : public LoaderE2E {};
+
+TEST_P(RomOnly, ReadsVerifiesAndErasesWithoutAStub) {
+    auto data = randomFile("data.bin", 64 << 10, 31);
+    ASSERT_EQ(loader({"write-flash", "0x20000", path("data.bin")}).exit_code, 0);
+    LoaderRun run = loader({"read-flash", "0x20000", "0x10000", path("back.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_TRUE(readText(path("back.bin")) == std::string(data.begin(), data.end()));
+    run = loader({"verify-flash", "0x20000", path("data.bin")});
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+    data[0x1234] ^= 0x40;
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("changed.bin"), data)));
+    run = loader({"verify-flash", "--diff", "0x20000", path("changed.bin")});
+    EXPECT_EQ(run.exit_code, 2) << run.out;
+    EXPECT_NE(run.out.find("0x00021234"), npos) << "the difference is named: " << run.out;
+    run = loader({"erase-flash"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    const std::string flash = readText(flash_);
+    EXPECT_EQ(flash.find_first_not_of('\xFF'), npos) << "the whole flash is erased";
+}
+
+INSTANTIATE_TEST_SUITE_P(Chips, RomOnly,
+                         testing::Values(Target{"esp8266", false}, Target{"esp32", false},
+                                         Target{"esp32s2", false}, Target{"esp32s3", false}),
+                         [](const testing::TestParamInfo<Target> &info) {
+                             return std::string(info.param.chip);
+                         });
+
+// ESP32-S3 v0.0 parts put other data where the major revision goes later; esptool tells them by
+// their eFuse block version (1.1).
+class ChipRevision : public LoaderE2E {};
+
+TEST_P(ChipRevision, AnS3OfTheFirstRevisionReadsAsV0) {
+    LoaderRun run = loader({"read-mac"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("(revision v0.0)"), npos) << run.out;
+    run = loader({"read-mac"}, port("&rev=102"));
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("(revision v1.2)"), npos) << run.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Esp32s3, ChipRevision, testing::Values(Target{"esp32s3", false}),
+                         [](const testing::TestParamInfo<Target> &) { return std::string("rom"); });
 
 } // namespace

@@ -91,6 +91,7 @@ TEST(StubChipHeaders, RegisterBlocksAreTheChipDatabases) {
         }
         EXPECT_EQ(defined["UART_BASE"], chip->uart_base) << name;
         EXPECT_EQ(defined["SPI_BASE"], chip->spi.base) << name;
+        EXPECT_EQ(defined["UART_FIFO_COUNT_MASK"], chip->uart_fifo_count_mask) << name;
         EXPECT_EQ(defined.count("UART_REG_UPDATE_OFFSET") ? defined["UART_REG_UPDATE_OFFSET"] : 0,
                   chip->uart_reg_update)
             << name;
@@ -116,3 +117,66 @@ TEST(StubChipHeaders, RegisterBlocksAreTheChipDatabases) {
 }
 
 } // namespace
+
+namespace {
+
+// ORIGIN and LENGTH of a region in a stub's memory.ld.
+esptools::chipdb::AddressRange memoryRegion(const std::filesystem::path &script,
+                                            const std::string &region) {
+    std::ifstream in(script);
+    const std::regex line_form(
+        "^\\s*" + region +
+        R"(\s*\([A-Z]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f]+),\s*LENGTH\s*=\s*(0x[0-9A-Fa-f]+))");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::smatch match;
+        if (std::regex_search(line, match, line_form)) {
+            uint32_t origin = uint32_t(std::stoul(match[1], nullptr, 16));
+            return {origin, origin + uint32_t(std::stoul(match[2], nullptr, 16))};
+        }
+    }
+    ADD_FAILURE() << script << " has no " << region << " region";
+    return {};
+}
+
+// A key of a committed stub's JSON: a number, or the byte count of a base64 string.
+uint32_t stubField(const std::string &json, const std::string &key, bool base64_length) {
+    std::smatch match;
+    if (!base64_length) {
+        EXPECT_TRUE(std::regex_search(json, match, std::regex("\"" + key + R"(":\s*(\d+))")))
+            << key;
+        return match.empty() ? 0 : uint32_t(std::stoul(match[1]));
+    }
+    EXPECT_TRUE(std::regex_search(json, match, std::regex("\"" + key + R"re(":\s*"([^"]*)")re")))
+        << key;
+    if (match.empty()) return 0;
+    const std::string text = match[1];
+    size_t padding = text.size() - text.find_last_not_of('=') - 1;
+    return uint32_t(text.size() / 4 * 3 - padding);
+}
+
+} // namespace
+
+// What esp-loader uploads (the committed JSON) lies inside the windows the stub was linked for; on
+// the C2, C3 and C61 the code window ends where the data window begins in the same RAM.
+TEST(StubChipHeaders, CommittedStubsFitTheirMemoryWindows) {
+    for (const auto &[dir, name, chip] : riscVStubChips()) {
+        std::ifstream in(std::filesystem::path(ESPTOOLS_SOURCE_DIR) / "stub/prebuilt" /
+                         (name + ".json"));
+        ASSERT_TRUE(in) << name;
+        const std::string json((std::istreambuf_iterator<char>(in)), {});
+        const auto iram = memoryRegion(dir / "memory.ld", "iram");
+        const auto dram = memoryRegion(dir / "memory.ld", "dram");
+        const uint32_t text_start = stubField(json, "text_start", false);
+        const uint32_t text_end = text_start + stubField(json, "text", true);
+        const uint32_t data_start = stubField(json, "data_start", false);
+        const uint32_t data_end = data_start + stubField(json, "data", true);
+        EXPECT_TRUE(iram.contains(text_start) && text_end <= iram.end)
+            << name << ": code 0x" << std::hex << text_start << "..0x" << text_end;
+        EXPECT_TRUE(data_end == data_start || (dram.contains(data_start) && data_end <= dram.end))
+            << name << ": data 0x" << std::hex << data_start << "..0x" << data_end;
+        if (name == "esp32c2" || name == "esp32c3" || name == "esp32c61") {
+            EXPECT_LE(iram.end - iram.start, 0x4000u) << name;
+        }
+    }
+}

@@ -589,6 +589,8 @@ int main(int argc, char **argv) {
         auto stub = loader::findStub(name, gvm["stub-dir"].as<std::string>());
         if (!stub) return cli::reportError(kTool, stub.takeError());
         if (*stub) {
+            if (!(*stub)->numbers_data_answers && gvm["stub-dir"].as<std::string>().empty())
+                llvm::outs() << "Using Espressif's flasher stub " << (*stub)->origin << "\n";
             auto failure = device.runStub(std::move(**stub));
             if (failure && gvm["stub-only"].as<bool>())
                 return cli::reportError(kTool, std::move(failure));

@@ -4,4 +4,7 @@
 #define ESPTOOLS_STUB_CHIP_H
 #define UART_BASE 0x60000000u
 #define SPI_BASE 0x60002000u
+/* UART_STATUS: RX count from bit 0, TX count from bit 16 (ESP-IDF uart_reg.h, UART_RXFIFO_CNT_V).
+ */
+#define UART_FIFO_COUNT_MASK 0x3FFu
 #endif

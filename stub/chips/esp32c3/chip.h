@@ -4,6 +4,9 @@
 #define ESPTOOLS_STUB_CHIP_H
 #define UART_BASE 0x60000000u
 #define SPI_BASE 0x60002000u
+/* UART_STATUS: RX count from bit 0, TX count from bit 16 (ESP-IDF uart_reg.h, UART_RXFIFO_CNT_V).
+ */
+#define UART_FIFO_COUNT_MASK 0x3FFu
 /* USB-Serial-JTAG's register block (ESP-IDF soc/usb_serial_jtag_reg.h, reg_base.h) and the number
  * the ROM keeps in UartDevice.buff_uart_no while it talks over it (ESP-IDF esp_rom_caps.h,
  * ESP_ROM_USB_SERIAL_DEVICE_NUM). */

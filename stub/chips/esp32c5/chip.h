@@ -4,6 +4,9 @@
 #define ESPTOOLS_STUB_CHIP_H
 #define UART_BASE 0x60000000u
 #define SPI_BASE 0x60003000u
+/* UART_STATUS: RX count from bit 0, TX count from bit 16 (ESP-IDF uart_reg.h, UART_RXFIFO_CNT_V).
+ */
+#define UART_FIFO_COUNT_MASK 0xFFu
 /* UART_REG_UPDATE_REG: bit 0 commits a new clock divider (ESP-IDF soc/uart_reg.h, uart_ll_update).
  */
 #define UART_REG_UPDATE_OFFSET 0x98u

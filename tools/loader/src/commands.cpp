@@ -11,6 +11,7 @@
 #include <libdeflate.h>
 
 #include <chrono>
+#include <thread>
 #include <unistd.h>
 
 namespace esptools::loader {
@@ -231,6 +232,13 @@ llvm::Expected<uint32_t> chipRevision(Device &device) {
     if (!major) return major.takeError();
     auto minor = join(revision.minor);
     if (!minor) return minor.takeError();
+    if (revision.block_version_major.present() && (*minor & 0x7) == 0) {
+        auto block_major = join({&revision.block_version_major, 1});
+        if (!block_major) return block_major.takeError();
+        auto block_minor = join({&revision.block_version_minor, 1});
+        if (!block_minor) return block_minor.takeError();
+        if (*block_major * 100 + *block_minor == revision.v0_block_version) return 0;
+    }
     uint32_t major_value = *major;
     if (revision.major_is_esp32_code)
         major_value = *major == 1 ? 1 : *major == 3 ? 2 : *major == 7 ? 3 : 0;
@@ -596,6 +604,8 @@ llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std
 llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
                         const formats::FlashParams &params, bool diff) {
     const auto &chip = *device.chip();
+    // Our stubs and every ROM but the ESP8266's hash flash; there, what is read back is compared.
+    const bool has_md5 = device.stub() || chip.rom.spi_flash_md5;
     if (auto failure = device.attachFlash()) return failure;
     auto flash_size = configureFlashSize(device, params.size == "keep" ? "keep" : params.size);
     if (!flash_size) return flash_size.takeError();
@@ -612,7 +622,7 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
         llvm::outs() << "Verifying " << hex(size, 0) << " (" << size << ") bytes at "
                      << hex(file.address) << " in flash against '" << file.name << "'...\n";
         bool match = false;
-        if (chip.rom.spi_flash_md5) {
+        if (has_md5) {
             auto expected = md5Of(file.data);
             auto flash_md5 = device.flashMd5Checked(file.address, size, expected);
             if (!flash_md5) return flash_md5.takeError();
@@ -623,17 +633,16 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
             continue;
         }
         all_match = false;
-        if (chip.rom.spi_flash_md5) llvm::outs() << "Verification failed (digest mismatch).\n";
-        if (!diff && chip.rom.spi_flash_md5) continue;
+        if (has_md5) llvm::outs() << "Verification failed (digest mismatch).\n";
+        if (!diff && has_md5) continue;
         auto flash = device.readFlash(file.address, size, nullptr);
         if (!flash) return flash.takeError();
         std::vector<uint32_t> differences;
         for (uint32_t i = 0; i < size; ++i)
             if ((*flash)[i] != file.data[i]) differences.push_back(i);
         if (differences.empty()) {
-            all_match = chip.rom.spi_flash_md5 ? all_match : true;
-            if (!chip.rom.spi_flash_md5)
-                llvm::outs() << "Verification successful (contents matched).\n";
+            all_match = has_md5 ? all_match : true;
+            if (!has_md5) llvm::outs() << "Verification successful (contents matched).\n";
             continue;
         }
         llvm::outs() << "Verification failed: " << differences.size() << " differences, first at "
@@ -651,14 +660,42 @@ llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
     return llvm::Error::success();
 }
 
+namespace {
+
+// The ROMs have no chip erase: the SPI controller's user commands do it, as the flash's datasheet
+// asks (WREN 06h, then CE C7h, then RDSR 05h until WIP clears).
+llvm::Error eraseFlashThroughSpiRegisters(Device &device) {
+    constexpr uint8_t kWriteEnable = 0x06, kChipErase = 0xC7, kReadStatus = 0x05;
+    constexpr uint32_t kBusy = 0x01, kWriteEnabled = 0x02;
+    if (auto failure = device.spiCommand(kWriteEnable); !failure) return failure.takeError();
+    auto status = device.spiCommand(kReadStatus, {}, 8);
+    if (!status) return status.takeError();
+    if (!(*status & kWriteEnabled))
+        return error("The flash did not enable writing (status " + hex(*status & 0xFF, 2) +
+                     "): nothing was erased.");
+    if (auto failure = device.spiCommand(kChipErase); !failure) return failure.takeError();
+    const auto deadline = std::chrono::steady_clock::now() + device.timeouts().max;
+    for (;;) {
+        status = device.spiCommand(kReadStatus, {}, 8);
+        if (!status) return status.takeError();
+        if (!(*status & kBusy)) return llvm::Error::success();
+        if (std::chrono::steady_clock::now() > deadline)
+            return error("The flash was still erasing after " +
+                         std::to_string(device.timeouts().max.count() / 1000) + " s.");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+} // namespace
+
 llvm::Error eraseFlash(Device &device) {
-    if (!device.stub())
-        return error(std::string(device.chip()->display_name) +
-                     " ROM does not support function erase_flash. Use erase-region over the whole "
-                     "flash, or a flasher stub (--stub-dir).");
+    // The flash answers only once attached (a stub's erase would otherwise wait on a WIP bit that
+    // reads as set).
+    if (auto failure = device.attachFlash()) return failure;
     llvm::outs() << "Erasing flash (this may take a while)...\n";
     auto start = std::chrono::steady_clock::now();
-    if (auto failure = device.eraseFlash()) return failure;
+    if (auto failure = device.stub() ? device.eraseFlash() : eraseFlashThroughSpiRegisters(device))
+        return failure;
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     char text[80];
     std::snprintf(text, sizeof text, "Chip erase completed successfully in %.1fs", took.count());

@@ -439,15 +439,16 @@ llvm::Expected<std::vector<uint8_t>> Device::securityInfo() {
 }
 
 llvm::Error Device::attachFlash() {
-    if (stub_) {
-        // A stub attaches the flash itself when it starts; only other pins need telling.
+    if (stub_ && !chip_->rom.spi_attach) {
+        // The ESP8266 stub attaches the flash when it starts; only other pins need telling.
         if (!spi_connection_) return llvm::Error::success();
         std::vector<uint8_t> data;
         put32(data, *spi_connection_);
         auto reply = command(kSpiAttach, data, 0, timeouts_.normal);
         return reply ? llvm::Error::success() : reply.takeError();
     }
-    if (!chip_->rom.spi_attach) {
+    // Until attached, the flash does not answer (its id reads all ones), through a stub too.
+    if (!stub_ && !chip_->rom.spi_attach) {
         // The ESP8266 ROM attaches the flash as part of FLASH_BEGIN.
         std::vector<uint8_t> begin(16, 0);
         auto reply = command(kFlashBegin, begin, 0, timeouts_.normal);
@@ -539,10 +540,7 @@ llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint3
 llvm::Expected<std::vector<uint8_t>>
 Device::readFlash(uint32_t address, uint32_t size, const std::function<void(uint32_t)> &progress) {
     if (stub_) return readFlashThroughStub(address, size, progress);
-    if (!chip_->rom.read_flash_slow)
-        return error(std::string(chip_->display_name) +
-                     " ROM does not support reading flash; the flasher stub is needed (there is "
-                     "none for this chip: give one with --stub-dir)");
+    if (!chip_->rom.read_flash_slow) return readFlashThroughSpiRegisters(address, size, progress);
     std::vector<uint8_t> out;
     out.reserve(size);
     while (out.size() < size) {
@@ -560,12 +558,57 @@ Device::readFlash(uint32_t address, uint32_t size, const std::function<void(uint
     return out;
 }
 
+// A ROM without a read command (the ESP8266's): 64-byte READ (03h) transactions through the SPI
+// controller's registers, about 28 round trips each.
+llvm::Expected<std::vector<uint8_t>>
+Device::readFlashThroughSpiRegisters(uint32_t address, uint32_t size,
+                                     const std::function<void(uint32_t)> &progress) {
+    constexpr uint8_t kRead = 0x03;
+    std::vector<uint8_t> out;
+    out.reserve(size);
+    while (out.size() < size) {
+        const uint32_t at = address + uint32_t(out.size());
+        const unsigned length = std::min<uint32_t>(64, size - uint32_t(out.size()));
+        auto bytes = spiTransaction(kRead, {}, length, at, 24);
+        if (!bytes)
+            return error("reading flash at 0x" + llvm::utohexstr(at, true) +
+                         " through the SPI registers failed: " + llvm::toString(bytes.takeError()));
+        out.insert(out.end(), bytes->begin(), bytes->end());
+        if (progress) progress(uint32_t(out.size()));
+    }
+    return out;
+}
+
 llvm::Expected<uint32_t> Device::spiCommand(uint8_t spi_command, std::span<const uint8_t> mosi,
                                             unsigned read_bits, std::optional<uint32_t> address,
                                             unsigned address_bits, unsigned dummy_bits) {
-    const auto &spi = chip_->spi;
     if (read_bits > 32)
         return error("Reading more than 32 bits back from a SPI flash operation is unsupported");
+    auto words = spiRun(spi_command, mosi, read_bits, address, address_bits, dummy_bits);
+    if (!words) return words.takeError();
+    return words->empty() ? 0 : words->front();
+}
+
+llvm::Expected<std::vector<uint8_t>>
+Device::spiTransaction(uint8_t spi_command, std::span<const uint8_t> mosi, unsigned read_bytes,
+                       std::optional<uint32_t> address, unsigned address_bits) {
+    if (read_bytes > 64)
+        return error("Reading more than 64 bytes back from a SPI flash operation is unsupported");
+    auto words = spiRun(spi_command, mosi, read_bytes * 8, address, address_bits, 0);
+    if (!words) return words.takeError();
+    std::vector<uint8_t> bytes;
+    for (uint32_t word : *words)
+        for (int i = 0; i < 4 && bytes.size() < read_bytes; ++i)
+            bytes.push_back(uint8_t(word >> (8 * i)));
+    return bytes;
+}
+
+// The SPI controller's user-command engine over READ_REG/WRITE_REG, its registers as the ROM had
+// them restored afterwards (esptool's run_spiflash_command); the W registers read back.
+llvm::Expected<std::vector<uint32_t>>
+Device::spiRun(uint8_t spi_command, std::span<const uint8_t> mosi, unsigned read_bits,
+               std::optional<uint32_t> address, unsigned address_bits, unsigned dummy_bits) {
+    const auto &spi = chip_->spi;
     if (mosi.size() > 64)
         return error("Writing more than 64 bytes of data with one SPI command is unsupported");
     auto usr = readRegister(spi.base + spi.usr);
@@ -615,11 +658,15 @@ llvm::Expected<uint32_t> Device::spiCommand(uint8_t spi_command, std::span<const
         done = !(*cmd & (1u << 18));
     }
     if (!done) return error("SPI command did not complete in time");
-    auto result = readRegister(spi.base + spi.w0);
-    if (!result) return result.takeError();
+    std::vector<uint32_t> words;
+    for (uint32_t at = 0; at < std::max(read_bits, 1u); at += 32) {
+        auto word = readRegister(spi.base + spi.w0 + at / 8);
+        if (!word) return word.takeError();
+        words.push_back(*word);
+    }
     if (auto e = writeRegister(spi.base + spi.usr, *usr)) return e;
     if (auto e = writeRegister(spi.base + spi.usr2, *usr2)) return e;
-    return *result;
+    return words;
 }
 
 llvm::Expected<uint32_t> Device::flashId() {

@@ -3,10 +3,12 @@
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/Path.h>
 
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 
 namespace esptools::loader {
@@ -144,16 +146,67 @@ std::string stubName(const chipdb::ChipDescription &chip, uint32_t revision) {
     return std::string(chip.name);
 }
 
+namespace {
+
+llvm::Expected<std::optional<StubImage>> loadStubFile(const std::string &path) {
+    auto contents = llvm::MemoryBuffer::getFile(path);
+    if (!contents) return stubError(path, contents.getError().message());
+    auto stub = parseStubJson((*contents)->getBuffer().str(), path);
+    if (!stub) return stub.takeError();
+    return std::optional<StubImage>(std::move(*stub));
+}
+
+// The python3.X directories below `parent` (site-packages and dist-packages roots).
+std::vector<std::string> pythonLibraries(const std::string &parent, const std::string &leaf) {
+    std::vector<std::string> found;
+    std::error_code error;
+    for (llvm::sys::fs::directory_iterator it(parent, error), end; it != end && !error;
+         it.increment(error))
+        if (llvm::StringRef(llvm::sys::path::filename(it->path())).startswith("python3"))
+            found.push_back(it->path() + "/" + leaf);
+    std::sort(found.begin(), found.end());
+    return found;
+}
+
+} // namespace
+
+std::vector<std::string> espressifStubFiles(const std::string &name) {
+    auto env = [](const char *variable) -> std::string {
+        const char *value = std::getenv(variable);
+        return value && *value ? value : "";
+    };
+    std::vector<std::string> packages; // esptool's Python package, wherever pip or apt put it
+    if (auto venv = env("VIRTUAL_ENV"); !venv.empty())
+        for (auto &dir : pythonLibraries(venv + "/lib", "site-packages")) packages.push_back(dir);
+    if (auto home = env("HOME"); !home.empty())
+        for (auto &dir : pythonLibraries(home + "/.local/lib", "site-packages"))
+            packages.push_back(dir);
+    for (const char *root : {"/usr/local/lib", "/usr/lib"})
+        for (const char *leaf : {"dist-packages", "site-packages"})
+            for (auto &dir : pythonLibraries(root, leaf)) packages.push_back(dir);
+    packages.push_back("/usr/lib/python3/dist-packages");
+    std::vector<std::string> roots;
+    if (auto dir = env("ESPTOOL_STUB_DIR"); !dir.empty()) roots.push_back(dir);
+    for (const auto &package : packages) roots.push_back(package + "/esptool/targets/stub_flasher");
+    if (auto idf = env("IDF_PATH"); !idf.empty())
+        roots.push_back(idf + "/components/esptool_py/esptool/esptool/targets/stub_flasher");
+    // esptool v4.8 and later keep format-1 stubs (the protocol ours speaks) in 1/<chip>.json,
+    // earlier releases in stub_flasher_<chip without "esp">.json.
+    const std::string short_name = llvm::StringRef(name).startswith("esp") ? name.substr(3) : name;
+    std::vector<std::string> files;
+    for (const auto &root : roots)
+        for (const std::string &file : {root + "/" + name + ".json", root + "/1/" + name + ".json",
+                                        root + "/stub_flasher_" + short_name + ".json"})
+            files.push_back(file);
+    return files;
+}
+
 llvm::Expected<std::optional<StubImage>> findStub(const std::string &name,
                                                   const std::string &stub_dir) {
     if (!stub_dir.empty()) {
         std::string path = stub_dir + "/" + name + ".json";
         if (!llvm::sys::fs::exists(path)) return std::nullopt;
-        auto contents = llvm::MemoryBuffer::getFile(path);
-        if (!contents) return stubError(path, contents.getError().message());
-        auto stub = parseStubJson((*contents)->getBuffer().str(), path);
-        if (!stub) return stub.takeError();
-        return std::optional<StubImage>(std::move(*stub));
+        return loadStubFile(path);
     }
     for (const EmbeddedStub *embedded = kEmbeddedStubs; embedded->name; ++embedded)
         if (name == embedded->name) {
@@ -162,6 +215,8 @@ llvm::Expected<std::optional<StubImage>> findStub(const std::string &name,
             stub->numbers_data_answers = true;
             return std::optional<StubImage>(std::move(*stub));
         }
+    for (const auto &path : espressifStubFiles(name))
+        if (llvm::sys::fs::is_regular_file(path)) return loadStubFile(path);
     return std::nullopt;
 }
 

@@ -71,7 +71,8 @@ struct RiscVCore::Machine {
             case chipdb::RomRoutine::UartTxFlush:
                 break; // the UART model sends at line rate on its own
             case chipdb::RomRoutine::SpiFlashAttach:
-                break; // the flash model is always connected
+                machine.bus.flashAttached();
+                break;
             case chipdb::RomRoutine::GetUartDevice:
                 result = machine.bus.uartDeviceAddress();
                 if (!result) {

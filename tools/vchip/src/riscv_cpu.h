@@ -31,6 +31,8 @@ public:
     virtual void uartSend(uint8_t byte) = 0;
     virtual std::optional<uint8_t> uartReceive() = 0;
     virtual void delay(uint32_t microseconds) = 0;
+    // The code ran the ROM's flash attach.
+    virtual void flashAttached() = 0;
     // Where the ROM's UartDevice record lies in RAM; 0 when this model does not know.
     virtual uint32_t uartDeviceAddress() = 0;
     virtual uint32_t readRegister(uint32_t address) = 0;

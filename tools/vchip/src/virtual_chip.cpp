@@ -126,7 +126,9 @@ public:
             return flashEnd(out, op, data);
         case kSpiAttach:
             if (!chip_.rom.spi_attach) break;
-            return reply(out, op, 0, {}, data.size() == 8 ? 0 : kInvalidMessage);
+            if (data.size() != 8) return reply(out, op, 0, {}, kInvalidMessage);
+            attachFlash();
+            return reply(out, op, 0, {});
         case kSpiSetParams:
             if (!chip_.rom.spi_set_params) break;
             if (data.size() != 24) return reply(out, op, 0, {}, kInvalidMessage);
@@ -160,6 +162,11 @@ public:
     }
 
     bool takeBootRequest() { return std::exchange(boot_requested_, false); }
+
+    // Until the ROM's flash attach runs (SPI_ATTACH, the ESP8266's FLASH_BEGIN, a boot from
+    // flash), the SPI pins are not set up: the flash does not answer, so its id reads all ones.
+    void attachFlash() { flash_attached_ = true; }
+    void detachFlash() { flash_attached_ = false; }
 
     void startWatchdog(std::chrono::microseconds timeout) {
         registers_[chip_.watchdogs.rwdt_config0] |= 1u << 31;
@@ -274,6 +281,13 @@ private:
         }
         storeFields(registers_, chip_.revision.major, major);
         storeFields(registers_, chip_.revision.minor, minor);
+        if (chip_.revision.block_version_major.present() && options_.revision == 0) {
+            // Such a part: its eFuse block version, and the major field's bits in other use.
+            const uint32_t block = chip_.revision.v0_block_version;
+            storeFields(registers_, {&chip_.revision.block_version_major, 1}, block / 100);
+            storeFields(registers_, {&chip_.revision.block_version_minor, 1}, block % 100);
+            storeFields(registers_, chip_.revision.major, 0x3);
+        }
         // The ROM records which port it talks on in its .bss, where READ_REG finds it.
         if (options_.console == Console::UsbSerialJtag) {
             auto word = chipdb::romConsoleWord(chip_, options_.revision);
@@ -309,7 +323,9 @@ private:
                 uint8_t(readRegister(spi.base + spi.w0 + uint32_t(i / 4) * 4) >> (8 * (i % 4))));
         const size_t miso_length = std::min<size_t>((miso_bits + 7) / 8, 64);
         std::vector<uint8_t> miso;
-        if (flash_busy_ && flash_busy_()) {
+        if (!flash_attached_) {
+            miso.assign(miso_length, 0xFF);
+        } else if (flash_busy_ && flash_busy_()) {
             constexpr uint8_t kReadStatus = 0x05, kWriteInProgress = 0x01;
             miso.assign(miso_length, 0xFF);
             if (command == kReadStatus)
@@ -343,6 +359,7 @@ private:
         if (data.size() != expected && data.size() != 16)
             return reply(out, op, 0, {}, kInvalidMessage);
         uint32_t erase_size = le32(&data[0]), offset = le32(&data[12]);
+        if (!chip_.rom.spi_attach) attachFlash(); // the ESP8266 ROM attaches here
         if (uint64_t(offset) + (compressed ? 0 : erase_size) > flash_->size())
             return reply(out, op, 0, {}, kInvalidParameter);
         // The ROM erases the announced region up front (compressed downloads announce the
@@ -513,6 +530,7 @@ private:
     z_stream inflater_{};
     std::optional<uint32_t> pending_baud_;
     bool boot_requested_ = false;
+    bool flash_attached_ = false;
     std::optional<Clock::time_point> watchdog_fires_at_;
     std::optional<uint32_t> run_entry_;
     std::function<bool()> flash_busy_;
@@ -525,6 +543,7 @@ public:
           rom_(options, std::move(flash)), random_(options.faults.seed) {
         rom_.setFlashBusyProbe(
             [this] { return core_ && options_.timing && cpu_clock_ < flash_busy_until_; });
+        armRomHandlers();
         if (usb_ && options_.app_watchdog_ms)
             rom_.startWatchdog(std::chrono::milliseconds(options_.app_watchdog_ms));
     }
@@ -676,6 +695,8 @@ public:
 
     void resetIntoDownloadMode() override {
         stopCode();
+        armRomHandlers();
+        rom_.detachFlash();
         in_download_mode_ = true;
         decoder_.reset();
         output_.clear();
@@ -717,6 +738,8 @@ private:
     // RAM segments and jump to the entry point.
     void bootFromFlash(ResetReason reason) {
         in_download_mode_ = false;
+        uart_int_ena_ = usb_int_ena_ = 0; // the download loader's handlers are not installed
+        rom_.attachFlash();               // to boot from it
         decoder_.reset();
         char banner[96];
         std::snprintf(banner, sizeof banner,
@@ -831,6 +854,13 @@ private:
     static constexpr uint32_t kUsbWriteDone = 1u << 0, kUsbInFree = 1u << 1,
                               kUsbOutAvailable = 1u << 2;
     static constexpr size_t kUsbPacket = 64;
+    // The ROM loader takes its input by interrupt (ESP-IDF soc.h: CPU interrupt 5 is the ROM's
+    // UART0 one; esp-flasher-stub re-attaches sources 5 and 17, UART and USB). Which enables it
+    // leaves on is this model's assumption: UART0's RX FIFO full and timeout (UART_INT_ENA bits 0
+    // and 8), USB's OUT packet received (USB_SERIAL_JTAG_INT_ENA bit 2). While they stay on, the
+    // ROM's handler takes what arrives, and code that polls the port never sees it.
+    static constexpr uint32_t kUartIntEna = 0x0C, kUsbIntEna = 0x10;
+    static constexpr uint32_t kUartRxInterrupts = 1u << 0 | 1u << 8, kUsbRxInterrupt = 1u << 2;
     static constexpr unsigned kIdlePolls = 64;
 
     // The ROM's own output routines print on the port the ROM talks on.
@@ -858,6 +888,8 @@ private:
         for (uint8_t byte : usb_in_) lineSend(byte);
         usb_in_.clear();
     }
+
+    void flashAttached() override { rom_.attachFlash(); }
 
     uint32_t uartDeviceAddress() override {
         auto word = chipdb::romConsoleWord(*options_.chip, options_.revision);
@@ -935,11 +967,14 @@ private:
                     return 0;
                 }
                 pollConsole();
-                return uint32_t(std::min(rx_fifo_.size(), size_t(0x3FF))) |
-                       uint32_t(std::min(transmitBacklog(), size_t(0x3FF))) << 16;
+                const size_t counts = chip.uart_fifo_count_mask;
+                return uint32_t(std::min(rx_fifo_.size(), counts)) |
+                       uint32_t(std::min(transmitBacklog(), counts)) << 16;
             }
             case kUartClkdiv:
                 return clkdiv_written_; // what was written, committed or not
+            case kUartIntEna:
+                return uart_int_ena_;
             default:
                 return 0; // UART_REG_UPDATE reads 0 once the commit is done, at once here
             }
@@ -949,6 +984,8 @@ private:
             switch (address - chip.usb_serial_jtag_base) {
             case kUsbEp1:
                 return usb_ ? takeReceived().value_or(0) : 0;
+            case kUsbIntEna:
+                return usb_int_ena_;
             case kUsbEp1Conf: {
                 if (!usb_) {
                     pollSilentPort();
@@ -972,6 +1009,7 @@ private:
             const uint32_t offset = address - chip.uart_base;
             // With a USB console, UART0's TX pin leads nowhere the host listens.
             if (offset == kUartFifo && !usb_) uartSend(uint8_t(value));
+            if (offset == kUartIntEna) uart_int_ena_ = value;
             if (offset == kUartClkdiv) {
                 clkdiv_written_ = value;
                 if (!chip.uart_reg_update) commitClockDivider();
@@ -989,6 +1027,8 @@ private:
                 if (usb_in_.size() == kUsbPacket) sendUsbPacket();
             } else if (usb_ && offset == kUsbEp1Conf && (value & kUsbWriteDone)) {
                 sendUsbPacket();
+            } else if (offset == kUsbIntEna) {
+                usb_int_ena_ = value;
             } else if (offset != kUsbEp1 && offset != kUsbEp1Conf) {
                 usb_registers_[address] = value;
             }
@@ -1017,6 +1057,11 @@ private:
     // USB never loses a byte: the host's packet waits until the endpoint has room.
     void settleReceiveFifo() {
         while (!wire_.empty() && (!options_.timing || wire_.front().first <= cpu_clock_)) {
+            if (core_ && romHandlerArmed()) { // the ROM's interrupt handler takes it
+                ++taken_by_rom_handler_;
+                wire_.pop_front();
+                continue;
+            }
             if (usb_ && rx_fifo_.size() >= kUsbPacket) break;
             if (options_.timing && rx_fifo_.size() >= kUartFifoSize)
                 ++rx_overflows_;
@@ -1027,6 +1072,15 @@ private:
     }
 
     size_t transmitCapacity() const { return usb_ ? kUsbPacket : kUartFifoSize; }
+
+    bool romHandlerArmed() const {
+        return usb_ ? (usb_int_ena_ & kUsbRxInterrupt) != 0
+                    : (uart_int_ena_ & kUartRxInterrupts) != 0;
+    }
+    void armRomHandlers() {
+        uart_int_ena_ = usb_ ? 0 : kUartRxInterrupts;
+        usb_int_ena_ = usb_ ? kUsbRxInterrupt : 0;
+    }
 
     size_t transmitBacklog() const {
         size_t count = 0;
@@ -1118,6 +1172,8 @@ private:
     std::deque<uint8_t> rx_fifo_; // the console's receive FIFO (UART0's, or USB's OUT endpoint)
     std::vector<uint8_t> usb_in_; // USB's IN endpoint: bytes held until the packet is sent
     std::map<uint32_t, uint32_t> usb_registers_;
+    uint32_t uart_int_ena_ = 0, usb_int_ena_ = 0; // interrupt enables, as the ROM left them
+    uint64_t taken_by_rom_handler_ = 0;
     uint64_t rx_overflows_ = 0;
     uint32_t clkdiv_ = 0;         // the divider in use
     uint32_t clkdiv_written_ = 0; // the last one written, awaiting UART_REG_UPDATE on some chips

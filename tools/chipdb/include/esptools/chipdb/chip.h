@@ -46,6 +46,12 @@ struct RevisionFields {
     RegisterField minor[3];
     // ESP32 encodes its major revision as a 3-bit code that must be mapped: {0:0,1:1,3:2,7:3}.
     bool major_is_esp32_code = false;
+    // ESP32-S3 v0.0 parts, with eFuse block version 1.1, use the major field for something else:
+    // a chip whose block version is that and whose minor field's low 3 bits are 0 is v0.0
+    // (esptool targets/esp32s3.py, is_eco0). Absent fields: no such rule.
+    RegisterField block_version_major;
+    RegisterField block_version_minor;
+    uint32_t v0_block_version = 0; // block major * 100 + minor
 };
 
 enum class ImageFormat : uint8_t {
@@ -171,6 +177,9 @@ struct ChipDescription {
     // UART0's register block as code on the chip sees it (C3 onwards: FIFO +0x00, CLKDIV +0x14,
     // STATUS +0x1C with the RX count in bits 9:0 and the TX count in bits 25:16).
     uint32_t uart_base = 0x60000000;
+    // UART_STATUS's RX and TX FIFO counts (bits from 0 and from 16) are 10 bits wide on the C2/C3
+    // and 8 on later chips (ESP-IDF uart_reg.h, UART_RXFIFO_CNT_V and UART_TXFIFO_CNT_V).
+    uint32_t uart_fifo_count_mask = 0x3FF;
     SpiRegisters spi;
     // The SPI flash controller can send 32-bit addresses, reaching flash past 16 MB (ESP-IDF
     // soc_caps.h SOC_SPI_FLASH_4B_ADDR_SUPPORTED, as esp-stub-lib copies it).

@@ -116,6 +116,10 @@ public:
                                         unsigned read_bits = 0,
                                         std::optional<uint32_t> address = std::nullopt,
                                         unsigned address_bits = 0, unsigned dummy_bits = 0);
+    // The same with up to 64 bytes back (the controller's W0..W15).
+    llvm::Expected<std::vector<uint8_t>>
+    spiTransaction(uint8_t command, std::span<const uint8_t> mosi, unsigned read_bytes,
+                   std::optional<uint32_t> address, unsigned address_bits);
     llvm::Expected<uint32_t> flashId();
 
     // Bytes read from the port after the last reply (what the chip printed since), handed over
@@ -132,6 +136,13 @@ private:
     llvm::Expected<std::vector<uint8_t>>
     readFlashThroughStub(uint32_t address, uint32_t size,
                          const std::function<void(uint32_t)> &progress);
+    llvm::Expected<std::vector<uint8_t>>
+    readFlashThroughSpiRegisters(uint32_t address, uint32_t size,
+                                 const std::function<void(uint32_t)> &progress);
+    llvm::Expected<std::vector<uint32_t>> spiRun(uint8_t command, std::span<const uint8_t> mosi,
+                                                 unsigned read_bits,
+                                                 std::optional<uint32_t> address,
+                                                 unsigned address_bits, unsigned dummy_bits);
     void traceFrame(const char *direction, std::span<const uint8_t> frame);
 
     Port &port_;

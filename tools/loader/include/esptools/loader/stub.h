@@ -42,8 +42,12 @@ llvm::Expected<StubImage> parseStubJson(std::string_view json, const std::string
 // The JSON name esptool looks for: the chip's name, or its older-revision variant.
 std::string stubName(const chipdb::ChipDescription &chip, uint32_t revision);
 
-// From stub_dir/<name>.json when stub_dir is given, else the embedded one; nullopt when there is
-// none for this chip.
+// Where Espressif's own stubs may be, in the order they are tried: ESPTOOL_STUB_DIR, esptool's
+// Python package (a virtualenv, ~/.local, /usr/local, /usr), ESP-IDF's copy under IDF_PATH.
+std::vector<std::string> espressifStubFiles(const std::string &name);
+
+// From stub_dir/<name>.json when stub_dir is given; else ours (embedded), else the first of
+// espressifStubFiles; nullopt when there is none for this chip.
 llvm::Expected<std::optional<StubImage>> findStub(const std::string &name,
                                                   const std::string &stub_dir);
 

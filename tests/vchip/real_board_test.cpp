@@ -1,9 +1,13 @@
-// The virtual chip's consoles as silicon has them: download mode on UART0 or on the chip's own
-// USB-Serial-JTAG, the ROM's record of which, the reset lines each reads, and the RTC watchdog a
-// USB reset leaves running.
+// What real boards show and a plain UART bridge with a 4 MB flash does not: download mode on UART0
+// or on the chip's own USB-Serial-JTAG, the ROM's record of which, the reset lines each reads, the
+// RTC watchdog a USB reset leaves running, and flash past 16 MB.
 #include "rom_client.h"
 
 #include "esptools/chipdb/chip.h"
+#include "spi_flash.h"
+
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
 
 #include <thread>
 
@@ -69,6 +73,35 @@ TEST(VchipConsole, CodeReachesTheHostOnlyThroughThePortTheRomTalksOn) {
         std::string output = readAll(*client.chip, std::chrono::milliseconds(100));
         EXPECT_NE(output.find(heard), npos) << console;
         EXPECT_EQ(output.find(lost), npos) << console;
+    }
+}
+
+TEST(VchipConsole, TheRomsInterruptHandlerTakesInputUntilCodeMasksIt) {
+    // ESP32-C3: an echo loop over UART0's STATUS (+0x1C) and FIFO registers, with and without
+    // first clearing UART_INT_ENA (+0x0C), which the ROM loader leaves on.
+    auto echo = [](bool mask) {
+        std::vector<uint32_t> words = {0x600002B7}; // lui t0, 0x60000
+        if (mask) words.push_back(0x0002A623);     // sw  zero, 0xc(t0)
+        for (uint32_t word : {0x01C2A303u,          // 1: lw t1, 0x1c(t0)
+                              0x3FF37313u,          // andi t1, t1, 0x3ff
+                              0xFE030CE3u,          // beqz t1, 1b
+                              0x0002A503u,          // lw a0, 0(t0)
+                              0x00A2A023u,          // sw a0, 0(t0)
+                              0xFEDFF06Fu})         // j 1b
+            words.push_back(word);
+        std::vector<uint8_t> bytes;
+        for (uint32_t word : words)
+            for (int i = 0; i < 4; ++i) bytes.push_back(uint8_t(word >> (8 * i)));
+        return bytes;
+    };
+    for (bool mask : {false, true}) {
+        Client client("esp32c3");
+        runCode(client, 0x40380000, echo(mask));
+        readAll(*client.chip, std::chrono::milliseconds(20));
+        const std::string ping = "ping";
+        client.chip->write(std::vector<uint8_t>(ping.begin(), ping.end()));
+        std::string output = readAll(*client.chip, std::chrono::milliseconds(100));
+        EXPECT_EQ(output.find("ping") != npos, mask) << output;
     }
 }
 
@@ -158,4 +191,77 @@ TEST(VchipConsole, AChipWithoutUsbSerialJtagRefusesAUsbConsole) {
     }
     EXPECT_FALSE(bool(vchip::parsePortSpec("esp32c3?console=jtag")))
         << "an unknown console is an error, not UART";
+}
+
+// Parts above 16 MB (W25Q256JV, GD25Q256D datasheets): the 3-byte commands reach the first 16 MB
+// only, the 4-byte ones (or 4-byte mode) the rest; 16 MB parts have neither.
+TEST(VchipFlash, PastSixteenMegabytesOnlyFourByteAddressesReach) {
+    auto opened = vchip::SpiFlash::open({32u << 20, 0, "", std::nullopt});
+    ASSERT_TRUE(bool(opened));
+    auto &flash = **opened;
+    EXPECT_EQ(flash.jedecId(), 0x1940C8u) << "GD25Q256D";
+    const std::vector<uint8_t> data = {1, 2, 3, 4};
+    std::vector<uint8_t> out(4);
+    auto program = [&](uint8_t command, uint32_t address, unsigned bits) {
+        flash.transact(0x06, std::nullopt, 0, {}, 0);
+        flash.transact(command, address, bits, data, 0);
+    };
+    program(0x02, 0x100, 24); // the controller sends 24 of 0x1000100's bits: 0x000100
+    flash.read(0x100, out);
+    EXPECT_EQ(out, data);
+    program(0x12, 0x1000100, 32);
+    flash.read(0x1000100, out);
+    EXPECT_EQ(out, data);
+    EXPECT_EQ(flash.transact(0x13, 0x1000100, 32, {}, 4), data);
+    EXPECT_EQ(flash.transact(0x03, 0x100, 24, {}, 4), data);
+    flash.transact(0xB7, std::nullopt, 0, {}, 0); // 4-byte mode: 03h takes 32 bits
+    EXPECT_EQ(flash.transact(0x03, 0x1000100, 32, {}, 4), data);
+    flash.transact(0xE9, std::nullopt, 0, {}, 0);
+    flash.transact(0x06, std::nullopt, 0, {}, 0);
+    flash.transact(0x21, 0x1000000, 32, {}, 0); // sector erase, 4-byte address
+    flash.read(0x1000100, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF));
+    flash.read(0x100, out);
+    EXPECT_EQ(out, data) << "the erase stays past 16 MB";
+
+    auto small = vchip::SpiFlash::open({16u << 20, 0, "", std::nullopt});
+    ASSERT_TRUE(bool(small));
+    (*small)->transact(0x06, std::nullopt, 0, {}, 0);
+    (*small)->transact(0x12, 0x100, 32, data, 0);
+    (*small)->read(0x100, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF)) << "a 16 MB part has no 12h";
+
+    for (auto [size, id] : {std::pair{64u << 20, 0x2040EFu}, {128u << 20, 0x2140EFu}}) {
+        auto part = vchip::SpiFlash::open({size, 0, "", std::nullopt});
+        ASSERT_TRUE(bool(part));
+        EXPECT_EQ((*part)->jedecId(), id) << "W25Q512JV / W25Q01JV";
+    }
+}
+
+// The ROMs' flash routines send 24-bit addresses: a download past 16 MB lands 16 MB lower, on the
+// bootloader, which is why esp-loader refuses it in ROM mode.
+TEST(VchipFlash, TheRomWrapsPastSixteenMegabytes) {
+    llvm::SmallString<128> file;
+    ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("vchip-32mb", "bin", file));
+    llvm::sys::fs::remove(file);
+    {
+        Client client("esp32c3?size=32MB&flash=" + std::string(file));
+        std::vector<uint8_t> block(0x400, 0x5A);
+        uint8_t checksum = 0xEF;
+        for (uint8_t byte : block) checksum ^= byte;
+        auto begin = client.send(request(0x02, words({0x400, 1, 0x400, 0x1000000, 0})));
+        ASSERT_EQ(begin.size(), 1u);
+        auto data = words({0x400, 0, 0, 0});
+        data.insert(data.end(), block.begin(), block.end());
+        auto written = client.send(request(0x03, data, checksum));
+        ASSERT_EQ(written.size(), 1u);
+        EXPECT_EQ(written[0][8], 0) << "the ROM reports success";
+    }
+    auto contents = llvm::MemoryBuffer::getFile(file);
+    ASSERT_TRUE(bool(contents));
+    const auto *bytes = reinterpret_cast<const uint8_t *>((*contents)->getBufferStart());
+    EXPECT_EQ(bytes[0], 0x5A) << "it landed at 0x0";
+    EXPECT_EQ(bytes[0x1000000], 0xFF);
+    llvm::sys::fs::remove(file);
+    llvm::sys::fs::remove(file + ".status");
 }
