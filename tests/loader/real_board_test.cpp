@@ -12,6 +12,13 @@ using namespace loader_e2e;
 
 constexpr auto npos = std::string::npos;
 
+std::string chipName(const testing::TestParamInfo<Target> &info) {
+    return info.param.chip;
+}
+std::string chipAndLoader(const testing::TestParamInfo<Target> &info) {
+    return std::string(info.param.chip) + (info.param.stub ? "_stub" : "_rom");
+}
+
 // Boards with no USB-UART bridge: download mode runs on USB-Serial-JTAG. The virtual chip's USB
 // console drops what code writes to UART0, and an RTC watchdog the app left running (which a USB
 // reset does not stop) reboots it a second after the reset unless the loader turns it off.
@@ -64,9 +71,7 @@ TEST_P(UsbSerialJtagConsole, AStubThatDoesNotStartFallsBackToTheRom) {
 INSTANTIATE_TEST_SUITE_P(Stub, UsbSerialJtagConsole,
                          testing::Values(Target{"esp32c3", true}, Target{"esp32c6", true},
                                          Target{"esp32h2", true}, Target{"esp32p4", true}),
-                         [](const testing::TestParamInfo<Target> &info) {
-                             return std::string(info.param.chip);
-                         });
+                         chipName);
 
 // --after watchdog-reset resets through the RTC watchdog where esptool does, and says so where it
 // takes the classic hard reset instead; `run` shows the reset reason the chip boots with. (Through
@@ -89,9 +94,7 @@ INSTANTIATE_TEST_SUITE_P(Chips, WatchdogReset,
                          testing::Values(Target{"esp32c3", true}, Target{"esp32c5", true},
                                          Target{"esp32c6", true}, Target{"esp32c61", true},
                                          Target{"esp32h2", true}, Target{"esp32p4", true}),
-                         [](const testing::TestParamInfo<Target> &info) {
-                             return std::string(info.param.chip);
-                         });
+                         chipName);
 
 // Flash past 16 MB, on a 32 MB part: written through 4-byte commands where the chip's controller
 // sends them and the stub runs; refused, with nothing written, where 24-bit addresses would wrap
@@ -141,16 +144,25 @@ INSTANTIATE_TEST_SUITE_P(Chips, LargeFlash,
                          testing::Values(Target{"esp32c3", true}, Target{"esp32c6", true},
                                          Target{"esp32h2", true}, Target{"esp32p4", true},
                                          Target{"esp32c5", true}, Target{"esp32p4", false}),
-                         [](const testing::TestParamInfo<Target> &info) {
-                             return std::string(info.param.chip) +
-                                    (info.param.stub ? "_stub" : "_rom");
-                         });
+                         chipAndLoader);
 
 // Without a stub (the ESP32, S2 and S3 have none of ours; --no-stub anywhere) every command still
 // works: reads through READ_FLASH_SLOW, or on the ESP8266 through the SPI controller's registers;
 // MD5s from the ROM, or on the ESP8266 the read-back compared on the host; chip erase through the
 // SPI registers.
 class RomOnly : public LoaderE2E {};
+
+// The ESP32's ROM is asked for the rate that its crystal estimate turns into the one wanted.
+TEST_P(RomOnly, ChangesTheBaudRateAsTheRomNeedsIt) {
+    auto data = randomFile("data.bin", 64 << 10, 32);
+    LoaderRun run = loader({"--baud", "921600", "write-flash", "0x0", path("data.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    if (esptools::chipdb::findChip(chip())->rom.change_baudrate) {
+        EXPECT_NE(run.out.find("Changing baud rate to 921600"), npos) << run.out;
+    }
+    run = loader({"--baud", "921600", "verify-flash", "0x0", path("data.bin")});
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
 
 TEST_P(RomOnly, ReadsVerifiesAndErasesWithoutAStub) {
     auto data = randomFile("data.bin", 64 << 10, 31);
@@ -174,9 +186,7 @@ TEST_P(RomOnly, ReadsVerifiesAndErasesWithoutAStub) {
 INSTANTIATE_TEST_SUITE_P(Chips, RomOnly,
                          testing::Values(Target{"esp8266", false}, Target{"esp32", false},
                                          Target{"esp32s2", false}, Target{"esp32s3", false}),
-                         [](const testing::TestParamInfo<Target> &info) {
-                             return std::string(info.param.chip);
-                         });
+                         chipName);
 
 // ESP32-S3 v0.0 parts put other data where the major revision goes later; esptool tells them by
 // their eFuse block version (1.1).

@@ -9,6 +9,7 @@
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 
+#include <cmath>
 #include <thread>
 
 using namespace rom_client;
@@ -81,7 +82,7 @@ TEST(VchipConsole, TheRomsInterruptHandlerTakesInputUntilCodeMasksIt) {
     // first clearing UART_INT_ENA (+0x0C), which the ROM loader leaves on.
     auto echo = [](bool mask) {
         std::vector<uint32_t> words = {0x600002B7}; // lui t0, 0x60000
-        if (mask) words.push_back(0x0002A623);     // sw  zero, 0xc(t0)
+        if (mask) words.push_back(0x0002A623);      // sw  zero, 0xc(t0)
         for (uint32_t word : {0x01C2A303u,          // 1: lw t1, 0x1c(t0)
                               0x3FF37313u,          // andi t1, t1, 0x3ff
                               0xFE030CE3u,          // beqz t1, 1b
@@ -130,6 +131,34 @@ TEST(VchipConsole, AUsbConsoleHasNoBaudRate) {
         // The host stays at 115200: a UART now runs at another rate, USB does not care.
         EXPECT_EQ(syncReplies(client), replies) << console;
     }
+}
+
+// The ESP32's ROM derives a new divider from its own estimate of the crystal, which drifts from
+// the 40 MHz the board has: the rate asked for is not the rate the line gets, unless corrected by
+// that estimate (esptool targets/esp32.py, get_rom_cal_crystal_freq).
+TEST(VchipConsole, TheEsp32RomSetsItsBaudFromItsOwnCrystalEstimate) {
+    const auto &chip = *chipdb::findChip("esp32");
+    Client probe("esp32");
+    const uint32_t calibration =
+        chip.rom_crystal_calibration.extract(probe.readReg(chip.rom_crystal_calibration.address));
+    const uint32_t ck8m =
+        chip.rom_ck8m_frequency.extract(probe.readReg(chip.rom_ck8m_frequency.address));
+    const double estimate = double(calibration) * 15625 * ck8m / 40;
+    ASSERT_GT(estimate, 33e6) << "a 40 MHz board";
+    EXPECT_GT(std::abs(estimate - 40e6), 40e6 * 0.03) << "a drift worth correcting";
+    const uint32_t corrected = uint32_t(921600 * estimate / 40e6);
+    for (auto [asked, replies] : {std::pair{921600u, 0u}, {corrected, 8u}}) {
+        Client client("esp32");
+        ASSERT_EQ(client.send(request(0x0F, words({asked, 0}))).size(), 1u);
+        client.chip->setBaudRate(921600);
+        EXPECT_EQ(syncReplies(client), replies) << "asked for " << asked;
+    }
+    Client zero("esp32");
+    auto refused = zero.send(request(0x0F, words({0, 0})));
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0][8], 1) << "a baud of 0 is refused";
+    zero.chip->setBaudRate(115200);
+    EXPECT_EQ(syncReplies(zero), 8u) << "and the chip goes on at its rate";
 }
 
 TEST(VchipConsole, UsbSerialJtagTakesItsOwnResetSequence) {

@@ -290,6 +290,10 @@ constexpr ChipDescription kChips[] = {
                      {field(0x3FF5A014, 25, 24)},
                      true},
         .rom = kEsp32Rom,
+        // RTCCALICFG1 (TIMERS_RTC_CALI_VALUE, bits 31:7); EFUSE_RD_CK8M_FREQ, word 4 of
+        // EFUSE_RD_REG_BASE 0x3FF5A000 (esptool targets/esp32.py).
+        .rom_crystal_calibration = field(0x3FF5F06C, 31, 7),
+        .rom_ck8m_frequency = field(0x3FF5A010, 7, 0),
     },
     {
         .name = "esp32s2",

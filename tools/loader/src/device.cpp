@@ -5,6 +5,7 @@
 #include <llvm/Support/MD5.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <cmath>
 #include <thread>
 
 namespace esptools::loader {
@@ -479,9 +480,22 @@ llvm::Error Device::changeBaud(uint32_t baud) {
                         "rate 115200.\n";
         return llvm::Error::success();
     }
+    uint32_t asked = baud;
+    if (!stub_ && chip_->rom_crystal_calibration.present()) {
+        // The ROM divides its own crystal estimate by the rate it is given: ask for the rate that
+        // lands on `baud` with that estimate (esptool targets/esp32.py, change_baud).
+        auto calibration = readRegister(chip_->rom_crystal_calibration.address);
+        if (!calibration) return calibration.takeError();
+        auto ck8m = readRegister(chip_->rom_ck8m_frequency.address);
+        if (!ck8m) return ck8m.takeError();
+        const double estimate = double(chip_->rom_crystal_calibration.extract(*calibration)) *
+                                15625 * chip_->rom_ck8m_frequency.extract(*ck8m) / 40;
+        const double crystal = estimate > 33e6 ? 40e6 : 26e6;
+        if (estimate > 0) asked = uint32_t(std::floor(baud * estimate / crystal));
+    }
     llvm::outs() << "Changing baud rate to " << baud << "...\n";
     std::vector<uint8_t> data;
-    put32(data, baud);
+    put32(data, asked);
     put32(data, stub_ ? baud_ : 0); // a stub scales its divider by new/old
     auto reply = command(kChangeBaudrate, data, 0, timeouts_.normal);
     if (!reply) return reply.takeError();

@@ -133,10 +133,13 @@ public:
             if (!chip_.rom.spi_set_params) break;
             if (data.size() != 24) return reply(out, op, 0, {}, kInvalidMessage);
             return reply(out, op, 0, {});
-        case kChangeBaudrate:
+        case kChangeBaudrate: {
             if (!chip_.rom.change_baudrate || data.size() != 8) break;
-            pending_baud_ = le32(data.data());
+            const uint32_t asked = le32(data.data());
+            if (asked == 0) return reply(out, op, 0, {}, kInvalidParameter);
+            pending_baud_ = lineRate(asked);
             return reply(out, op, 0, {});
+        }
         case kFlashDeflBegin:
             if (!chip_.rom.compressed_flash) break;
             return flashBegin(out, op, data, true);
@@ -252,6 +255,15 @@ private:
         reply(out, uint8_t(op ^ 0x80), 0, {}, kInvalidMessage);
     }
 
+    // What the line runs at when the ROM is asked for `asked`: the ESP32's ROM divides its own
+    // estimate of the 40 MHz crystal (set here 5% high, a drift esptool corrects for).
+    uint32_t lineRate(uint32_t asked) const {
+        if (!chip_.rom_crystal_calibration.present()) return asked;
+        const uint64_t estimate = uint64_t(kCalibration) * 15625 * kCk8mFrequency / 40;
+        return uint32_t(uint64_t(asked) * 40'000'000 / estimate);
+    }
+    static constexpr uint32_t kCalibration = 1120, kCk8mFrequency = 96; // 42 MHz
+
     void initialiseRegisters() {
         if (chip_.magic_value) registers_[chipdb::kChipDetectMagicRegister] = *chip_.magic_value;
         // A UART divider that gives a 40 MHz crystal estimate at 115200 baud.
@@ -287,6 +299,10 @@ private:
             storeFields(registers_, {&chip_.revision.block_version_major, 1}, block / 100);
             storeFields(registers_, {&chip_.revision.block_version_minor, 1}, block % 100);
             storeFields(registers_, chip_.revision.major, 0x3);
+        }
+        if (chip_.rom_crystal_calibration.present()) {
+            storeFields(registers_, {&chip_.rom_crystal_calibration, 1}, kCalibration);
+            storeFields(registers_, {&chip_.rom_ck8m_frequency, 1}, kCk8mFrequency);
         }
         // The ROM records which port it talks on in its .bss, where READ_REG finds it.
         if (options_.console == Console::UsbSerialJtag) {

@@ -199,6 +199,11 @@ struct ChipDescription {
     RevisionFields revision;
     RomCapabilities rom;
     uint32_t xtal_clk_divider = 1;
+    // The ESP32's ROM sets a new baud's divider from its own estimate of the crystal: the RTC
+    // calibration value x 15625 x the CK8M eFuse byte / 40 (esptool targets/esp32.py,
+    // get_rom_cal_crystal_freq). Absent: the ROM's divider is right.
+    RegisterField rom_crystal_calibration;
+    RegisterField rom_ck8m_frequency;
     std::optional<uint32_t> fixed_crystal_mhz; // absent: estimated from the UART divider
     bool stub_supported = true;
     // ROM routines the virtual chip serves to code it runs; empty: it cannot run code yet.
