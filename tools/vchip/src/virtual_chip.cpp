@@ -111,6 +111,10 @@ public:
                          mask = le32(&data[i + 8]);
                 writeRegister(address, (value & mask) | (readRegister(address) & ~mask));
             }
+            // An erase or program started through the SPI registers runs on in the flash while
+            // the ROM answers at once: the host sees WIP until it is done.
+            if (auto busy = flash_->takeBusyTime(); options_.timing && busy.count() > 0)
+                spi_busy_until_ = std::max(Clock::now(), spi_busy_until_) + busy;
             return reply(out, op, 0, {});
         case kMemBegin:
             return memBegin(out, data);
@@ -341,7 +345,7 @@ private:
         std::vector<uint8_t> miso;
         if (!flash_attached_) {
             miso.assign(miso_length, 0xFF);
-        } else if (flash_busy_ && flash_busy_()) {
+        } else if ((flash_busy_ && flash_busy_()) || Clock::now() < spi_busy_until_) {
             constexpr uint8_t kReadStatus = 0x05, kWriteInProgress = 0x01;
             miso.assign(miso_length, 0xFF);
             if (command == kReadStatus)
@@ -547,6 +551,7 @@ private:
     std::optional<uint32_t> pending_baud_;
     bool boot_requested_ = false;
     bool flash_attached_ = false;
+    Clock::time_point spi_busy_until_{}; // the flash's own work, started by the host's WRITE_REG
     std::optional<Clock::time_point> watchdog_fires_at_;
     std::optional<uint32_t> run_entry_;
     std::function<bool()> flash_busy_;
