@@ -146,6 +146,45 @@ INSTANTIATE_TEST_SUITE_P(Chips, LargeFlash,
                                          Target{"esp32c5", true}, Target{"esp32p4", false}),
                          chipAndLoader);
 
+// Download mode over USB-OTG's CDC (ESP32-S2, S3, P4): no baud rate, RAM blocks of 2 KB (the
+// ROM's USB buffer loses a longer frame), a hard reset through the RTC watchdog (the port's lines
+// reset nothing there), and our stub, which does not speak it, left out.
+class UsbOtgConsole : public LoaderE2E {};
+
+TEST_P(UsbOtgConsole, WritesLoadsRamAndResetsThroughTheWatchdog) {
+    const std::string otg = port("&console=otg");
+    auto data = randomFile("data.bin", 64 << 10, 41);
+    LoaderRun run = loader({"--baud", "921600", "write-flash", "0x10000", path("data.bin")}, otg);
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("USB mode:           USB-OTG"), npos) << run.out;
+    EXPECT_EQ(run.out.find("Changing baud rate"), npos) << run.out;
+    EXPECT_NE(run.out.find("Hash of data verified."), npos) << run.out;
+    EXPECT_NE(run.out.find("Hard resetting with a watchdog..."), npos) << run.out;
+    if (esptools::chipdb::findChip(chip())->cpu != esptools::chipdb::Cpu::RiscV) return;
+    EXPECT_NE(run.out.find("our flasher stub does not speak USB-OTG"), npos) << run.out;
+    // An 8 KB RAM image: four 2 KB blocks get through where one 6 KB block would be lost.
+    std::vector<uint8_t> image = {0xE9, 1, 0, 0};
+    auto put32 = [&image](uint32_t value) {
+        for (int i = 0; i < 4; ++i) image.push_back(uint8_t(value >> (8 * i)));
+    };
+    const uint32_t at = 0x4FF10000;
+    put32(at);
+    image.insert(image.end(), {0xEE, 0, 0, 0, 18, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0, 0});
+    put32(at);
+    put32(0x2000);
+    image.insert(image.end(), 0x2000, 0x13); // an even count XORs to nothing
+    image.resize(image.size() + 15, 0);
+    image.push_back(0xEF);
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("ram.bin"), image)));
+    run = loader({"load-ram", path("ram.bin")}, otg);
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Chips, UsbOtgConsole,
+                         testing::Values(Target{"esp32s2", false}, Target{"esp32s3", false},
+                                         Target{"esp32p4", true}),
+                         chipName);
+
 // Without a stub (the ESP32, S2 and S3 have none of ours; --no-stub anywhere) every command still
 // works: reads through READ_FLASH_SLOW, or on the ESP8266 through the SPI controller's registers;
 // MD5s from the ROM, or on the ESP8266 the read-back compared on the host; chip erase through the

@@ -51,3 +51,13 @@ TEST(ChipDb, MemoryTypesListEveryMatchingRegionInMapOrder) {
     EXPECT_TRUE(isFlashAddress(*findChip("esp32c3"), 0x42000020));
     EXPECT_FALSE(isFlashAddress(*findChip("esp32c3"), 0x3FC80000));
 }
+
+// The UART divider esp-loader and the virtual chip read is UART0's own (ESP-IDF uart_reg.h:
+// UART_CLKDIV_REG / UART_CLKDIV_SYNC_REG at +0x14 from the UART's base), not an address inherited
+// from another chip's description.
+TEST(ChipDb, TheUartDividerIsInUart0sBlock) {
+    for (const auto &chip : allChips()) {
+        if (chip.cpu != Cpu::RiscV) continue;
+        EXPECT_EQ(chip.uart_clkdiv_reg, chip.uart_base + 0x14) << chip.name;
+    }
+}

@@ -210,6 +210,17 @@ TEST(VchipConsole, TheAppsRtcWatchdogSurvivesAUsbResetUntilUnlockedAndStopped) {
     EXPECT_EQ(syncReplies(uart), 8u);
 }
 
+TEST(VchipConsole, OverUsbOtgTheRomLosesFramesLongerThanItsBuffer) {
+    for (auto [block, answered] : {std::pair{0x800u, 1u}, {0x1800u, 0u}}) {
+        Client client("esp32s3?console=otg");
+        EXPECT_EQ(client.readReg(0x3FCEF14C) & 0xFF, 3u) << "the ROM records USB-OTG";
+        ASSERT_EQ(client.send(request(0x05, words({block, 1, block, 0x3FC90000}))).size(), 1u);
+        auto data = words({block, 0, 0, 0});
+        data.resize(data.size() + block, 0);
+        EXPECT_EQ(client.send(request(0x07, data, 0xEF)).size(), answered) << block;
+    }
+}
+
 TEST(VchipConsole, AChipWithoutUsbSerialJtagRefusesAUsbConsole) {
     for (const char *chip : {"esp32", "esp32s2", "esp32c2"}) {
         auto options = vchip::parsePortSpec(std::string(chip) + "?console=usb");

@@ -556,14 +556,15 @@ int main(int argc, char **argv) {
     llvm::outs() << "\n";
     auto chip = device.detect(expected);
     if (!chip) return cli::reportError(kTool, chip.takeError());
-    auto usb_console = loader::usesUsbSerialJtag(device);
-    if (!usb_console) return cli::reportError(kTool, usb_console.takeError());
-    device.setUsbSerialJtagConsole(*usb_console);
+    auto console = loader::romConsole(device);
+    if (!console) return cli::reportError(kTool, console.takeError());
+    device.setConsole(*console);
+    const bool usb_serial_jtag = *console == loader::Console::UsbSerialJtag;
     if (auto failure = loader::printChipInfo(device))
         return cli::reportError(kTool, std::move(failure));
     // A reset over USB-Serial-JTAG leaves the RTC watchdogs as the app had them: they would reset
     // the chip in the middle of the work (esptool's disable_watchdogs).
-    if (*usb_console && !device.stubAlreadyRunning() &&
+    if (usb_serial_jtag && !device.stubAlreadyRunning() &&
         before_mode != loader::BeforeReset::NoneNoSync)
         if (auto failure = device.disableWatchdogs())
             return cli::reportError(kTool, std::move(failure));
@@ -588,7 +589,11 @@ int main(int argc, char **argv) {
         const std::string name = loader::stubName(**chip, *revision);
         auto stub = loader::findStub(name, gvm["stub-dir"].as<std::string>());
         if (!stub) return cli::reportError(kTool, stub.takeError());
-        if (*stub) {
+        if (*stub && (*stub)->numbers_data_answers && *console == loader::Console::UsbOtg) {
+            // Ours answers on UART0 or USB-Serial-JTAG only: uploaded, it would be deaf here.
+            llvm::outs() << "NOTE: our flasher stub does not speak USB-OTG; using the ROM loader "
+                            "(Espressif's does: give it with --stub-dir).\n";
+        } else if (*stub) {
             if (!(*stub)->numbers_data_answers && gvm["stub-dir"].as<std::string>().empty())
                 llvm::outs() << "Using Espressif's flasher stub " << (*stub)->origin << "\n";
             auto failure = device.runStub(std::move(**stub));
@@ -611,7 +616,7 @@ int main(int argc, char **argv) {
                 if (auto again = device.reconnect(*resets, gvm["connect-attempts"].as<int>()))
                     return cli::reportError(kTool, std::move(again));
                 llvm::outs() << "\n";
-                if (*usb_console)
+                if (usb_serial_jtag)
                     if (auto again = device.disableWatchdogs())
                         return cli::reportError(kTool, std::move(again));
                 baud_changed = false;

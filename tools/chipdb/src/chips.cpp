@@ -311,6 +311,10 @@ constexpr ChipDescription kChips[] = {
         .uart_date_reg = 0x60000078,
         .uart_clkdiv_reg = 0x3F400014,
         .spi = modernSpi(0x3F402000),
+        // esptool v5.2 targets/esp32s2.py: UARTDEV_BUF_NO, 2 for USB-OTG; GPIO_STRAP_REG,
+        // RTC_CNTL_OPTION1_REG; USB_RAM_BLOCK.
+        .rom_console = {.word = {0x3FFFFD14, 0, 2}},
+        .usb_otg = {0x800, 0x3F404038, 1u << 3, 0x3F408128, 0x1},
         .watchdogs = kEsp32s2Watchdogs,
         .efuse_base = 0x3F41A000,
         .mac_efuse_reg = 0x3F41A044,
@@ -335,9 +339,11 @@ constexpr ChipDescription kChips[] = {
         .uart_clkdiv_reg = 0x60000014,
         .spi = modernSpi(0x60002000),
         .flash_4byte_addresses = true,
-        // UARTDEV_BUF_NO: esptool v5.2 targets/esp32s3.py (3 there means USB-OTG).
+        // UARTDEV_BUF_NO: esptool v5.2 targets/esp32s3.py (3 for USB-OTG, 4 USB-Serial-JTAG);
+        // GPIO_STRAP_REG, RTC_CNTL_OPTION1_REG and USB_RAM_BLOCK from the same file.
         .usb_serial_jtag_base = 0x60038000,
-        .rom_console = {.word = {0x3FCEF14C, 4}},
+        .rom_console = {.word = {0x3FCEF14C, 4, 3}},
+        .usb_otg = {0x800, 0x60004038, 1u << 3, 0x6000812C, 0x1},
         .watchdogs = kEsp32s3Watchdogs,
         .efuse_base = 0x60007000,
         .mac_efuse_reg = 0x60007044,
@@ -584,11 +590,13 @@ constexpr ChipDescription kChips[] = {
         .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
         // DR_REG_HPPERIPH1_BASE + 0x12000. UARTDEV_BUF_NO: esptool v5.2 targets/esp32p4.py
-        // (UartDev at 0x4FF3FEB0 before v3.0, 0x4FFBFEB0 from it; 5 there means USB-OTG).
+        // (UartDev at 0x4FF3FEB0 before v3.0, 0x4FFBFEB0 from it; 5 for USB-OTG, after which
+        // its hard_reset is always the watchdog).
         .usb_serial_jtag_base = 0x500D2000,
-        .rom_console = {.word = {0x4FFBFEC8, 6},
-                        .word_before = {0x4FF3FEC8, 6},
+        .rom_console = {.word = {0x4FFBFEC8, 6, 5},
+                        .word_before = {0x4FF3FEC8, 6, 5},
                         .changes_at_revision = 300},
+        .usb_otg = {.max_block = 0x800},
         .watchdogs = kEsp32p4Watchdogs,
         .efuse_base = 0x5012D000,
         .mac_efuse_reg = 0x5012D044,

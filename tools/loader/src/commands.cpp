@@ -292,15 +292,22 @@ llvm::Expected<std::string> readMacText(Device &device) {
            "\nMAC_EXT:            " + format(ext);
 }
 
-llvm::Expected<bool> usesUsbSerialJtag(Device &device) {
-    // Espressif's CDC-ACM device on a USB port (esptool v5.3's test).
+llvm::Expected<Console> romConsole(Device &device) {
+    const auto &chip = *device.chip();
+    const auto otg_value = chipdb::romConsoleWord(chip, 0).usb_otg_value;
+    // Espressif's CDC-ACM devices on a USB port (esptool v5.3's test): USB-Serial-JTAG's PID, or
+    // the chip's image id for USB-OTG.
     constexpr uint16_t kEspressifVid = 0x303A, kUsbSerialJtagPid = 0x1001;
-    if (auto usb = device.port().usbId())
-        return usb->vid == kEspressifVid && usb->pid == kUsbSerialJtagPid;
+    if (auto usb = device.port().usbId()) {
+        if (usb->vid != kEspressifVid) return Console::Uart;
+        if (usb->pid == kUsbSerialJtagPid) return Console::UsbSerialJtag;
+        if (otg_value && chip.image_chip_id && usb->pid == *chip.image_chip_id)
+            return Console::UsbOtg;
+        return Console::Uart;
+    }
     // Behind a network bridge the host cannot see the device: ask the ROM which port it talks
     // on, as esptool did before v5.3.
-    const auto &chip = *device.chip();
-    if (!chip.rom_console.word.address) return false;
+    if (!chip.rom_console.word.address) return Console::Uart;
     uint32_t revision = 0;
     if (chip.rom_console.changes_at_revision) {
         auto read = chipRevision(device);
@@ -310,7 +317,11 @@ llvm::Expected<bool> usesUsbSerialJtag(Device &device) {
     auto word = chipdb::romConsoleWord(chip, revision);
     auto value = device.readRegister(word.address & ~3u);
     if (!value) return value.takeError();
-    return ((*value >> (8 * (word.address & 3))) & 0xFF) == word.usb_serial_jtag_value;
+    const uint8_t console = uint8_t(*value >> (8 * (word.address & 3)));
+    if (chip.usb_serial_jtag_base && console == word.usb_serial_jtag_value)
+        return Console::UsbSerialJtag;
+    if (word.usb_otg_value && console == word.usb_otg_value) return Console::UsbOtg;
+    return Console::Uart;
 }
 
 llvm::Error printChipInfo(Device &device) {
@@ -324,7 +335,9 @@ llvm::Error printChipInfo(Device &device) {
     }
     llvm::outs() << "Connected to " << chip.display_name << " on " << device.port().name() << ":\n";
     llvm::outs() << "Chip type:          " << type << "\n";
-    if (device.usbSerialJtagConsole()) llvm::outs() << "USB mode:           USB-Serial/JTAG\n";
+    if (device.console() == Console::UsbSerialJtag)
+        llvm::outs() << "USB mode:           USB-Serial/JTAG\n";
+    if (device.console() == Console::UsbOtg) llvm::outs() << "USB mode:           USB-OTG\n";
     auto mac = readMacText(device);
     if (!mac) return mac.takeError();
     llvm::outs() << *mac << "\n";

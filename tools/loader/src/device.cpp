@@ -360,6 +360,25 @@ llvm::Error Device::reset(AfterReset after) {
         return llvm::Error::success();
     }
     case AfterReset::Hard:
+        if (console_ == Console::UsbOtg) {
+            // esptool's hard_reset over USB-OTG: the S2 and S3 first clear a forced download
+            // boot, and take the watchdog only when GPIO0 was low; the P4 always does.
+            const auto &otg = chip_->usb_otg;
+            if (otg.force_download_register)
+                if (auto failure =
+                        writeRegister(otg.force_download_register, 0, otg.force_download))
+                    llvm::consumeError(std::move(failure)); // as esptool: go on with the reset
+            bool watchdog = true;
+            if (otg.strap_register) {
+                auto strap = readRegister(otg.strap_register);
+                auto forced = readRegister(otg.force_download_register);
+                watchdog = strap && forced && !(*strap & otg.strap_spi_boot) &&
+                           !(*forced & otg.force_download);
+                if (!strap) llvm::consumeError(strap.takeError());
+                if (!forced) llvm::consumeError(forced.takeError());
+            }
+            if (watchdog && chip_->watchdogs.reset_supported) return reset(AfterReset::Watchdog);
+        }
         llvm::outs() << "Hard resetting via RTS pin...\n";
         if (port_.hasControlLines()) playResetSequence(port_, hard_reset_);
         return llvm::Error::success();
@@ -471,8 +490,8 @@ llvm::Error Device::setFlashSize(uint32_t bytes) {
 }
 
 llvm::Error Device::changeBaud(uint32_t baud) {
-    if (usb_serial_jtag_console_) {
-        llvm::outs() << "USB-Serial/JTAG has no baud rate: keeping the port as it is.\n";
+    if (console_ != Console::Uart) {
+        llvm::outs() << "The chip's own USB has no baud rate: keeping the port as it is.\n";
         return llvm::Error::success();
     }
     if (!stub_ && !chip_->rom.change_baudrate) {

@@ -256,8 +256,8 @@ public:
     VchipPort(std::unique_ptr<vchip::VirtualChip> chip, std::string name,
               const vchip::Options &options)
         : chip_(std::move(chip)), name_(std::move(name)), timed_(options.timing),
-          why_code_cannot_run_(vchip::whyCannotExecute(*options.chip)),
-          usb_console_(options.console == vchip::Console::UsbSerialJtag) {}
+          why_code_cannot_run_(vchip::whyCannotExecute(*options.chip)), console_(options.console),
+          chip_id_(options.chip->image_chip_id.value_or(0)) {}
     llvm::Error write(std::span<const uint8_t> bytes) override {
         if (!chip_->connected())
             return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -279,10 +279,11 @@ public:
     void setDtr(bool asserted) override { chip_->setDtr(asserted); }
     void setRts(bool asserted) override { chip_->setRts(asserted); }
     bool hasControlLines() const override { return true; }
-    // A chip whose console is its own USB-Serial-JTAG shows up as Espressif's CDC-ACM device.
+    // A chip whose console is its own USB peripheral shows up as Espressif's CDC-ACM device.
     std::optional<UsbId> usbId() const override {
-        if (!usb_console_) return std::nullopt;
-        return UsbId{0x303A, 0x1001};
+        if (console_ == vchip::Console::UsbSerialJtag) return UsbId{0x303A, 0x1001};
+        if (console_ == vchip::Console::UsbOtg) return UsbId{0x303A, chip_id_};
+        return std::nullopt;
     }
     // With its timing model on, the chip lives in real time, reset pulses included.
     bool runsInRealTime() const override { return timed_; }
@@ -294,7 +295,8 @@ private:
     std::string name_;
     bool timed_;
     std::string why_code_cannot_run_;
-    bool usb_console_;
+    vchip::Console console_;
+    uint16_t chip_id_;
 };
 
 } // namespace

@@ -90,6 +90,10 @@ public:
     // Handles one request frame; appends reply frames (SLIP-encoded) to out.
     void handle(const std::vector<uint8_t> &frame, std::vector<uint8_t> &out) {
         if (frame.size() < 8 || frame[0] != 0x00) return; // not a request: the ROM ignores it
+        // Over USB-OTG the ROM's receive buffer holds USB_RAM_BLOCK of data: a longer frame is
+        // lost (esptool sends no more there).
+        if (options_.console == Console::UsbOtg && frame.size() > 8 + 16 + chip_.usb_otg.max_block)
+            return;
         const uint8_t op = frame[1];
         const uint16_t size = static_cast<uint16_t>(frame[2] | frame[3] << 8);
         const uint32_t checksum = le32(&frame[4]);
@@ -309,10 +313,11 @@ private:
             storeFields(registers_, {&chip_.rom_ck8m_frequency, 1}, kCk8mFrequency);
         }
         // The ROM records which port it talks on in its .bss, where READ_REG finds it.
-        if (options_.console == Console::UsbSerialJtag) {
+        if (options_.console != Console::Uart) {
             auto word = chipdb::romConsoleWord(chip_, options_.revision);
-            registers_[word.address & ~3u] = uint32_t(word.usb_serial_jtag_value)
-                                             << (8 * (word.address & 3));
+            uint8_t value = options_.console == Console::UsbSerialJtag ? word.usb_serial_jtag_value
+                                                                       : word.usb_otg_value;
+            registers_[word.address & ~3u] = uint32_t(value) << (8 * (word.address & 3));
         }
     }
 
@@ -561,7 +566,8 @@ class Chip final : public VirtualChip, private Bus {
 public:
     Chip(const Options &options, std::unique_ptr<SpiFlash> flash)
         : options_(options), usb_(options.console == Console::UsbSerialJtag),
-          rom_(options, std::move(flash)), random_(options.faults.seed) {
+          usb_link_(options.console != Console::Uart), rom_(options, std::move(flash)),
+          random_(options.faults.seed) {
         rom_.setFlashBusyProbe(
             [this] { return core_ && options_.timing && cpu_clock_ < flash_busy_until_; });
         armRomHandlers();
@@ -605,7 +611,7 @@ public:
                 rom_.handle(decoder_.frame(), replies);
                 queueOutput(replies, options_.timing ? input_clock_ : sent_at);
                 // After the reply went out; the ROM retunes UART0, which a USB console is not.
-                if (auto baud = rom_.takePendingBaud(); baud && !usb_) baud_ = *baud;
+                if (auto baud = rom_.takePendingBaud(); baud && !usb_link_) baud_ = *baud;
                 if (rom_.takeBootRequest()) {
                     bootFromFlash(kSoftwareReset); // the ROM leaves the loader
                     return;
@@ -670,18 +676,22 @@ public:
     // control port; a raw TCP client has no rate), bytes between two sides more than 3% apart are
     // received as garbage, as on a real line.
     uint8_t acrossTheLine(uint8_t byte, uint32_t chip_baud) const {
-        if (!host_baud_ || usb_) return byte;
+        if (!host_baud_ || usb_link_) return byte;
         uint64_t high = std::max(*host_baud_, chip_baud), low = std::min(*host_baud_, chip_baud);
         return high * 100 > low * 103 ? uint8_t(byte ^ 0x55) : byte;
     }
     bool connected() const override { return connected_; }
 
     void setDtr(bool asserted) override {
+        if (otg()) return;
         bool was_in_reset = usbHoldsReset();
         dtr_ = asserted;
         if (usb_) usbLinesChanged(was_in_reset);
     }
     void setRts(bool asserted) override {
+        // This model's assumption for USB-OTG: the ROM's CDC port does not reset the chip, so a
+        // hard reset takes the RTC watchdog (esptool resets these chips so).
+        if (otg()) return;
         if (usb_) {
             bool was_in_reset = usbHoldsReset();
             rts_ = asserted;
@@ -980,10 +990,10 @@ private:
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
             switch (address - chip.uart_base) {
             case kUartFifo:
-                if (usb_) return 0; // the host's bytes arrive on USB
+                if (usb_link_) return 0; // the host's bytes arrive on USB
                 return takeReceived().value_or(0);
             case kUartStatus: {
-                if (usb_) {
+                if (usb_link_) {
                     pollSilentPort();
                     return 0;
                 }
@@ -1029,7 +1039,7 @@ private:
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
             const uint32_t offset = address - chip.uart_base;
             // With a USB console, UART0's TX pin leads nowhere the host listens.
-            if (offset == kUartFifo && !usb_) uartSend(uint8_t(value));
+            if (offset == kUartFifo && !usb_link_) uartSend(uint8_t(value));
             if (offset == kUartIntEna) uart_int_ena_ = value;
             if (offset == kUartClkdiv) {
                 clkdiv_written_ = value;
@@ -1099,7 +1109,7 @@ private:
                     : (uart_int_ena_ & kUartRxInterrupts) != 0;
     }
     void armRomHandlers() {
-        uart_int_ena_ = usb_ ? 0 : kUartRxInterrupts;
+        uart_int_ena_ = usb_link_ ? 0 : kUartRxInterrupts;
         usb_int_ena_ = usb_ ? kUsbRxInterrupt : 0;
     }
 
@@ -1142,7 +1152,7 @@ private:
 
     // A USB console has no baud rate: a full-speed link moves about a megabyte a second.
     std::chrono::nanoseconds perByte() const {
-        if (usb_) return std::chrono::nanoseconds(1000);
+        if (usb_link_) return std::chrono::nanoseconds(1000);
         return std::chrono::nanoseconds(10'000'000'000ull / std::max<uint32_t>(baud_, 1));
     }
 
@@ -1163,7 +1173,9 @@ private:
     }
 
     Options options_;
-    const bool usb_; // the console is USB-Serial-JTAG
+    const bool usb_;      // the console is USB-Serial-JTAG
+    const bool usb_link_; // ... or USB-OTG's CDC: no baud rate, nothing on UART0
+    bool otg() const { return usb_link_ && !usb_; }
     Rom rom_;
     slip::Decoder decoder_;
     struct OutputByte {
@@ -1215,6 +1227,12 @@ llvm::Expected<std::unique_ptr<VirtualChip>> VirtualChip::create(const Options &
     if (!options.chip)
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "no chip given for the virtual chip");
+    if (options.console == Console::UsbOtg &&
+        (!options.chip->usb_otg.max_block ||
+         !chipdb::romConsoleWord(*options.chip, options.revision).usb_otg_value))
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "console=otg: the virtual %s has no USB-OTG console",
+                                       std::string(options.chip->display_name).c_str());
     if (options.console == Console::UsbSerialJtag &&
         (!options.chip->usb_serial_jtag_base ||
          !chipdb::romConsoleWord(*options.chip, options.revision).address))
@@ -1276,8 +1294,10 @@ llvm::Expected<Options> parsePortSpec(const std::string &spec) {
             options.timing = value != "0";
         else if (key == "app_wdt_ms" && number(n))
             options.app_watchdog_ms = uint32_t(n);
-        else if (key == "console" && (value == "usb" || value == "uart"))
-            options.console = value == "usb" ? Console::UsbSerialJtag : Console::Uart;
+        else if (key == "console" && (value == "usb" || value == "otg" || value == "uart"))
+            options.console = value == "usb"   ? Console::UsbSerialJtag
+                              : value == "otg" ? Console::UsbOtg
+                                               : Console::Uart;
         else if (key == "seed" && number(n))
             options.faults.seed = n;
         else if (key == "drop")

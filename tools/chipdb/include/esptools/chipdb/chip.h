@@ -49,8 +49,8 @@ struct RevisionFields {
     // ESP32-S3 v0.0 parts, with eFuse block version 1.1, use the major field for something else:
     // a chip whose block version is that and whose minor field's low 3 bits are 0 is v0.0
     // (esptool targets/esp32s3.py, is_eco0). Absent fields: no such rule.
-    RegisterField block_version_major;
-    RegisterField block_version_minor;
+    RegisterField block_version_major{};
+    RegisterField block_version_minor{};
     uint32_t v0_block_version = 0; // block major * 100 + minor
 };
 
@@ -113,15 +113,26 @@ struct RomFunction {
 // (esptool before v5.3, targets/<chip>.py UARTDEV_BUF_NO; esp-stub-lib usb_serial_jtag.c reads it
 // through the ROM's GetUartDevice).
 struct RomConsoleWord {
-    uint32_t address = 0;              // 0: unknown, or the ROM has no USB-Serial-JTAG console
+    uint32_t address = 0;              // 0: unknown, or the ROM has no USB console
     uint8_t usb_serial_jtag_value = 0; // the byte's value when the ROM talks over USB-Serial-JTAG
+    uint8_t usb_otg_value = 0;         // ... over USB-OTG's CDC (0: the chip has no such console)
+};
+
+// Download mode over USB-OTG's CDC-ACM (ESP32-S2, S3, P4; esptool targets/<chip>.py): RAM blocks
+// of USB_RAM_BLOCK at most, and a hard reset through the RTC watchdog, where the S2 and S3 first
+// clear the forced-download bit and check that GPIO0 was low (GPIO_STRAP_REG,
+// RTC_CNTL_OPTION1_REG).
+struct UsbOtgConsole {
+    uint32_t max_block = 0;                                   // 0: no USB-OTG console
+    uint32_t strap_register = 0, strap_spi_boot = 0;          // 0: the watchdog reset always
+    uint32_t force_download_register = 0, force_download = 0; // 0: nothing to clear
 };
 inline constexpr uint32_t kConsoleNumberOffset = 24; // buff_uart_no in struct UartDevice
 
 // Where the ROM console word moved between chip revisions.
 struct RomConsole {
-    RomConsoleWord word;
-    RomConsoleWord word_before; // for revisions below changes_at_revision
+    RomConsoleWord word{};
+    RomConsoleWord word_before{}; // for revisions below changes_at_revision
     uint32_t changes_at_revision = 0;
 };
 
@@ -161,7 +172,7 @@ struct ChipDescription {
     std::span<const MemoryRegion> memory_map;
     // Internal RAM the chip has past esptool's MEMORY_MAP (which image-info names must follow):
     // where the ROM keeps data code on the chip may reach.
-    AddressRange more_internal_ram;
+    AddressRange more_internal_ram{};
     std::span<const FlashCode> flash_sizes;
     std::span<const FlashCode> flash_frequencies;
     uint32_t default_mmu_page_size = 0x10000;
@@ -191,8 +202,9 @@ struct ChipDescription {
     // EP1 +0x00 (FIFO byte), EP1_CONF +0x04 (WR_DONE bit 0, IN data free bit 1, OUT data
     // available bit 2), INT_RAW/ST/ENA/CLR +0x08/0x0C/0x10/0x14. 0: the chip has none.
     uint32_t usb_serial_jtag_base = 0;
-    RomConsole rom_console;
-    WatchdogRegisters watchdogs;
+    RomConsole rom_console{};
+    UsbOtgConsole usb_otg{};
+    WatchdogRegisters watchdogs{};
     uint32_t efuse_base = 0;
     MacLayout mac_layout = MacLayout::Standard;
     uint32_t mac_efuse_reg = 0; // "lo" word
@@ -202,8 +214,8 @@ struct ChipDescription {
     // The ESP32's ROM sets a new baud's divider from its own estimate of the crystal: the RTC
     // calibration value x 15625 x the CK8M eFuse byte / 40 (esptool targets/esp32.py,
     // get_rom_cal_crystal_freq). Absent: the ROM's divider is right.
-    RegisterField rom_crystal_calibration;
-    RegisterField rom_ck8m_frequency;
+    RegisterField rom_crystal_calibration{};
+    RegisterField rom_ck8m_frequency{};
     std::optional<uint32_t> fixed_crystal_mhz; // absent: estimated from the UART divider
     bool stub_supported = true;
     // ROM routines the virtual chip serves to code it runs; empty: it cannot run code yet.

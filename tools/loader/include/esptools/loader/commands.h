@@ -30,9 +30,8 @@ llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::str
 
 // Chip type, revision and MAC, as printed after connecting.
 llvm::Error printChipInfo(Device &device);
-// Whether the ROM talks over the chip's USB-Serial-JTAG (the port's USB id, else the ROM's own
-// record of its console).
-llvm::Expected<bool> usesUsbSerialJtag(Device &device);
+// Which port the ROM talks on (the port's USB id, else the ROM's own record of its console).
+llvm::Expected<Console> romConsole(Device &device);
 llvm::Expected<std::string> readMacText(Device &device);
 llvm::Expected<uint32_t> chipRevision(Device &device);
 

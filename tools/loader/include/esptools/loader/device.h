@@ -25,6 +25,8 @@ using std::chrono::milliseconds;
 
 enum class BeforeReset { Default, Usb, None, NoneNoSync };
 enum class AfterReset { Hard, Soft, None, NoneStub, Watchdog };
+// The port the ROM talks on: UART0 (behind a bridge), or one of the chip's own USB peripherals.
+enum class Console { Uart, UsbSerialJtag, UsbOtg };
 
 struct Reply {
     uint32_t value = 0;
@@ -62,10 +64,10 @@ public:
     // 115200 baud and forgets the stub.
     llvm::Error reconnect(const std::vector<ResetSequence> &resets, int attempts);
 
-    // The ROM talks over the chip's own USB-Serial-JTAG, not a UART: no baud rate, and a reset
-    // leaves the RTC watchdogs running.
-    void setUsbSerialJtagConsole(bool on) { usb_serial_jtag_console_ = on; }
-    bool usbSerialJtagConsole() const { return usb_serial_jtag_console_; }
+    // Over the chip's own USB there is no baud rate; USB-Serial-JTAG's reset leaves the RTC
+    // watchdogs running; USB-OTG takes smaller RAM blocks and a watchdog for a hard reset.
+    void setConsole(Console console) { console_ = console; }
+    Console console() const { return console_; }
     // esptool's disable_watchdogs: the RTC watchdog off, the super watchdog fed by itself.
     llvm::Error disableWatchdogs();
 
@@ -126,8 +128,14 @@ public:
     // once.
     std::vector<uint8_t> takeUnreadBytes() { return std::exchange(pending_, {}); }
 
-    uint32_t ramBlockSize() const { return 0x1800; }
-    uint32_t flashBlockSize() const { return stub_ ? 0x4000 : 0x400; }
+    // esptool's ESP_RAM_BLOCK and FLASH_WRITE_SIZE, both USB_RAM_BLOCK over USB-OTG.
+    uint32_t ramBlockSize() const {
+        return console_ == Console::UsbOtg ? chip_->usb_otg.max_block : 0x1800;
+    }
+    uint32_t flashBlockSize() const {
+        if (!stub_) return 0x400;
+        return console_ == Console::UsbOtg ? chip_->usb_otg.max_block : 0x4000;
+    }
     uint32_t baud() const { return baud_; }
 
 private:
@@ -157,7 +165,7 @@ private:
     std::optional<uint32_t> spi_connection_;
     std::optional<StubImage> stub_;
     bool stub_answered_sync_ = false;
-    bool usb_serial_jtag_console_ = false;
+    Console console_ = Console::Uart;
     uint8_t last_failure_status_ = 0;
     std::optional<std::vector<uint8_t>> rom_security_info_; // asked before the stub took over
     uint32_t baud_ = 115200;

@@ -29,9 +29,10 @@ struct FaultOptions {
     std::optional<uint32_t> fail_program_at; // page program at this flash address fails
 };
 
-// The port the ROM's download mode runs on: UART0 behind a USB-UART bridge, or the chip's own
-// USB-Serial-JTAG (the host sees a CDC-ACM device, Espressif's VID 0x303A and PID 0x1001).
-enum class Console : uint8_t { Uart, UsbSerialJtag };
+// The port the ROM's download mode runs on: UART0 behind a USB-UART bridge, the chip's own
+// USB-Serial-JTAG (the host sees a CDC-ACM device, Espressif's VID 0x303A and PID 0x1001), or
+// USB-OTG's CDC (PID: the chip's image id).
+enum class Console : uint8_t { Uart, UsbSerialJtag, UsbOtg };
 
 struct Options {
     const chipdb::ChipDescription *chip = nullptr;
