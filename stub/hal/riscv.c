@@ -100,10 +100,17 @@ void hal_uart_tx_byte(uint8_t byte) {
 #endif
     REG(UART_FIFO) = byte;
 }
-/* USB-Serial-JTAG holds bytes until the endpoint is full or WR_DONE sends the packet. */
+/* USB-Serial-JTAG holds bytes until the endpoint is full or WR_DONE sends the packet. WR_DONE
+ * while a full packet is still on its way is lost (ESP-IDF's usb_serial_jtag HAL; esp-stub-lib
+ * waits for the endpoint first, up to the ROM's 50 ms), and the host may need the short or empty
+ * packet it sends to end the transfer. */
 void hal_uart_flush(void) {
 #ifdef USB_SERIAL_JTAG_BASE
-    if (console_is_usb) REG(USJ_EP1_CONF) = USJ_WR_DONE;
+    if (!console_is_usb) return;
+    for (uint32_t waited_us = 0; !(REG(USJ_EP1_CONF) & USJ_IN_EP_DATA_FREE) && waited_us < 50000;
+         ++waited_us)
+        hal_delay_us(1);
+    REG(USJ_EP1_CONF) = USJ_WR_DONE;
 #endif
 }
 bool hal_uart_tx_idle(void) {

@@ -139,18 +139,18 @@ esptools::chipdb::AddressRange memoryRegion(const std::filesystem::path &script,
     return {};
 }
 
-// A key of a committed stub's JSON: a number, or the byte count of a base64 string.
+// A key of a committed stub's JSON: a number, or the byte count of a base64 string. (Found with
+// plain searches: std::regex recurses per character and overflows the stack on the long strings.)
 uint32_t stubField(const std::string &json, const std::string &key, bool base64_length) {
-    std::smatch match;
-    if (!base64_length) {
-        EXPECT_TRUE(std::regex_search(json, match, std::regex("\"" + key + R"(":\s*(\d+))")))
-            << key;
-        return match.empty() ? 0 : uint32_t(std::stoul(match[1]));
-    }
-    EXPECT_TRUE(std::regex_search(json, match, std::regex("\"" + key + R"re(":\s*"([^"]*)")re")))
-        << key;
-    if (match.empty()) return 0;
-    const std::string text = match[1];
+    const size_t at = json.find("\"" + key + "\"");
+    EXPECT_NE(at, std::string::npos) << key;
+    if (at == std::string::npos) return 0;
+    size_t value = json.find_first_not_of(" \t\n:", json.find(':', at));
+    if (!base64_length) return uint32_t(std::stoul(json.substr(value)));
+    EXPECT_EQ(json[value], '"') << key;
+    const size_t end = json.find('"', value + 1);
+    const std::string text = json.substr(value + 1, end - value - 1);
+    if (text.empty()) return 0;
     size_t padding = text.size() - text.find_last_not_of('=') - 1;
     return uint32_t(text.size() / 4 * 3 - padding);
 }
