@@ -406,9 +406,8 @@ llvm::Error Device::reconnect(const std::vector<ResetSequence> &resets, int atte
     stub_answered_sync_ = false;
     baud_ = 115200;
     if (auto failure = port_.setBaudRate(baud_)) return failure;
-    if (auto failure = connect(resets, attempts)) return failure;
-    // The ROM starts afresh: the security info asked for before the upload still holds.
-    return llvm::Error::success();
+    // The security info taken from the ROM before the upload stays valid: it is the same chip.
+    return connect(resets, attempts);
 }
 
 llvm::Error Device::disableWatchdogs() {
