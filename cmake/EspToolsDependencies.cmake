@@ -2,8 +2,14 @@
 
 # LLVM: libObject reads ELF files, Support gives Expected<T>, MD5 and SHA-256. Linking the static
 # component libraries keeps a tool's start-up in milliseconds (the shared libLLVM costs ~50 ms).
-find_package(LLVM REQUIRED CONFIG HINTS /usr/lib/llvm-19/lib/cmake/llvm /usr/lib/llvm-16/lib/cmake/llvm
-             /usr/lib/llvm-15/lib/cmake/llvm /usr/lib/llvm-14/lib/cmake/llvm)
+# The code is written against LLVM 14 (Debian 12's llvm-dev): later versions removed APIs it uses
+# (llvm::Optional, StringRef::startswith). With several installed, take 14, not the newest.
+find_package(LLVM REQUIRED CONFIG NO_DEFAULT_PATH
+             PATHS /usr/lib/llvm-14/lib/cmake/llvm /usr/local/lib/cmake/llvm /usr/lib/cmake/llvm)
+if(NOT LLVM_VERSION_MAJOR EQUAL 14)
+  message(FATAL_ERROR "LLVM ${LLVM_PACKAGE_VERSION} found at ${LLVM_DIR}, but EspTools builds with "
+    "LLVM 14: apt-get install llvm-14-dev, or pass -DLLVM_DIR=<LLVM 14's lib/cmake/llvm>")
+endif()
 message(STATUS "LLVM ${LLVM_PACKAGE_VERSION} from ${LLVM_DIR}")
 llvm_map_components_to_libnames(ESPTOOLS_LLVM_LIBS object support)
 add_library(esptools_llvm INTERFACE)

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target for a bounded time, seeded with the golden corpus' inputs.
+# Runs every libFuzzer target for a bounded time, seeded with the project's test inputs and, where
+# it exists, esptool's golden corpus.
 # usage: scripts/fuzz.sh BUILD_DIR SECONDS_PER_TARGET
 set -euo pipefail
 build=${1:?build directory}
 seconds=${2:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
-corpus="$root/../shared/corpus/inputs"
+seed_dirs=("$build/tests/data/inputs" "$root/../shared/corpus/inputs")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 declare -A seeds=([image_parser]="*.bin" [elf_reader]="*.elf" [intel_hex]="")
 for target in image_parser elf_reader intel_hex; do
   mkdir -p "$work/$target"
-  if [[ -n "${seeds[$target]}" && -d "$corpus" ]]; then
-    # Small seeds only: libFuzzer's default max_len would truncate large ones anyway.
-    find "$corpus" -name "${seeds[$target]}" -size -64k -exec cp {} "$work/$target/" \;
-  fi
+  for dir in "${seed_dirs[@]}"; do
+    if [[ -n "${seeds[$target]}" && -d "$dir" ]]; then
+      # Small seeds only: libFuzzer's default max_len would truncate large ones anyway.
+      find "$dir" -name "${seeds[$target]}" -size -64k -exec cp {} "$work/$target/" \;
+    fi
+  done
   printf ':020000040000FA\n:10100000E90402106C810040EE0000000000000077\n:00000001FF\n' > "$work/$target/seed.hex"
   echo "== fuzz_$target for ${seconds}s"
   mkdir -p "$work/artifacts"

@@ -1,4 +1,7 @@
 #include "loader_fixture.h"
+#include "test_image.h"
+
+#include <llvm/Support/SHA256.h>
 
 namespace {
 
@@ -75,16 +78,33 @@ TEST_P(LoaderE2E, WritesFilesOfEveryBlockBoundarySize) {
 
 // --flash-size detect writes the size the flash reports into a bootloader's header, and
 // verify-flash compares against the image patched the same way.
+// The written bootloader is checked here from the flash file alone: the size field, and the
+// SHA-256 at its end recomputed over the patched bytes (esptool recomputes an appended digest).
 TEST_P(LoaderE2E, FlashSizeDetectPatchesTheDetectedSize) {
-    if (chip() != "esp32c3") GTEST_SKIP() << "the corpus bootloader is an ESP32-C3 one";
-    const std::string bootloader =
-        std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/bootloader_esp32c3.bin";
+    if (chip() != "esp32c3") GTEST_SKIP() << "one chip is enough";
+    esptools::testing::TestImage spec; // an ESP32-C3 bootloader, 2MB in its header
+    spec.chip_id = 5;
+    spec.entry = 0x403CE000;
+    spec.size_and_freq = 0x1F;
+    spec.segments = {{0x3FCD5000, esptools::testing::firmwareLikeBytes(3000, 1)},
+                     {0x403CE000, esptools::testing::firmwareLikeBytes(9000, 2)}};
+    std::vector<uint8_t> image = esptools::testing::buildTestImage(spec);
+    const std::string bootloader = path("bootloader.bin");
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(bootloader, image)));
     LoaderRun run = loader({"write-flash", "--flash-size", "detect", "0x0", bootloader});
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("Auto-detected flash size: 4MB"), std::string::npos) << run.out;
     auto flash = esptools::cli::readFile(flash_);
     ASSERT_TRUE(bool(flash));
-    EXPECT_EQ((*flash)[3] >> 4, 0x2) << "4MB in the header's size field";
+    EXPECT_EQ((*flash)[3], 0x2F) << "4MB in the header's size field, the frequency kept";
+    const size_t body = image.size() - 32;
+    for (size_t i = 0; i < body; ++i)
+        if (i != 3) {
+            ASSERT_EQ((*flash)[i], image[i]) << "byte " << i << " changed";
+        }
+    auto digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(flash->data(), body));
+    EXPECT_TRUE(std::equal(digest.begin(), digest.end(), flash->begin() + body))
+        << "the appended SHA-256 does not cover the patched header";
     run = loader({"verify-flash", "--flash-size", "detect", "0x0", bootloader});
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("digest matched"), std::string::npos) << run.out;
@@ -96,10 +116,7 @@ TEST_P(LoaderE2E, FlashSizeDetectPatchesTheDetectedSize) {
 // 2 Mbaud with compressible data, so that the stub is slower than the link, as on a loaded host.
 TEST_P(LoaderE2E, ALateAnswerIsNotTakenForTheNextBlocks) {
     if (!viaStub() || chip() != "esp32c3") GTEST_SKIP() << "one chip is enough (3 s in real time)";
-    auto elf = esptools::cli::readFile(std::string(ESPTOOLS_CORPUS_DIR) +
-                                       "/inputs/esp32-app-template.elf");
-    ASSERT_TRUE(bool(elf));
-    std::vector<uint8_t> data(elf->begin(), elf->begin() + 400000);
+    std::vector<uint8_t> data = esptools::testing::firmwareLikeBytes(400000, 11);
     ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("firmware.bin"), data)));
     LoaderRun run = loader({"--baud", "2000000", "write-flash", "0x10000", path("firmware.bin")},
                            port("&timing=1&stall_after=60000&stall_ms=3000"));
@@ -248,8 +265,8 @@ TEST_P(LoaderE2E, StubsFromAStubDirAreCheckedAndUsed) {
 }
 
 TEST_P(LoaderE2E, RefusesToLoadAFlashMappedImageIntoRam) {
-    if (chip() != "esp32c6") GTEST_SKIP() << "uses the ESP32-C6 corpus image";
-    std::string image = std::string(ESPTOOLS_CORPUS_DIR) + "/out/esp32c6-appdesc-default/img.bin";
+    if (chip() != "esp32c6") GTEST_SKIP() << "uses the ESP32-C6 test image";
+    std::string image = std::string(ESPTOOLS_TEST_DATA_DIR) + "/inputs/esp32c6_app.bin";
     LoaderRun run = loader({"load-ram", image});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.err.find("flash-mapped segments"), std::string::npos) << run.err;

@@ -22,7 +22,7 @@
 #include "inflate.h"
 
 #ifndef ESPTOOLS_CORPUS_DIR
-#define ESPTOOLS_CORPUS_DIR "/work/shared/corpus"
+#define ESPTOOLS_CORPUS_DIR "../shared/corpus"
 #endif
 
 namespace {
@@ -77,18 +77,28 @@ Bytes FarRepeats(size_t n, uint32_t seed) {
     return b;
 }
 
+// At most 4 MiB of a file (the size of esptool's largest corpus file; our built programs are
+// bigger).
 Bytes ReadFile(const std::filesystem::path &p) {
     std::ifstream f(p, std::ios::binary);
-    return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    Bytes bytes(4 * 1024 * 1024);
+    f.read(reinterpret_cast<char *>(bytes.data()), std::streamsize(bytes.size()));
+    bytes.resize(size_t(f.gcount()));
+    return bytes;
 }
 
 std::vector<std::filesystem::path> CorpusFiles() {
     std::vector<std::filesystem::path> files;
     std::error_code ec;
-    std::filesystem::path dir = std::filesystem::path(ESPTOOLS_CORPUS_DIR) / "inputs";
-    for (const auto &e : std::filesystem::directory_iterator(dir, ec)) {
-        auto ext = e.path().extension().string();
-        if (e.is_regular_file() && (ext == ".elf" || ext == ".bin")) files.push_back(e.path());
+    // esptool's corpus where it exists; else the project's test inputs and a built program of
+    // ours (megabytes of real machine code).
+    for (const char *dir : {ESPTOOLS_CORPUS_DIR "/inputs", ESPTOOLS_TEST_DATA_DIR "/inputs"}) {
+        for (const auto &e : std::filesystem::directory_iterator(dir, ec)) {
+            auto ext = e.path().extension().string();
+            if (e.is_regular_file() && (ext == ".elf" || ext == ".bin")) files.push_back(e.path());
+        }
+        if (!files.empty() && std::string(dir) == ESPTOOLS_CORPUS_DIR "/inputs") break;
+        if (!files.empty()) files.push_back(ESPTOOLS_BUILT_PROGRAM);
     }
     std::sort(files.begin(), files.end());
     return files;
@@ -328,7 +338,9 @@ class RoundTrip : public ::testing::TestWithParam<RoundTripParam> {};
 TEST_P(RoundTrip, MatchesInput) {
     const auto &p = GetParam();
     const Bytes &data = DataSet(p.data);
-    if (data.empty()) GTEST_SKIP() << "corpus not found at " << ESPTOOLS_CORPUS_DIR;
+    if (data.empty())
+        GTEST_SKIP() << "no input files at " << ESPTOOLS_CORPUS_DIR << " or "
+                     << ESPTOOLS_TEST_DATA_DIR;
     ASSERT_GT(data.size(), 20 * kWindow); // the window wraps many times
     Bytes z = Compress(data, p.level, p.strategy);
     ExpectRoundTrip(data, z, p.data);
@@ -380,7 +392,9 @@ TEST(Inflate, WindowBitsAndMemLevels) {
 
 TEST(Inflate, EveryCorpusFile) {
     auto files = CorpusFiles();
-    if (files.empty()) GTEST_SKIP() << "corpus not found at " << ESPTOOLS_CORPUS_DIR;
+    if (files.empty())
+        GTEST_SKIP() << "no input files at " << ESPTOOLS_CORPUS_DIR << " or "
+                     << ESPTOOLS_TEST_DATA_DIR;
     for (const auto &f : files) {
         Bytes data = ReadFile(f);
         for (int level : {0, 1, 9}) {
@@ -1063,7 +1077,9 @@ TEST(Corruption, MatchesZlib) {
     std::mt19937 rng(99);
     std::vector<Bytes> streams;
     const Bytes &fw = DataSet("firmware");
-    if (fw.size() < 3000) GTEST_SKIP() << "corpus not found at " << ESPTOOLS_CORPUS_DIR;
+    if (fw.size() < 3000)
+        GTEST_SKIP() << "no input files at " << ESPTOOLS_CORPUS_DIR << " or "
+                     << ESPTOOLS_TEST_DATA_DIR;
     Bytes fwpart(fw.begin(), fw.begin() + std::min<size_t>(fw.size(), 60000));
     Bytes text = TextLike(60000, 8);
     for (const Bytes *d : {&fwpart, &text}) {

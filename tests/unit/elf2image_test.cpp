@@ -10,8 +10,9 @@ using namespace esptools::imagegen;
 
 namespace {
 
-std::vector<uint8_t> corpusInput(const std::string &name) {
-    auto bytes = cli::readFile(std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/" + name);
+// ELF files built from tests/data/*.yaml.
+std::vector<uint8_t> testInput(const std::string &name) {
+    auto bytes = cli::readFile(std::string(ESPTOOLS_TEST_DATA_DIR) + "/inputs/" + name);
     EXPECT_TRUE(bool(bytes));
     return bytes ? *bytes : std::vector<uint8_t>{};
 }
@@ -32,7 +33,7 @@ TEST(ElfReader, RejectsAFileThatIsNotAnElfNamingIt) {
 }
 
 TEST(ElfReader, EveryTruncationIsAnErrorNeverACrash) {
-    auto full = corpusInput("esp32c6-appdesc.elf");
+    auto full = testInput("esp32c6_app.elf");
     ASSERT_GT(full.size(), 1000u);
     for (size_t length : {size_t(3), size_t(20), size_t(51), size_t(52), size_t(200),
                           full.size() / 2, full.size() - 1}) {
@@ -46,7 +47,7 @@ TEST(ElfReader, EveryTruncationIsAnErrorNeverACrash) {
 }
 
 TEST(ElfReader, Rejects64BitAndBigEndianElfFiles) {
-    auto bytes = corpusInput("esp32c6-appdesc.elf");
+    auto bytes = testInput("esp32c6_app.elf");
     auto wide = bytes;
     wide[4] = 2; // ELFCLASS64
     auto elf = readElf(wide, "wide.elf");
@@ -60,7 +61,7 @@ TEST(ElfReader, Rejects64BitAndBigEndianElfFiles) {
 }
 
 TEST(ElfReader, RejectsAnElfForAnotherArchitectureThanTheChipsCpu) {
-    auto file = corpusInput("esp32-app-template.elf"); // ElfInput points into these bytes
+    auto file = testInput("esp32_app.elf"); // ElfInput points into these bytes
     auto elf = readElf(file, "app.elf");
     ASSERT_TRUE(bool(elf));
     EXPECT_FALSE(bool(checkElfMachine(*elf, *chipdb::findChip("esp32"), "app.elf")));
@@ -73,7 +74,7 @@ TEST(ElfReader, RejectsAnElfForAnotherArchitectureThanTheChipsCpu) {
 
 TEST(Elf2Image, RefusesSectionsOutsideTheChipsMemoryMap) {
     // Both are Xtensa chips, but ESP32's flash-mapped data window does not exist on an ESP8266.
-    auto file = corpusInput("esp32-app-template.elf"); // ElfInput points into these bytes
+    auto file = testInput("esp32_app.elf"); // ElfInput points into these bytes
     auto elf = readElf(file, "app.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;
@@ -87,7 +88,7 @@ TEST(Elf2Image, RefusesSectionsOutsideTheChipsMemoryMap) {
 }
 
 TEST(Elf2Image, PatchesTheElfSha256IntoTheAppDescriptor) {
-    auto bytes = corpusInput("esp32c6-appdesc.elf");
+    auto bytes = testInput("esp32c6_app.elf");
     auto elf = readElf(bytes, "c6.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;
@@ -106,7 +107,7 @@ TEST(Elf2Image, PatchesTheElfSha256IntoTheAppDescriptor) {
 }
 
 TEST(Elf2Image, RejectsAnInvalidMmuPageSizeForAConfigurableChip) {
-    auto file = corpusInput("esp32c6-appdesc.elf"); // ElfInput points into these bytes
+    auto file = testInput("esp32c6_app.elf"); // ElfInput points into these bytes
     auto elf = readElf(file, "c6.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;
@@ -118,7 +119,7 @@ TEST(Elf2Image, RejectsAnInvalidMmuPageSizeForAConfigurableChip) {
 }
 
 TEST(Elf2Image, SplitsEsp8266V1IntoARamFileAndAnIromFile) {
-    auto file = corpusInput("esp8266-nonossdkv20-at-v2.elf"); // ElfInput points into these bytes
+    auto file = testInput("esp8266_app.elf"); // ElfInput points into these bytes
     auto elf = readElf(file, "at.elf");
     ASSERT_TRUE(bool(elf));
     Elf2ImageOptions options;

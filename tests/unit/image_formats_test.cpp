@@ -4,9 +4,11 @@
 #include "esptools/formats/image.h"
 #include "esptools/formats/uf2.h"
 #include "esptools/imagegen/commands.h"
+#include "test_image.h"
 
 #include <boost/property_tree/json_parser.hpp>
 #include <gtest/gtest.h>
+#include <llvm/Support/FileSystem.h>
 
 #include <sstream>
 
@@ -14,10 +16,19 @@ using namespace esptools;
 
 namespace {
 
-std::vector<uint8_t> corpusInput(const std::string &name) {
-    auto bytes = cli::readFile(std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/" + name);
-    EXPECT_TRUE(bool(bytes));
-    return bytes ? *bytes : std::vector<uint8_t>{};
+using esptools::testing::buildTestImage;
+using esptools::testing::firmwareLikeBytes;
+using esptools::testing::TestImage;
+
+// An ESP32-C3 app as ESP-IDF lays it out: data in DRAM, code in IRAM (chip id 5, esptool's
+// IMAGE_CHIP_ID for the C3).
+std::vector<uint8_t> c3App() {
+    TestImage spec;
+    spec.chip_id = 5;
+    spec.entry = 0x40380400;
+    spec.segments = {{0x3FC88000, firmwareLikeBytes(300, 1)},
+                     {0x40380000, firmwareLikeBytes(1200, 2)}};
+    return buildTestImage(spec);
 }
 
 const chipdb::ChipDescription &chip(const char *name) {
@@ -32,18 +43,25 @@ std::string failure(llvm::Expected<formats::Image> image) {
 } // namespace
 
 TEST(ImageParse, ReadsSegmentsChecksumAndDigestOfAnEsp32App) {
-    auto bytes = corpusInput("helloworld-esp32.bin");
+    TestImage spec;
+    spec.chip_id = 0;
+    spec.entry = 0x4008c000;
+    spec.segments = {{0x3FFB0000, firmwareLikeBytes(18, 3)},
+                     {0x4008c000, firmwareLikeBytes(64, 4)}};
+    auto bytes = buildTestImage(spec);
     auto image = formats::parseImage(bytes, chip("esp32"), "hello.bin");
     ASSERT_TRUE(bool(image)) << llvm::toString(image.takeError());
     ASSERT_EQ(image->segments.size(), 2u);
     EXPECT_EQ(image->segments[1].address, 0x4008c000u);
-    EXPECT_EQ(image->segments[1].file_offset, 0x30u);
+    // Where the second segment's header starts: after 24 bytes of image headers, the first
+    // segment's header and its 18 bytes padded to 20.
+    EXPECT_EQ(image->segments[1].file_offset, 24u + 8 + 20);
     EXPECT_TRUE(image->checksumValid());
     EXPECT_TRUE(image->digestValid());
 }
 
 TEST(ImageParse, EveryTruncationNamesTheFileAndOffset) {
-    auto bytes = corpusInput("helloworld-esp32c3.bin");
+    auto bytes = c3App();
     for (size_t length : {size_t(1), size_t(7), size_t(8), size_t(20), size_t(24), size_t(30),
                           bytes.size() / 2, bytes.size() - 1}) {
         std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + length);
@@ -55,7 +73,7 @@ TEST(ImageParse, EveryTruncationNamesTheFileAndOffset) {
 }
 
 TEST(ImageParse, ReportsABadChecksumAndDigestWithoutFailing) {
-    auto bytes = corpusInput("helloworld-esp32c3.bin");
+    auto bytes = c3App();
     auto image = formats::parseImage(bytes, chip("esp32c3"), "hello.bin");
     ASSERT_TRUE(bool(image));
     bytes[image->segments[0].file_offset + 8] ^= 0x55; // a data byte of the first segment
@@ -66,7 +84,7 @@ TEST(ImageParse, ReportsABadChecksumAndDigestWithoutFailing) {
 }
 
 TEST(ImageParse, RejectsBadMagicBadHashByteAndTooManySegments) {
-    auto bytes = corpusInput("helloworld-esp32c3.bin");
+    auto bytes = c3App();
     auto bad_magic = bytes;
     bad_magic[0] = 0x12;
     EXPECT_NE(failure(formats::parseImage(bad_magic, chip("esp32c3"), "x.bin")).find("magic"),
@@ -88,20 +106,39 @@ TEST(ImageParse, RejectsBadMagicBadHashByteAndTooManySegments) {
 }
 
 TEST(ImageParse, DetectsTheChipFromTheExtendedHeader) {
-    auto detected = formats::detectImageChip(corpusInput("helloworld-esp32s3.bin"), "s3.bin");
+    TestImage s3;
+    s3.chip_id = 9; // esptool's IMAGE_CHIP_ID for the S3
+    s3.segments = {{0x3FC88000, firmwareLikeBytes(40, 5)}};
+    auto detected = formats::detectImageChip(buildTestImage(s3), "s3.bin");
     ASSERT_TRUE(bool(detected));
     EXPECT_EQ((*detected)->name, "esp32s3");
-    detected = formats::detectImageChip(corpusInput("helloworld-esp8266.bin"), "8266.bin");
+    // An ESP8266 image has no extended header: byte 12 is a segment's length and byte 23 a data
+    // byte, which here is neither a known chip id nor a valid hash flag.
+    TestImage esp8266;
+    std::vector<uint8_t> code = firmwareLikeBytes(0x1C, 6);
+    code[7] = 0x09;
+    esp8266.segments = {{0x40108000, code}};
+    detected = formats::detectImageChip(buildTestImage(esp8266), "8266.bin");
     ASSERT_TRUE(bool(detected));
     EXPECT_EQ((*detected)->name, "esp8266");
 }
 
 TEST(ImageInfo, JsonCarriesTheSameFactsAsTheText) {
-    std::string path = std::string(ESPTOOLS_CORPUS_DIR) + "/inputs/helloworld-esp32c6.bin";
+    TestImage spec;
+    spec.chip_id = 13; // ESP32-C6
+    spec.entry = 0x40860000;
+    spec.flash_mode = 0; // qio
+    spec.segments = {{0x40860000, firmwareLikeBytes(100, 7)},
+                     {0x40870000, firmwareLikeBytes(60, 8)}};
+    llvm::SmallString<128> path;
+    ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("c6-image", "bin", path));
+    ASSERT_FALSE(bool(cli::writeFileAtomically(path.str().str(), buildTestImage(spec))));
     std::string text;
     llvm::raw_string_ostream out(text);
-    imagegen::CommandContext context{chipdb::findChip("esp32c6"), {path, "--json"}, out};
+    imagegen::CommandContext context{
+        chipdb::findChip("esp32c6"), {path.str().str(), "--json"}, out};
     ASSERT_EQ(imagegen::runImageInfo(context), 0);
+    llvm::sys::fs::remove(path);
     out.flush();
     // Parsed by an independent JSON reader (Boost.PropertyTree).
     boost::property_tree::ptree json;
@@ -173,14 +210,23 @@ TEST(Uf2, BlocksCarryFamilyIdNumberingAndMd5PerInput) {
 }
 
 TEST(FlashParams, PatchesOnlyAValidImageAtTheBootloaderOffset) {
-    auto bootloader = corpusInput("bootloader_esp32.bin");
+    TestImage spec; // an ESP32 bootloader: loaded into RAM, flash parameters in the header
+    spec.chip_id = 0;
+    spec.entry = 0x40080400;
+    spec.segments = {{0x3FFF0000, firmwareLikeBytes(200, 9)},
+                     {0x40078000, firmwareLikeBytes(900, 10)}};
+    auto bootloader = buildTestImage(spec);
     auto copy = bootloader;
     auto result = formats::patchFlashParams(copy, 0x1000, chip("esp32"), {"dout", "80m", "4MB"});
     ASSERT_TRUE(bool(result));
     EXPECT_EQ(copy[2], 3);
     EXPECT_EQ(copy[3], 0x2F);
-    ASSERT_EQ(result->notes.size(), 1u);
+    ASSERT_EQ(result->notes.size(), 2u);
     EXPECT_EQ(result->notes[0], "Flash parameters set to 0x032f.");
+    EXPECT_EQ(result->notes[1], "SHA digest in image updated.");
+    // The new digest covers the patched header: the last 32 bytes hash everything before them.
+    auto digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(copy.data(), copy.size() - 32));
+    EXPECT_TRUE(std::equal(digest.begin(), digest.end(), copy.end() - 32));
 
     auto elsewhere = bootloader;
     result = formats::patchFlashParams(elsewhere, 0x10000, chip("esp32"), {"dout", "80m", "4MB"});
