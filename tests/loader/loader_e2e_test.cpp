@@ -165,6 +165,24 @@ TEST_P(LoaderE2E, SurvivesCorruptedBytesOnTheLink) {
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
 }
 
+// READ_FLASH_SLOW replies carry no checksum: a byte damaged on the way must not reach the file.
+TEST_P(LoaderE2E, ReadFlashThroughTheRomNeverReturnsDamagedBytes) {
+    if (viaStub() || chip() != "esp32c3")
+        GTEST_SKIP()
+            << "one chip's ROM READ_FLASH_SLOW is enough (a damaged reply costs a timeout)";
+    auto data = randomFile("data.bin", 24 << 10, 12);
+    ASSERT_EQ(loader({"write-flash", "0x10000", path("data.bin")}).exit_code, 0);
+    LoaderRun run = loader({"read-flash", "0x10000", "0x6000", path("back.bin")},
+                           port("&corrupt=0.001&seed=5"));
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.err.find("differs from the chip's MD5 of it; reading it again"),
+              std::string::npos)
+        << "no damaged piece was seen, so the test proved nothing: " << run.err;
+    auto back = esptools::cli::readFile(path("back.bin"));
+    ASSERT_TRUE(bool(back));
+    EXPECT_TRUE(*back == data) << "read-flash returned damaged data with success";
+}
+
 TEST_P(LoaderE2E, ADisconnectMidWriteFailsNamingTheOffset) {
     randomFile("data.bin", 256 << 10, 5);
     auto start = std::chrono::steady_clock::now();

@@ -573,6 +573,82 @@ llvm::Expected<std::vector<uint8_t>>
 Device::readFlash(uint32_t address, uint32_t size, const std::function<void(uint32_t)> &progress) {
     if (stub_) return readFlashThroughStub(address, size, progress);
     if (!chip_->rom.read_flash_slow) return readFlashThroughSpiRegisters(address, size, progress);
+    // READ_FLASH_SLOW replies carry no checksum, so a byte damaged on the link would pass. Each
+    // piece is compared with the chip's own MD5 of it; where they differ, it is read again and
+    // each 64-byte reply is taken once two reads of it agree.
+    constexpr uint32_t kCheckedPiece = 0x10000;
+    std::vector<uint8_t> out;
+    out.reserve(size);
+    while (out.size() < size) {
+        const uint32_t at = address + uint32_t(out.size());
+        const uint32_t length = std::min<uint32_t>(kCheckedPiece, size - uint32_t(out.size()));
+        const size_t done = out.size();
+        auto piece = readFlashSlow(at, length, [&](uint32_t piece_done) {
+            if (progress) progress(uint32_t(done + piece_done));
+        });
+        if (!piece) return piece.takeError();
+        if (chip_->rom.spi_flash_md5) {
+            auto checked = checkReadAgainstChipMd5(at, std::move(*piece));
+            if (!checked) return checked.takeError();
+            piece = std::move(*checked);
+        }
+        out.insert(out.end(), piece->begin(), piece->end());
+    }
+    return out;
+}
+
+llvm::Expected<std::vector<uint8_t>> Device::checkReadAgainstChipMd5(uint32_t address,
+                                                                     std::vector<uint8_t> data) {
+    auto md5Of = [](llvm::ArrayRef<uint8_t> bytes) {
+        llvm::MD5 md5;
+        md5.update(bytes);
+        llvm::MD5::MD5Result result;
+        md5.final(result);
+        return std::array<uint8_t, 16>(result);
+    };
+    const uint32_t size = uint32_t(data.size());
+    auto chip_md5 = flashMd5Checked(address, size, md5Of(data));
+    if (!chip_md5) return chip_md5.takeError();
+    if (*chip_md5 == md5Of(data)) return data;
+    llvm::errs() << "Warning: the data read at 0x" << llvm::utohexstr(address, true)
+                 << " differs from the chip's MD5 of it; reading it again.\n";
+    auto second = readFlashSlow(address, size, nullptr);
+    if (!second) return second.takeError();
+    constexpr uint32_t kReply = 64;
+    constexpr int kMostReads = 8;
+    for (uint32_t offset = 0; offset < size; offset += kReply) {
+        const uint32_t length = std::min(kReply, size - offset);
+        std::vector<std::vector<uint8_t>> reads = {
+            std::vector<uint8_t>(data.begin() + offset, data.begin() + offset + length),
+            std::vector<uint8_t>(second->begin() + offset, second->begin() + offset + length)};
+        auto agreed = [&]() -> const std::vector<uint8_t> * {
+            for (size_t i = 0; i < reads.size(); ++i)
+                for (size_t j = i + 1; j < reads.size(); ++j)
+                    if (reads[i] == reads[j]) return &reads[i];
+            return nullptr;
+        };
+        while (!agreed()) {
+            if (reads.size() == kMostReads)
+                return error("reading flash at 0x" + llvm::utohexstr(address + offset, true) +
+                             ": " + std::to_string(kMostReads) +
+                             " reads of the same 64 bytes all differ; the link damages data "
+                             "(try a lower --baud)");
+            auto again = readFlashSlow(address + offset, length, nullptr);
+            if (!again) return again.takeError();
+            reads.push_back(std::move(*again));
+        }
+        std::copy(agreed()->begin(), agreed()->end(), data.begin() + offset);
+    }
+    if (md5Of(data) != *chip_md5)
+        return error("reading flash at 0x" + llvm::utohexstr(address, true) + " (0x" +
+                     llvm::utohexstr(size, true) +
+                     " bytes): the data read twice still differs from the chip's MD5 of it");
+    return data;
+}
+
+llvm::Expected<std::vector<uint8_t>>
+Device::readFlashSlow(uint32_t address, uint32_t size,
+                      const std::function<void(uint32_t)> &progress) {
     std::vector<uint8_t> out;
     out.reserve(size);
     while (out.size() < size) {

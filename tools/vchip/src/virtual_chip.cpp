@@ -1274,6 +1274,13 @@ llvm::Expected<Options> parsePortSpec(const std::string &spec) {
             out = parsed;
             return true;
         };
+        // A rate that is not a number in [0, 1] is refused, not taken as 0.
+        auto probability = [&](double &out) {
+            double parsed = 0;
+            if (value.getAsDouble(parsed) || !(parsed >= 0 && parsed <= 1)) return false;
+            out = parsed;
+            return true;
+        };
         uint64_t n = 0;
         if (key == "flash")
             options.flash_file = value.str();
@@ -1300,12 +1307,12 @@ llvm::Expected<Options> parsePortSpec(const std::string &spec) {
                                                : Console::Uart;
         else if (key == "seed" && number(n))
             options.faults.seed = n;
-        else if (key == "drop")
-            options.faults.drop_rate = std::strtod(value.str().c_str(), nullptr);
-        else if (key == "corrupt")
-            options.faults.corrupt_rate = std::strtod(value.str().c_str(), nullptr);
-        else if (key == "corrupt_in")
-            options.faults.corrupt_in_rate = std::strtod(value.str().c_str(), nullptr);
+        else if (key == "drop" && probability(options.faults.drop_rate))
+            ;
+        else if (key == "corrupt" && probability(options.faults.corrupt_rate))
+            ;
+        else if (key == "corrupt_in" && probability(options.faults.corrupt_in_rate))
+            ;
         else if (key == "stall_ms" && number(n))
             options.faults.stall_ms = uint32_t(n);
         else if (key == "stall_after" && number(n))

@@ -144,6 +144,10 @@ private:
     llvm::Expected<std::vector<uint8_t>>
     readFlashThroughStub(uint32_t address, uint32_t size,
                          const std::function<void(uint32_t)> &progress);
+    llvm::Expected<std::vector<uint8_t>> checkReadAgainstChipMd5(uint32_t address,
+                                                                 std::vector<uint8_t> data);
+    llvm::Expected<std::vector<uint8_t>>
+    readFlashSlow(uint32_t address, uint32_t size, const std::function<void(uint32_t)> &progress);
     llvm::Expected<std::vector<uint8_t>>
     readFlashThroughSpiRegisters(uint32_t address, uint32_t size,
                                  const std::function<void(uint32_t)> &progress);
