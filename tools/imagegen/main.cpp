@@ -8,12 +8,21 @@
 
 #include <malloc.h>
 #include <map>
+#include <set>
 
 using namespace esptools;
 
 namespace {
 
 constexpr const char *kTool = "esp-imagegen";
+constexpr const char *kVersion = "esp-imagegen 0.1.0 (esptool v5.3 compatible)";
+
+const std::set<std::string> kConnectionOptions = {
+    "--port",       "-p",      "--baud",    "-b",
+    "--before",     "--after", "-a",        "--connect-attempts",
+    "--trace",      "-t",      "--no-stub", "--stub-dir",
+    "--port-filter"};
+const std::set<std::string> kConnectionSwitches = {"--trace", "-t", "--no-stub"};
 
 void printUsage(llvm::raw_ostream &out) {
     out << "usage: esp-imagegen [--chip CHIP] COMMAND [OPTIONS] ...\n\n"
@@ -25,7 +34,9 @@ void printUsage(llvm::raw_ostream &out) {
            "Chips: "
         << chipdb::chipNameList()
         << "\n"
-           "Run 'esp-imagegen COMMAND --help' for a command's options.\n";
+           "Run 'esp-imagegen COMMAND --help' for a command's options.\n"
+           "esptool's connection options (--port, --baud, --before, --after, ...) are accepted "
+           "before the command and ignored.\n";
 }
 
 } // namespace
@@ -35,7 +46,10 @@ int main(int argc, char **argv) {
     // the kernel and faulting fresh pages in again (page faults dominate on virtual machines).
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    auto args = cli::canonicalArguments(std::span<char *const>(argv + 1, argc - 1));
+    cli::keepOutputInOrder();
+    auto parsed_args = cli::commandLine(std::span<char *const>(argv + 1, argc - 1), "esptool");
+    if (!parsed_args) return cli::reportError(kTool, parsed_args.takeError());
+    const std::vector<std::string> &args = *parsed_args;
     const chipdb::ChipDescription *chip = nullptr;
     std::string chip_name;
     if (const char *env_chip = std::getenv("ESPTOOL_CHIP")) chip_name = env_chip;
@@ -54,9 +68,13 @@ int main(int argc, char **argv) {
         } else if (command.empty() && (arg == "-h" || arg == "--help")) {
             printUsage(llvm::outs());
             return cli::kExitSuccess;
-        } else if (command.empty() && arg == "version") {
-            llvm::outs() << "esp-imagegen 0.1.0 (esptool v5 compatible)\n";
+        } else if (command.empty() && (arg == "version" || arg == "--version")) {
+            llvm::outs() << kVersion << "\n";
             return cli::kExitSuccess;
+        } else if (command.empty() && kConnectionOptions.count(arg.substr(0, arg.find('=')))) {
+            // esptool takes them before any command and offline commands ignore them: scripts
+            // that pass --port to every call keep working.
+            if (arg.find('=') == std::string::npos && !kConnectionSwitches.count(arg)) ++i;
         } else if (command.empty() && !arg.empty() && arg[0] != '-') {
             command = cli::canonicalCommand(arg);
         } else if (command.empty()) {

@@ -1,5 +1,6 @@
 // esp-loader: esptool's device commands through the chip's ROM loader.
 #include "esptools/cli/cli.h"
+#include "esptools/cli/options.h"
 #include "esptools/loader/commands.h"
 #include "esptools/loader/config.h"
 #include "esptools/loader/reset.h"
@@ -21,10 +22,21 @@ using namespace esptools;
 namespace {
 
 constexpr const char *kTool = "esp-loader";
+constexpr const char *kVersionBanner = "esp-loader v0.1.0 (esptool v5.3 compatible)";
+constexpr const char *kVersion = "0.1.0";
 
 std::string envOr(const char *name, const std::string &fallback) {
     const char *value = std::getenv(name);
     return value && *value ? value : fallback;
+}
+
+// A size, or ALL (any case, as esptool's AutoSizeType): to the end of the flash.
+llvm::Expected<std::optional<uint32_t>> sizeOrAll(const std::string &text) {
+    if (llvm::StringRef(text).equals_insensitive("all")) return std::nullopt;
+    auto value = cli::parseSize(text);
+    if (!value) return value.takeError();
+    if (*value > UINT32_MAX) return cli::makeError("'%s' does not fit in 32 bits", text.c_str());
+    return static_cast<uint32_t>(*value);
 }
 
 llvm::Expected<uint32_t> number(const std::string &text, bool size = false) {
@@ -94,8 +106,12 @@ std::map<std::string, Command> commands() {
             o.add_options()("erase-all,e", po::bool_switch(), "erase all flash first")(
                 "no-progress,p", po::bool_switch(), "no progress")("compress,z", po::bool_switch(),
                                                                    "compress (default)")(
-                "no-compress,u", po::bool_switch(), "do not compress")("force", po::bool_switch(),
-                                                                       "skip checks");
+                "no-compress,u", po::bool_switch(), "do not compress")(
+                "force", po::bool_switch(), "skip checks")("encrypt", po::bool_switch(),
+                                                           "(not supported: refused)")(
+                "encrypt-files", po::value<std::vector<std::string>>()->multitoken(),
+                "(not supported: refused)")("ignore-flash-enc-efuse", po::bool_switch(),
+                                            "(not supported: refused)");
         },
         [pairs, early_files](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             if (vm["compress"].as<bool>() && vm["no-compress"].as<bool>())
@@ -140,20 +156,9 @@ std::map<std::string, Command> commands() {
         [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             auto address = number(vm["address"].as<std::string>());
             if (!address) return address.takeError();
-            std::string size_text = vm["size"].as<std::string>();
-            uint32_t size = 0;
-            if (llvm::StringRef(size_text).equals_insensitive("all")) {
-                auto id = device.flashId();
-                if (!id) return id.takeError();
-                size = 4u << 20;
-                if (uint32_t code = (*id >> 16) & 0xFF; code >= 0x12 && code <= 0x1C)
-                    size = (1u << code) - *address;
-            } else {
-                auto parsed = number(size_text, true);
-                if (!parsed) return parsed.takeError();
-                size = *parsed;
-            }
-            return loader::readFlash(device, *address, size, vm["output"].as<std::string>(),
+            auto size = sizeOrAll(vm["size"].as<std::string>());
+            if (!size) return size.takeError();
+            return loader::readFlash(device, *address, *size, vm["output"].as<std::string>(),
                                      !vm["no-progress"].as<bool>());
         });
     add(
@@ -190,7 +195,7 @@ std::map<std::string, Command> commands() {
         [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             auto address = number(vm["address"].as<std::string>());
             if (!address) return address.takeError();
-            auto size = number(vm["size"].as<std::string>(), true);
+            auto size = sizeOrAll(vm["size"].as<std::string>());
             if (!size) return size.takeError();
             return loader::eraseRegion(device, *address, *size);
         });
@@ -210,7 +215,8 @@ std::map<std::string, Command> commands() {
             if (!address) return address.takeError();
             return loader::readMem(device, *address);
         });
-    add("write-mem", {"address", "value", "mask"}, false, nullptr,
+    add("write-mem", {"address", "value"}, false, nullptr, // MASK is optional: added in main
+
         [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             auto address = number(vm["address"].as<std::string>());
             if (!address) return address.takeError();
@@ -349,15 +355,100 @@ llvm::Expected<uint32_t> spiConnection(const std::string &text,
     return value[3] << 24 | value[4] << 18 | value[2] << 12 | value[1] << 6 | value[0];
 }
 
+// Every argument and input file is checked before the port is opened: a usage error never
+// connects to or resets a board.
+llvm::Error checkArguments(const std::string &command, const po::variables_map &vm) {
+    auto named = [&](const char *name, llvm::Error failure) -> llvm::Error {
+        if (!failure) return failure;
+        return cli::makeError("%s: %s: %s", command.c_str(), llvm::StringRef(name).upper().c_str(),
+                              llvm::toString(std::move(failure)).c_str());
+    };
+    for (const char *option : {"encrypt", "encrypt-files", "ignore-flash-enc-efuse"})
+        if (vm.count(option) && !vm[option].defaulted())
+            return cli::makeError("%s: --%s: flash encryption is not supported by esp-loader yet "
+                                  "(nothing was written; use esptool for encrypted writes)",
+                                  command.c_str(), option);
+    for (const char *name : {"address", "value", "mask"})
+        if (vm.count(name))
+            if (auto parsed = number(vm[name].as<std::string>()); !parsed)
+                return named(name, parsed.takeError());
+    if (vm.count("size")) {
+        const std::string text = vm["size"].as<std::string>();
+        if (command == "read-flash" || command == "erase-region") {
+            if (auto parsed = sizeOrAll(text); !parsed) return named("size", parsed.takeError());
+        } else if (auto parsed = number(text, true); !parsed) {
+            return named("size", parsed.takeError());
+        }
+    }
+    if (vm.count("bytes") && (vm["bytes"].as<unsigned>() < 1 || vm["bytes"].as<unsigned>() > 3))
+        return cli::makeError("%s: --bytes must be 1, 2 or 3", command.c_str());
+    if (vm.count("output") && vm["output"].as<std::string>().empty())
+        return cli::makeError("%s: the output file name is empty", command.c_str());
+    if (vm.count("flash-mode")) {
+        const std::string mode = vm["flash-mode"].as<std::string>();
+        if (mode != "keep" && !chipdb::flashModeCode(mode))
+            return cli::makeError("%s: --flash-mode: '%s' is not one of keep, qio, qout, dio, dout",
+                                  command.c_str(), mode.c_str());
+    }
+    std::optional<uint32_t> flash_size;
+    if (vm.count("flash-size")) {
+        const std::string size = vm["flash-size"].as<std::string>();
+        if (size != "keep" && size != "detect") {
+            flash_size = chipdb::flashSizeBytes(size);
+            if (!flash_size)
+                return cli::makeError("%s: --flash-size: '%s' is not a flash size (e.g. 4MB, "
+                                      "keep, detect)",
+                                      command.c_str(), size.c_str());
+        }
+    }
+    if (vm.count("filename"))
+        if (auto bytes = cli::readFile(vm["filename"].as<std::string>()); !bytes)
+            return bytes.takeError();
+    if (vm.count("args")) {
+        auto words = vm["args"].as<std::vector<std::string>>();
+        if (command == "verify-flash" && !words.empty() &&
+            (words.front() == "yes" || words.front() == "no"))
+            words.erase(words.begin());
+        auto files = loader::readFlashFiles(words); // pairs, numbers, files, overlaps
+        if (!files) return files.takeError();
+        if (flash_size)
+            for (const auto &file : *files)
+                if (uint64_t(file.address) + file.data.size() > *flash_size)
+                    return cli::makeError(
+                        "File %s (length %zu) at offset 0x%x will not fit in %s of flash. Change "
+                        "the --flash-size argument, or flashing address.",
+                        file.name.c_str(), file.data.size(), file.address,
+                        vm["flash-size"].as<std::string>().c_str());
+    }
+    return llvm::Error::success();
+}
+
+void printConfigNotes(const std::optional<loader::ToolConfig> &config) {
+    if (!config) return;
+    llvm::outs() << "Loaded custom configuration from " << config->path
+                 << (config->from_environment ? " (set with ESPTOOL_CFGFILE)" : "") << "\n";
+    if (!config->unknown_keys.empty())
+        llvm::outs() << "Ignoring unknown config file option(s): "
+                     << llvm::join(config->unknown_keys, ", ") << "\n";
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-    auto args = cli::canonicalArguments(std::span<char *const>(argv + 1, argc - 1));
-    const auto config = loader::findToolConfig();
+    cli::keepOutputInOrder();
+    auto parsed_args = cli::commandLine(std::span<char *const>(argv + 1, argc - 1), "esptool");
+    if (!parsed_args) return cli::reportError(kTool, parsed_args.takeError());
+    const std::vector<std::string> &args = *parsed_args;
+    auto config = loader::findToolConfig();
+    if (config && !config->invalid.empty()) {
+        llvm::outs() << "Ignoring invalid config file " << config->path << ": " << config->invalid
+                     << "\n";
+        config.reset();
+    }
     auto settings = settingsFrom(config);
     if (!settings) return cli::reportError(kTool, settings.takeError());
     po::options_description global("global options");
-    global.add_options()("help,h", "show this help")(
+    global.add_options()("help,h", "show this help")("version", "show the version")(
         "chip,c", po::value<std::string>()->default_value(envOr("ESPTOOL_CHIP", "auto")),
         "chip, or auto")("port,p",
                          po::value<std::string>()->default_value(envOr("ESPTOOL_PORT", "")),
@@ -401,16 +492,25 @@ int main(int argc, char **argv) {
     try {
         std::vector<std::string> global_args(args.begin(),
                                              args.begin() + std::min(command_index, args.size()));
-        po::store(po::command_line_parser(global_args).options(global).run(), gvm);
+        po::store(cli::parseKeepingLast(global_args, global), gvm);
         po::notify(gvm);
     } catch (const po::error &error) {
         return cli::reportError(kTool, cli::makeError("%s", error.what()));
+    }
+    if (gvm.count("version")) {
+        llvm::outs() << kVersionBanner << "\n" << kVersion << "\n";
+        return cli::kExitSuccess;
     }
     if (gvm.count("help") || command_index >= args.size()) {
         usage(gvm.count("help") ? std::cout : std::cerr, global);
         return gvm.count("help") ? 0 : cli::kExitFatal;
     }
     std::string command_name = cli::canonicalCommand(args[command_index]);
+    if (command_name == "version") {
+        printConfigNotes(config);
+        llvm::outs() << kVersionBanner << "\n" << kVersion << "\n";
+        return cli::kExitSuccess;
+    }
     auto table = commands();
     auto found = table.find(command_name);
     if (found == table.end())
@@ -438,8 +538,7 @@ int main(int argc, char **argv) {
             positional.add("mask", 1);
         }
         all.add_options()("help,h", "show this help");
-        po::store(po::command_line_parser(command_args).options(all).positional(positional).run(),
-                  vm);
+        po::store(cli::parseKeepingLast(command_args, all, &positional), vm);
         if (vm.count("help")) {
             std::cout << "usage: esp-loader [global options] " << command_name;
             for (const auto &name : command.positional) std::cout << " " << name;
@@ -451,6 +550,8 @@ int main(int argc, char **argv) {
         return cli::reportError(kTool,
                                 cli::makeError("%s: %s", command_name.c_str(), error.what()));
     }
+    if (auto failure = checkArguments(command_name, vm))
+        return cli::reportError(kTool, std::move(failure));
 
     std::string before = canonicalChoice(gvm["before"].as<std::string>());
     std::string after = canonicalChoice(gvm["after"].as<std::string>());
@@ -482,14 +583,10 @@ int main(int argc, char **argv) {
                                                    std::string(chipdb::chipNameList()).c_str()));
     }
     auto baud = number(gvm["baud"].as<std::string>());
-    if (!baud) return cli::reportError(kTool, baud.takeError());
-    if (config) {
-        llvm::outs() << "Loaded custom configuration from " << config->path
-                     << (config->from_environment ? " (set with ESPTOOL_CFGFILE)" : "") << "\n";
-        if (!config->unknown_keys.empty())
-            llvm::outs() << "Ignoring unknown config file option(s): "
-                         << llvm::join(config->unknown_keys, ", ") << "\n";
-    }
+    if (!baud)
+        return cli::reportError(
+            kTool, cli::makeError("--baud: %s", llvm::toString(baud.takeError()).c_str()));
+    printConfigNotes(config);
 
     std::vector<std::string> candidates;
     if (std::string port_name = gvm["port"].as<std::string>(); !port_name.empty()) {

@@ -11,12 +11,14 @@
 #include "esptools/vchip/vchip.h"
 
 #include <boost/program_options.hpp>
+#include <llvm/ADT/StringRef.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <arpa/inet.h>
 #include <csignal>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <termios.h>
@@ -41,11 +43,17 @@ int fail(const std::string &message) {
 // Opens a listening TCP socket; only loopback addresses unless remote access is allowed.
 int listenOn(const std::string &endpoint, bool allow_remote, std::string &error) {
     auto colon = endpoint.rfind(':');
-    std::string host = colon == std::string::npos ? "127.0.0.1" : endpoint.substr(0, colon);
+    std::string host = colon == std::string::npos ? "" : endpoint.substr(0, colon);
+    if (host.empty()) host = "127.0.0.1"; // "5601" and ":5601" alike
     std::string port = colon == std::string::npos ? endpoint : endpoint.substr(colon + 1);
+    unsigned port_number = 0;
+    if (llvm::StringRef(port).getAsInteger(10, port_number) || port_number > 65535) {
+        error = "--listen " + endpoint + ": '" + port + "' is not a TCP port (0 to 65535)";
+        return -1;
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(std::atoi(port.c_str())));
+    address.sin_port = htons(static_cast<uint16_t>(port_number));
     if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
         error = "'" + host + "' is not an IPv4 address";
         return -1;
@@ -230,6 +238,10 @@ int main(int argc, char **argv) {
         if (poll(&ready, 1, 100) <= 0) continue;
         int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (client < 0) continue;
+        // A reply goes out when the chip has written it, not when Nagle's algorithm lets it: the
+        // wire a virtual board models has no such delay.
+        int no_delay = 1;
+        setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof no_delay);
         // Each connection finds the chip waiting for download, unless it is to stay as the last
         // client left it (a serial bridge without reset lines: an earlier run's stub still runs).
         if (!vm["keep-running"].as<bool>()) (*chip)->resetIntoDownloadMode();

@@ -1,12 +1,15 @@
 #include "esptools/cli/cli.h"
 
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Path.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
@@ -44,6 +47,86 @@ std::vector<std::string> canonicalArguments(std::span<char *const> argv) {
     std::vector<std::string> out;
     out.reserve(argv.size());
     for (const char *arg : argv) out.push_back(canonicalOption(arg));
+    return out;
+}
+
+namespace {
+
+// Splits one line as a POSIX shell (and Python's shlex.split) does: whitespace separates words,
+// '...' is literal, "..." keeps spaces and honours \\ \" \$ \`, and \ outside quotes escapes.
+llvm::Expected<std::vector<std::string>> splitLikeShell(llvm::StringRef line,
+                                                        const std::string &where) {
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (c == '\'' || c == '"') {
+            in_word = true;
+            size_t close = i + 1;
+            for (; close < line.size() && line[close] != c; ++close) {
+                if (c == '"' && line[close] == '\\' && close + 1 < line.size() &&
+                    llvm::StringRef("\\\"$`").contains(line[close + 1]))
+                    ++close;
+                word += line[close];
+            }
+            if (close >= line.size())
+                return makeError("%s: no closing quotation (%c)", where.c_str(), c);
+            i = close;
+        } else if (c == '\\' && i + 1 < line.size()) {
+            word += line[++i];
+            in_word = true;
+        } else if (std::isspace(static_cast<unsigned char>(c))) {
+            if (in_word) words.push_back(std::move(word));
+            word.clear();
+            in_word = false;
+        } else {
+            word += c;
+            in_word = true;
+        }
+    }
+    if (in_word) words.push_back(std::move(word));
+    return words;
+}
+
+} // namespace
+
+llvm::Expected<std::vector<std::string>> expandArgumentFiles(const std::vector<std::string> &args,
+                                                             bool *expanded) {
+    std::vector<std::string> out;
+    if (expanded) *expanded = false;
+    for (const std::string &arg : args) {
+        if (arg.size() < 2 || arg[0] != '@') {
+            out.push_back(arg);
+            continue;
+        }
+        const std::string file = arg.substr(1);
+        auto buffer = llvm::MemoryBuffer::getFile(file, /*IsText=*/true);
+        if (!buffer)
+            return makeError("%s: cannot read argument file: %s", file.c_str(),
+                             buffer.getError().message().c_str());
+        llvm::SmallVector<llvm::StringRef, 16> lines;
+        (*buffer)->getBuffer().split(lines, '\n');
+        for (size_t i = 0; i < lines.size(); ++i) {
+            auto words = splitLikeShell(lines[i], file + ":" + std::to_string(i + 1));
+            if (!words) return words.takeError();
+            out.insert(out.end(), words->begin(), words->end());
+        }
+        if (expanded) *expanded = true;
+    }
+    return out;
+}
+
+llvm::Expected<std::vector<std::string>> commandLine(std::span<char *const> argv,
+                                                     llvm::StringRef tool) {
+    bool expanded = false;
+    auto args = expandArgumentFiles(std::vector<std::string>(argv.begin(), argv.end()), &expanded);
+    if (!args) return args.takeError();
+    // As esptool does, the command line read from argument files is shown.
+    if (expanded) llvm::outs() << tool << " " << llvm::join(*args, " ") << "\n";
+    std::vector<std::string> out;
+    out.reserve(args->size());
+    for (const std::string &arg : *args) out.push_back(canonicalOption(arg));
     return out;
 }
 
@@ -108,6 +191,16 @@ llvm::Expected<uint64_t> parseFlashSizeString(llvm::StringRef text) {
     return value * multiplier;
 }
 
+llvm::Expected<uint64_t> parsePaddingSize(llvm::StringRef option, llvm::StringRef text) {
+    auto size = parseFlashSizeString(text);
+    if (!size)
+        return makeError("%s: %s", option.str().c_str(), llvm::toString(size.takeError()).c_str());
+    if (*size > kLargestFlash)
+        return makeError("%s: %s is larger than any flash (%u MB)", option.str().c_str(),
+                         text.str().c_str(), unsigned(kLargestFlash >> 20));
+    return *size;
+}
+
 llvm::Expected<std::vector<uint8_t>> readFile(const std::string &path) {
     // One read() into the final buffer: cheaper than mapping the file and copying it out.
     auto fail = [&](std::error_code ec) {
@@ -125,9 +218,18 @@ llvm::Expected<std::vector<uint8_t>> readFile(const std::string &path) {
         llvm::sys::fs::closeFile(*file);
         return fail(std::make_error_code(std::errc::is_a_directory));
     }
+    // No input of ours is larger than the largest flash: a device such as /dev/zero, or a FIFO
+    // that never ends, is cut off there instead of being read until memory runs out.
+    auto too_large = [&] {
+        llvm::sys::fs::closeFile(*file);
+        return makeError("%s: larger than %u MB, more than any flash holds", path.c_str(),
+                         unsigned(kMaxInputBytes >> 20));
+    };
+    if (status.getSize() > kMaxInputBytes) return too_large();
     bytes.resize(status.getSize());
     size_t filled = 0;
     while (true) {
+        if (filled > kMaxInputBytes) return too_large();
         if (filled == bytes.size()) bytes.resize(bytes.size() + 65536); // size unknown or grew
         auto got = llvm::sys::fs::readNativeFile(
             *file, llvm::MutableArrayRef<char>(reinterpret_cast<char *>(bytes.data()) + filled,
@@ -183,13 +285,102 @@ MappedFile::~MappedFile() {
     if (data_) ::munmap(const_cast<uint8_t *>(data_), size_);
 }
 
+namespace {
+
+// The temporary file being written, for the signal handler: a SIGINT or SIGTERM mid-write removes
+// it and leaves the target as it was.
+char g_temp_path[4096];
+volatile sig_atomic_t g_temp_active = 0;
+
+extern "C" void removeTempAndReraise(int signal_number) {
+    if (g_temp_active) unlink(g_temp_path);
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+}
+
+void guardTempFile(llvm::StringRef path) {
+    static bool installed = false;
+    if (!installed) {
+        std::signal(SIGINT, removeTempAndReraise);
+        std::signal(SIGTERM, removeTempAndReraise);
+        std::signal(SIGHUP, removeTempAndReraise);
+        installed = true;
+    }
+    g_temp_active = 0;
+    size_t length = std::min(path.size(), sizeof g_temp_path - 1);
+    std::memcpy(g_temp_path, path.data(), length);
+    g_temp_path[length] = 0;
+    g_temp_active = 1;
+}
+
+// Where writing `path` lands: through symlinks (a dangling one names the file to create), as
+// open(2) resolves them.
+std::string followSymlinks(const std::string &path) {
+    std::string current = path;
+    for (int hop = 0; hop < 40; ++hop) {
+        struct stat info;
+        if (lstat(current.c_str(), &info) != 0 || !S_ISLNK(info.st_mode)) return current;
+        char target[4096];
+        ssize_t length = readlink(current.c_str(), target, sizeof target - 1);
+        if (length < 0) return current;
+        target[length] = 0;
+        if (target[0] == '/') {
+            current = target;
+        } else {
+            llvm::SmallString<256> joined(llvm::sys::path::parent_path(current));
+            llvm::sys::path::append(joined, target);
+            current = std::string(joined);
+        }
+    }
+    return current;
+}
+
+// Devices, FIFOs and sockets are written in place, as esptool's open(path, "wb") does: a rename
+// would replace the node itself (for /dev/null, for the whole machine).
+llvm::Error writeInPlace(const std::string &path, std::span<const uint8_t> bytes) {
+    int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) return makeError("%s: cannot open output: %s", path.c_str(), std::strerror(errno));
+    size_t written = 0;
+    while (written < bytes.size()) {
+        ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = errno;
+            close(fd);
+            return makeError("%s: cannot write output: %s", path.c_str(), std::strerror(saved));
+        }
+        written += size_t(n);
+    }
+    if (close(fd) != 0)
+        return makeError("%s: cannot write output: %s", path.c_str(), std::strerror(errno));
+    return llvm::Error::success();
+}
+
+} // namespace
+
 llvm::Error writeFileAtomically(const std::string &path, std::span<const uint8_t> bytes) {
+    if (path.empty()) return makeError("the output file name is empty");
+    const std::string target = followSymlinks(path);
+    struct stat info;
+    const bool exists = stat(target.c_str(), &info) == 0;
+    if (exists && !S_ISREG(info.st_mode)) {
+        if (S_ISDIR(info.st_mode)) return makeError("%s: is a directory", path.c_str());
+        return writeInPlace(target, bytes);
+    }
+    // A regular file is written whole to a temporary file beside it, then renamed over it: a
+    // failure or an interrupt never leaves it half-written.
     llvm::SmallString<256> temp_path;
     int fd = -1;
-    llvm::SmallString<256> model(path);
+    llvm::SmallString<256> model(target);
     model += ".tmp-%%%%%%";
     if (auto ec = llvm::sys::fs::createUniqueFile(model, fd, temp_path))
         return makeError("%s: cannot create output: %s", path.c_str(), ec.message().c_str());
+    guardTempFile(temp_path);
+    if (exists) fchmod(fd, info.st_mode & 07777); // the replaced file's permissions carry over
+    auto discard = [&] {
+        llvm::sys::fs::remove(temp_path);
+        g_temp_active = 0;
+    };
     {
         llvm::raw_fd_ostream out(fd, /*shouldClose=*/true);
         out.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
@@ -197,18 +388,24 @@ llvm::Error writeFileAtomically(const std::string &path, std::span<const uint8_t
         if (out.has_error()) {
             std::string message = out.error().message();
             out.clear_error();
-            llvm::sys::fs::remove(temp_path);
+            discard();
             return makeError("%s: cannot write output: %s", path.c_str(), message.c_str());
         }
     }
-    if (auto ec = llvm::sys::fs::rename(temp_path, path)) {
-        llvm::sys::fs::remove(temp_path);
+    if (auto ec = llvm::sys::fs::rename(temp_path, target)) {
+        discard();
         return makeError("%s: cannot write output: %s", path.c_str(), ec.message().c_str());
     }
+    g_temp_active = 0;
     return llvm::Error::success();
 }
 
+void keepOutputInOrder() {
+    llvm::errs().tie(&llvm::outs());
+}
+
 int reportError(llvm::StringRef tool, llvm::Error error) {
+    llvm::outs().flush();
     llvm::handleAllErrors(std::move(error), [&](const llvm::ErrorInfoBase &info) {
         llvm::errs() << tool << ": error: " << info.message() << "\n";
     });

@@ -1,6 +1,7 @@
 #include "command_options.h"
 
 #include "esptools/cli/cli.h"
+#include "esptools/cli/options.h"
 
 #include <sstream>
 
@@ -13,10 +14,11 @@ std::optional<int> parseCommandOptions(const CommandContext &context, const char
                                        const po::positional_options_description &positional,
                                        po::variables_map &values) {
     try {
-        po::store(
-            po::command_line_parser(context.args).options(options).positional(positional).run(),
-            values);
+        po::store(cli::parseKeepingLast(context.args, options, &positional), values);
         po::notify(values);
+        if (values.count("output") && values["output"].as<std::string>().empty())
+            return cli::reportError(
+                "esp-imagegen", cli::makeError("%s: --output/-o: the file name is empty", command));
     } catch (const po::error &error) {
         return cli::reportError("esp-imagegen", cli::makeError("%s: %s", command, error.what()));
     }

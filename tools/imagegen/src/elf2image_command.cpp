@@ -127,7 +127,7 @@ int runElf2Image(const CommandContext &context) {
         options.flash_mmu_page_size = static_cast<uint32_t>(*cli::parseFlashSizeString(value));
     }
     if (vm.count("pad-to-size")) {
-        auto size = cli::parseFlashSizeString(vm["pad-to-size"].as<std::string>());
+        auto size = cli::parsePaddingSize("--pad-to-size", vm["pad-to-size"].as<std::string>());
         if (!size) return cli::reportError(kTool, size.takeError());
         options.pad_to_size = static_cast<uint32_t>(*size);
     }

@@ -136,7 +136,7 @@ int runMergeBin(const CommandContext &context) {
     std::optional<uint64_t> pad_to_size;
     for (const char *name : {"pad-to-size", "fill-flash-size"}) {
         if (!vm.count(name)) continue;
-        auto size = cli::parseFlashSizeString(vm[name].as<std::string>());
+        auto size = cli::parsePaddingSize(std::string("--") + name, vm[name].as<std::string>());
         if (!size) return cli::reportError(kTool, size.takeError());
         pad_to_size = *size;
     }

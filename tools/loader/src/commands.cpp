@@ -173,6 +173,22 @@ llvm::Expected<uint32_t> configureFlashSize(Device &device, const std::string &s
     return bytes;
 }
 
+// A size given as ALL: from the address to the end of the flash the chip reports (esptool's
+// parse_size_arg).
+llvm::Expected<uint32_t> sizeToEnd(Device &device, uint32_t address,
+                                   std::optional<uint32_t> requested, uint32_t flash_size) {
+    if (requested) return *requested;
+    auto id = device.flashId();
+    if (!id) return id.takeError();
+    if (!flashSizeFromId(*id))
+        return error("Detecting flash size failed. Set an exact size value.");
+    llvm::outs() << "Detected flash size: " << sizeName(flash_size) << "\n";
+    if (address >= flash_size)
+        return error("Address " + hex(address) + " is past the end of the " + sizeName(flash_size) +
+                     " flash.");
+    return flash_size - address;
+}
+
 } // namespace
 
 llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::string> &words) {
@@ -589,26 +605,28 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
     return llvm::Error::success();
 }
 
-llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std::string &output,
-                      bool progress_enabled) {
+llvm::Error readFlash(Device &device, uint32_t address, std::optional<uint32_t> requested_size,
+                      const std::string &output, bool progress_enabled) {
     if (auto failure = device.attachFlash()) return failure;
     auto flash_size = configureFlashSize(device, "keep");
     if (!flash_size) return flash_size.takeError();
-    if (uint64_t(address) + size > *flash_size)
+    auto size = sizeToEnd(device, address, requested_size, *flash_size);
+    if (!size) return size.takeError();
+    if (uint64_t(address) + *size > *flash_size)
         return error("Can't access flash regions larger than detected flash size (set size " +
-                     hex(size, 0) + " from address " + hex(address, 0) + " goes past " +
+                     hex(*size, 0) + " from address " + hex(address, 0) + " goes past " +
                      sizeName(*flash_size) + ").");
-    if (auto failure = checkAddressWidth(device, uint64_t(address) + size, "The region read"))
+    if (auto failure = checkAddressWidth(device, uint64_t(address) + *size, "The region read"))
         return failure;
-    Progress progress("Reading", address, size, progress_enabled);
-    auto data = device.readFlash(address, size, [&](uint32_t done) { progress.update(done); });
+    Progress progress("Reading", address, *size, progress_enabled);
+    auto data = device.readFlash(address, *size, [&](uint32_t done) { progress.update(done); });
     if (!data) return data.takeError();
     if (auto failure = cli::writeFileAtomically(output, *data)) return failure;
     char summary[200];
     double seconds = progress.seconds();
     std::snprintf(summary, sizeof summary,
-                  "Read %u bytes from %s in %.1f seconds (%.1f kbit/s) to '%s'.", size,
-                  hex(address).c_str(), seconds, seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0,
+                  "Read %u bytes from %s in %.1f seconds (%.1f kbit/s) to '%s'.", *size,
+                  hex(address).c_str(), seconds, seconds > 0 ? *size * 8 / 1000.0 / seconds : 0.0,
                   output.c_str());
     llvm::outs() << summary << "\n";
     return llvm::Error::success();
@@ -716,12 +734,16 @@ llvm::Error eraseFlash(Device &device) {
     return llvm::Error::success();
 }
 
-llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size) {
+llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t> requested_size) {
     if (address % kSectorSize) return error("Offset to erase from must be a multiple of 4096.");
-    if (size % kSectorSize) return error("Size of data to erase must be a multiple of 4096.");
+    if (requested_size && *requested_size % kSectorSize)
+        return error("Size of data to erase must be a multiple of 4096.");
     if (auto failure = device.attachFlash()) return failure;
     auto flash_size = configureFlashSize(device, "keep");
     if (!flash_size) return flash_size.takeError();
+    auto whole = sizeToEnd(device, address, requested_size, *flash_size);
+    if (!whole) return whole.takeError();
+    const uint32_t size = *whole;
     if (uint64_t(address) + size > *flash_size)
         return error("Can't access flash regions larger than detected flash size (set size " +
                      hex(size, 0) + " from address " + hex(address, 0) + " goes past " +

@@ -59,8 +59,8 @@ std::optional<ToolConfig> readToolConfig(const std::string &path) {
     std::string last_key;
     llvm::SmallVector<llvm::StringRef, 64> lines;
     (*contents)->getBuffer().split(lines, '\n');
-    for (llvm::StringRef raw : lines) {
-        llvm::StringRef line = raw.rtrim();
+    for (size_t number = 0; number < lines.size(); ++number) {
+        llvm::StringRef line = lines[number].rtrim();
         llvm::StringRef trimmed = line.trim();
         if (trimmed.empty() || trimmed.startswith("#") || trimmed.startswith(";")) continue;
         if (trimmed.startswith("[")) {
@@ -82,6 +82,14 @@ std::optional<ToolConfig> readToolConfig(const std::string &path) {
         if (separator == llvm::StringRef::npos) return std::nullopt;
         if (!in_section) continue;
         last_key = line.take_front(separator).trim().lower();
+        // Python's configparser (which esptool reads its file with) refuses a repeated key.
+        if (config.values.count(last_key)) {
+            config.invalid = "While reading from '" + path + "' [line " +
+                             std::to_string(number + 1) + "]: option '" + last_key +
+                             "' in section 'esptool' already exists";
+            config.values.clear();
+            return config;
+        }
         config.values[last_key] = line.drop_front(separator + 1).trim().str();
     }
     if (!found_section) return std::nullopt;

@@ -23,6 +23,14 @@ inline constexpr int kExitFatal = 2;
 std::string canonicalOption(llvm::StringRef token);
 std::string canonicalCommand(llvm::StringRef token);
 std::vector<std::string> canonicalArguments(std::span<char *const> argv);
+// esptool's argument files: "@FILE" is replaced by the words of FILE, split line by line as a
+// shell splits them. *expanded tells whether any was.
+llvm::Expected<std::vector<std::string>> expandArgumentFiles(const std::vector<std::string> &args,
+                                                             bool *expanded = nullptr);
+// A tool's arguments: argument files expanded (the result is printed, as esptool prints it), then
+// every word made canonical.
+llvm::Expected<std::vector<std::string>> commandLine(std::span<char *const> argv,
+                                                     llvm::StringRef tool);
 
 // Python int(x, 0): decimal, 0x.., 0o.., 0b.., '_' between digits; "010" is rejected.
 llvm::Expected<uint64_t> parseInteger(llvm::StringRef text);
@@ -30,8 +38,16 @@ llvm::Expected<uint64_t> parseInteger(llvm::StringRef text);
 llvm::Expected<uint64_t> parseSize(llvm::StringRef text);
 // "1MB", "512KB" (elf2image --pad-to-size, merge-bin --pad-to-size).
 llvm::Expected<uint64_t> parseFlashSizeString(llvm::StringRef text);
+// --pad-to-size and its kind: a flash size string no larger than the largest flash; the error
+// names the option.
+llvm::Expected<uint64_t> parsePaddingSize(llvm::StringRef option, llvm::StringRef text);
 
-// Reads a whole file into memory the caller owns; the error names the file.
+// The largest flash chip (W25Q01JV, 128 MB), and the largest input a tool reads: twice that.
+inline constexpr uint64_t kLargestFlash = 128ull << 20;
+inline constexpr uint64_t kMaxInputBytes = 2 * kLargestFlash;
+
+// Reads a whole file into memory the caller owns; the error names the file. Devices and FIFOs
+// are read up to kMaxInputBytes.
 llvm::Expected<std::vector<uint8_t>> readFile(const std::string &path);
 
 // A read-only view of a whole file, mapped and pre-faulted in one system call: for large inputs
@@ -54,6 +70,10 @@ private:
 // Writes to a temporary file beside path, then renames it over path, so a failure never leaves
 // a half-written output.
 llvm::Error writeFileAtomically(const std::string &path, std::span<const uint8_t> bytes);
+
+// Whatever goes to stderr first flushes what stdout holds, so that lines stay in the order they
+// were written when both go to one pipe or file. Called first thing in every tool's main().
+void keepOutputInOrder();
 
 // Prints "<tool>: error: <message>" to stderr and returns kExitFatal.
 int reportError(llvm::StringRef tool, llvm::Error error);

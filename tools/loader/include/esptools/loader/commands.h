@@ -54,12 +54,13 @@ using FlashFilePreparer = std::function<llvm::Expected<std::vector<PreparedFlash
     const formats::FlashParams &resolved)>;
 llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                        const WriteFlashOptions &options);
-llvm::Error readFlash(Device &device, uint32_t address, uint32_t size, const std::string &output,
-                      bool progress);
+llvm::Error readFlash(Device &device, uint32_t address, std::optional<uint32_t> size,
+                      const std::string &output, bool progress);
 llvm::Error verifyFlash(Device &device, std::vector<FlashFile> files,
                         const formats::FlashParams &params, bool diff);
 llvm::Error eraseFlash(Device &device);
-llvm::Error eraseRegion(Device &device, uint32_t address, uint32_t size);
+// A size of nullopt (ALL on the command line) reaches the end of the flash.
+llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t> size);
 llvm::Error readMac(Device &device);
 llvm::Error chipId(Device &device);
 llvm::Error flashId(Device &device);

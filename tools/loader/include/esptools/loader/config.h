@@ -16,6 +16,7 @@ struct ToolConfig {
     bool from_environment = false;
     std::map<std::string, std::string> values;
     std::vector<std::string> unknown_keys; // sorted
+    std::string invalid; // why the file is ignored, as esptool says it; empty when it is used
 
     std::optional<std::string> text(const std::string &key) const;
     // A number the key holds; an error names the file and key when it is not one.
