@@ -19,7 +19,7 @@ TEST_P(CommandLine, UsageErrorsAreFoundBeforeAnyPortIsOpened) {
         {{"write-flash", "0x1000", path("missing.bin")}, "missing.bin"},
         {{"write-flash", "zz", a}, "\"zz\""},
         {{"write-flash", "--flash-mode", "qqq", "0x0", a}, "--flash-mode: 'qqq'"},
-        {{"write-flash", "--flash-size", "1MB", "0xFF000", a}, "will not fit in 1MB"},
+        {{"write-flash", "--flash-size", "1MB", "0xFF000", a}, "will not fit in 1048576 bytes"},
         {{"write-flash", "--encrypt", "0x0", a}, "--encrypt"},
         {{"write-flash", "--flash-mod", "dio", "0x0", a}, "--flash-mod'"},
         {{"read-flash", "0x0", "lots", path("out.bin")}, "SIZE: 'lots'"},

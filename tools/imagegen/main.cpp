@@ -77,6 +77,7 @@ int main(int argc, char **argv) {
             if (arg.find('=') == std::string::npos && !kConnectionSwitches.count(arg)) ++i;
         } else if (command.empty() && !arg.empty() && arg[0] != '-') {
             command = cli::canonicalCommand(arg);
+            cli::warnIfDeprecatedSpelling(arg, command);
         } else if (command.empty()) {
             return cli::reportError(kTool,
                                     cli::makeError("unknown global option '%s'", arg.c_str()));

@@ -120,6 +120,7 @@ std::map<std::string, Command> commands() {
             loader::WriteFlashOptions options;
             options.compress = !vm["no-compress"].as<bool>();
             options.erase_all = vm["erase-all"].as<bool>();
+            options.force = vm["force"].as<bool>();
             options.progress = !vm["no-progress"].as<bool>();
             options.params = flashParams(vm);
             auto prepare = [&](const formats::FlashParams &resolved)
@@ -414,11 +415,11 @@ llvm::Error checkArguments(const std::string &command, const po::variables_map &
         if (flash_size)
             for (const auto &file : *files)
                 if (uint64_t(file.address) + file.data.size() > *flash_size)
-                    return cli::makeError(
-                        "File %s (length %zu) at offset 0x%x will not fit in %s of flash. Change "
-                        "the --flash-size argument, or flashing address.",
-                        file.name.c_str(), file.data.size(), file.address,
-                        vm["flash-size"].as<std::string>().c_str());
+                    return cli::makeError("File '%s' (length %zu) at offset 0x%08x will not fit "
+                                          "in %u bytes of flash. Change the flash_size argument "
+                                          "or flashing address.",
+                                          file.name.c_str(), file.data.size(), file.address,
+                                          *flash_size);
     }
     return llvm::Error::success();
 }
@@ -506,6 +507,7 @@ int main(int argc, char **argv) {
         return gvm.count("help") ? 0 : cli::kExitFatal;
     }
     std::string command_name = cli::canonicalCommand(args[command_index]);
+    cli::warnIfDeprecatedSpelling(args[command_index], command_name);
     if (command_name == "version") {
         printConfigNotes(config);
         llvm::outs() << kVersionBanner << "\n" << kVersion << "\n";
@@ -555,6 +557,8 @@ int main(int argc, char **argv) {
 
     std::string before = canonicalChoice(gvm["before"].as<std::string>());
     std::string after = canonicalChoice(gvm["after"].as<std::string>());
+    cli::warnIfDeprecatedSpelling(gvm["before"].as<std::string>(), before, "--before");
+    cli::warnIfDeprecatedSpelling(gvm["after"].as<std::string>(), after, "--after");
     static const std::map<std::string, loader::BeforeReset> kBefore = {
         {"default-reset", loader::BeforeReset::Default},
         {"usb-reset", loader::BeforeReset::Usb},
@@ -630,6 +634,12 @@ int main(int argc, char **argv) {
         llvm::Error failure = llvm::Error::success();
         if (before_mode != loader::BeforeReset::NoneNoSync) {
             std::vector<loader::ResetSequence> resets;
+            if (before_mode != loader::BeforeReset::None && (*opened)->refusesControlLines())
+                llvm::outs() << "\nWARNING: Chip was NOT reset. Setting RTS/DTR lines is not "
+                                "supported for port '"
+                             << candidate
+                             << "'. Set --before and --after arguments to 'no-reset' and switch "
+                                "to bootloader manually to avoid this warning.\n";
             if (before_mode != loader::BeforeReset::None && (*opened)->hasControlLines()) {
                 auto strategies = loader::resetStrategies(**opened, settings->reset);
                 if (!strategies) return cli::reportError(kTool, strategies.takeError());
@@ -653,6 +663,7 @@ int main(int argc, char **argv) {
     llvm::outs() << "\n";
     auto chip = device.detect(expected);
     if (!chip) return cli::reportError(kTool, chip.takeError());
+    if (!expected) llvm::outs() << "Detecting chip type... " << (*chip)->display_name << "\n";
     auto console = loader::romConsole(device);
     if (!console) return cli::reportError(kTool, console.takeError());
     device.setConsole(*console);

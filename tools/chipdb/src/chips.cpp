@@ -130,6 +130,142 @@ constexpr MemoryRegion kEsp32h4Memory[] = {
     {{0x60000000, 0x60100000}, "MEM_INTERNAL2"},
 };
 
+// eFuse key block purposes by number, as get-security-info names them (esptool v5.3.1
+// targets/<chip>.py KEY_PURPOSES).
+constexpr KeyPurpose kClassicKeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "RESERVED"},
+    {2, "XTS_AES_256_KEY_1"},
+    {3, "XTS_AES_256_KEY_2"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+};
+constexpr KeyPurpose kEsp32c3KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "RESERVED"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+};
+constexpr KeyPurpose kEsp32c61KeyPurposes[] = {
+    {0, "USER/EMPTY"},           {1, "ECDSA_KEY"},
+    {4, "XTS_AES_128_KEY"},      {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"}, {11, "SECURE_BOOT_DIGEST2"},
+};
+constexpr KeyPurpose kEsp32c5KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "ECDSA_KEY"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+    {12, "KM_INIT_KEY"},
+    {15, "XTS_AES_128_PSRAM_KEY"},
+    {16, "ECDSA_KEY_P192"},
+    {17, "ECDSA_KEY_P384_L"},
+    {18, "ECDSA_KEY_P384_H"},
+};
+constexpr KeyPurpose kEsp32e22KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "ECDSA_KEY"},
+    {2, "XTS_AES_256_KEY_1"},
+    {3, "XTS_AES_256_KEY_2"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+    {12, "KM_INIT_KEY"},
+};
+constexpr KeyPurpose kEsp32h2KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "ECDSA_KEY"},
+    {2, "XTS_AES_256_KEY_1"},
+    {3, "XTS_AES_256_KEY_2"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+};
+constexpr KeyPurpose kEsp32h21KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "ECDSA_KEY"},
+    {2, "RESERVED"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+};
+constexpr KeyPurpose kEsp32h4KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "ECDSA_KEY"},
+    {2, "XTS_AES_256_KEY_FLASH_1"},
+    {3, "XTS_AES_256_KEY_FLASH_2"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+    {12, "KM_INIT_KEY"},
+    {13, "XTS_AES_256_KEY_PSRAM_1"},
+    {14, "XTS_AES_256_KEY_PSRAM_2"},
+    {15, "XTS_AES_128_KEY_PSRAM"},
+    {16, "ECDSA_KEY_P192"},
+    {17, "ECDSA_KEY_P384_L"},
+    {18, "ECDSA_KEY_P384_H"},
+};
+constexpr KeyPurpose kEsp32s31KeyPurposes[] = {
+    {0, "USER/EMPTY"},
+    {1, "ECDSA_KEY"},
+    {2, "XTS_AES_256_KEY_1"},
+    {3, "XTS_AES_256_KEY_2"},
+    {4, "XTS_AES_128_KEY"},
+    {5, "HMAC_DOWN_ALL"},
+    {6, "HMAC_DOWN_JTAG"},
+    {7, "HMAC_DOWN_DIGITAL_SIGNATURE"},
+    {8, "HMAC_UP"},
+    {9, "SECURE_BOOT_DIGEST0"},
+    {10, "SECURE_BOOT_DIGEST1"},
+    {11, "SECURE_BOOT_DIGEST2"},
+    {12, "KM_INIT_KEY"},
+    {13, "XTS_AES_256_PSRAM_KEY_1"},
+    {14, "XTS_AES_256_PSRAM_KEY_2"},
+    {15, "XTS_AES_128_PSRAM_KEY"},
+    {16, "ECDSA_KEY_P192"},
+    {17, "ECDSA_KEY_P384_L"},
+    {18, "ECDSA_KEY_P384_H"},
+    {19, "SDC_KEY_DIGEST"},
+};
+
 constexpr FlashCode kEsp8266FlashSizes[] = {
     {"512KB", 0x00},  {"256KB", 0x10},  {"1MB", 0x20}, {"2MB", 0x30},  {"4MB", 0x40},
     {"2MB-c1", 0x50}, {"4MB-c1", 0x60}, {"8MB", 0x80}, {"16MB", 0x90},
@@ -322,6 +458,7 @@ constexpr ChipDescription kChips[] = {
                      {field(0x3F41A050, 20, 20), field(0x3F41A054, 6, 4)}},
         .rom = kEsp32s2Rom,
         .fixed_crystal_mhz = 40,
+        .key_purposes = kClassicKeyPurposes,
     },
     {
         .name = "esp32s3",
@@ -355,6 +492,7 @@ constexpr ChipDescription kChips[] = {
                      .v0_block_version = 101},
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .key_purposes = kClassicKeyPurposes,
     },
     {
         .name = "esp32c3",
@@ -384,6 +522,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32c3RomFunctions,
+        .key_purposes = kEsp32c3KeyPurposes,
     },
     {
         .name = "esp32c2",
@@ -433,6 +572,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32c6RomFunctions,
+        .key_purposes = kEsp32c3KeyPurposes,
     },
     {
         .name = "esp32c61",
@@ -464,6 +604,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32c5RomFunctions,
+        .key_purposes = kEsp32c61KeyPurposes,
     },
     {
         .name = "esp32c5",
@@ -491,6 +632,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
         .rom = kModernRom,
         .rom_functions = kEsp32c5RomFunctions,
+        .key_purposes = kEsp32c5KeyPurposes,
     },
     {
         .name = "esp32e22",
@@ -512,6 +654,7 @@ constexpr ChipDescription kChips[] = {
         .mac_efuse_reg = 0xC4008044,
         .rom = kModernRom,
         .stub_supported = false,
+        .key_purposes = kEsp32e22KeyPurposes,
     },
     {
         .name = "esp32h2",
@@ -540,6 +683,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
         .rom_functions = kEsp32h2RomFunctions,
+        .key_purposes = kEsp32h2KeyPurposes,
     },
     {
         .name = "esp32h21",
@@ -565,6 +709,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
         .stub_supported = false,
+        .key_purposes = kEsp32h21KeyPurposes,
     },
     {
         .name = "esp32p4",
@@ -607,6 +752,7 @@ constexpr ChipDescription kChips[] = {
         .rom_functions = kEsp32p4RomFunctions,
         .older_stub_name = "esp32p4-rev1",
         .older_stub_below_revision = 300,
+        .key_purposes = kEsp32e22KeyPurposes,
     },
     {
         .name = "esp32h4",
@@ -639,6 +785,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
         .rom_functions = kEsp32h4RomFunctions,
+        .key_purposes = kEsp32h4KeyPurposes,
     },
     {
         .name = "esp32s31",
@@ -669,6 +816,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32s31RomFunctions,
+        .key_purposes = kEsp32s31KeyPurposes,
+        .efuse_max_key = 4,
     },
 };
 

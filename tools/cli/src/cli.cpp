@@ -37,6 +37,17 @@ std::string canonicalOption(llvm::StringRef token) {
     return name;
 }
 
+void warnIfDeprecatedSpelling(llvm::StringRef given, llvm::StringRef canonical,
+                              llvm::StringRef option) {
+    if (given == canonical) return;
+    if (option.empty())
+        llvm::outs() << "Warning: Deprecated: Command '" << given << "' is deprecated. Use '"
+                     << canonical << "' instead.\n";
+    else
+        llvm::outs() << "Warning: Deprecated: Choice '" << given << "' for option '" << option
+                     << "' is deprecated. Use '" << canonical << "' instead.\n";
+}
+
 std::string canonicalCommand(llvm::StringRef token) {
     std::string name = token.str();
     std::replace(name.begin(), name.end(), '_', '-');
@@ -126,7 +137,15 @@ llvm::Expected<std::vector<std::string>> commandLine(std::span<char *const> argv
     if (expanded) llvm::outs() << tool << " " << llvm::join(*args, " ") << "\n";
     std::vector<std::string> out;
     out.reserve(args->size());
-    for (const std::string &arg : *args) out.push_back(canonicalOption(arg));
+    for (const std::string &arg : *args) {
+        out.push_back(canonicalOption(arg));
+        // esptool v5 still takes v4's spellings, and says so.
+        llvm::StringRef given = llvm::StringRef(arg).split('=').first;
+        llvm::StringRef now = llvm::StringRef(out.back()).split('=').first;
+        if (given.startswith("--") && given.contains('_') && given != now)
+            llvm::outs() << "Warning: Deprecated: Option '" << given << "' is deprecated. Use '"
+                         << now << "' instead.\n";
+    }
     return out;
 }
 

@@ -189,6 +189,54 @@ llvm::Expected<uint32_t> sizeToEnd(Device &device, uint32_t address,
     return flash_size - address;
 }
 
+// An image is written only to the chip and revisions it was built for, as esptool checks them:
+// data that does not parse as an image of this chip's format is not an image and is written as
+// it is.
+llvm::Error checkImageSuitsChip(Device &device, const FlashFile &file) {
+    const auto &chip = *device.chip();
+    if (chip.image_format != chipdb::ImageFormat::Esp32 || file.data.empty() ||
+        file.data[0] != formats::kImageMagic)
+        return llvm::Error::success();
+    auto image = formats::parseImage(file.data, chip, file.name);
+    if (!image) {
+        llvm::consumeError(image.takeError());
+        return llvm::Error::success();
+    }
+    const std::string display(chip.display_name);
+    if (chip.image_chip_id && image->extended.chip_id != *chip.image_chip_id) {
+        for (const auto &warning : image->warnings) llvm::outs() << "WARNING: " << warning << "\n";
+        return error("'" + file.name + "' is not an " + display +
+                     " image. Use the force argument to flash anyway.");
+    }
+    const auto &header = image->extended;
+    bool full_fields = header.max_rev_full != 0;
+    if (header.max_rev_full == 0xFFFF && header.min_rev_full == 0 && header.min_rev != 0)
+        full_fields = false; // only the legacy field is set
+    auto revision = chipRevision(device);
+    if (!revision) return revision.takeError();
+    auto version = [](uint32_t rev) {
+        return "v" + std::to_string(rev / 100) + "." + std::to_string(rev % 100);
+    };
+    if (full_fields) {
+        if (*revision < header.min_rev_full || *revision > header.max_rev_full)
+            return error("'" + file.name + "' requires chip revision in range [" +
+                         version(header.min_rev_full) + " - " +
+                         (header.max_rev_full == 0xFFFF ? std::string("max rev not set")
+                                                        : version(header.max_rev_full)) +
+                         "] (this chip is revision " + version(*revision) +
+                         "). Use the force argument to flash anyway.");
+        return llvm::Error::success();
+    }
+    // ESP-IDF sets the legacy field to the ESP32-C3's minor revision, and to other chips' major.
+    const uint32_t legacy =
+        chip.name == std::string_view("esp32c3") ? *revision % 100 : *revision / 100;
+    if (legacy < header.min_rev)
+        return error("'" + file.name + "' requires chip revision " +
+                     std::to_string(header.min_rev) + " or higher (this chip is revision " +
+                     std::to_string(legacy) + "). Use the force argument to flash anyway.");
+    return llvm::Error::success();
+}
+
 } // namespace
 
 llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::string> &words) {
@@ -457,6 +505,8 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
     for (const auto &prepared : *files) {
         const FlashFile &file = prepared.file;
         if (prepared.length == 0) continue;
+        if (!options.force)
+            if (auto failure = checkImageSuitsChip(device, file)) return failure;
         if (uint64_t(file.address) + prepared.length > *flash_size)
             return error("File '" + file.name + "' (length " + std::to_string(prepared.length) +
                          ") at offset " + hex(file.address) + " will not fit in " +
@@ -482,6 +532,10 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         for (const auto &note : prepared.notes) llvm::outs() << note << "\n";
         const std::vector<uint8_t> &image = file.data;
         uint32_t size = uint32_t(image.size());
+        if (uint32_t before = file.address % kSectorSize; before && !options.erase_all)
+            llvm::outs() << "Note: Flash address " << hex(file.address)
+                         << " is not aligned to a 0x1000 byte flash sector. " << hex(before, 0)
+                         << " bytes before this address will be erased.\n";
         llvm::outs() << "Flash will be erased from " << hex(file.address & ~(kSectorSize - 1))
                      << " to "
                      << hex(((uint64_t(file.address) + size + kSectorSize - 1) &
@@ -490,32 +544,42 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                      << "...\n";
 
         std::vector<uint8_t> payload;
-        if (!compress) {
-            payload = image;
-        } else {
+        bool deflate = compress;
+        if (deflate) {
             if (prepared.compressed.empty()) {
                 auto deflated = deflateImage(file);
                 if (!deflated) return deflated.takeError();
                 prepared.compressed = std::move(*deflated);
             }
-            payload = std::move(prepared.compressed);
-            llvm::outs() << "Compressed " << image.size() << " bytes to " << payload.size()
-                         << "...\n";
+            // Data that does not shrink goes as it is, as esptool v5.3 sends it.
+            if (prepared.compressed.size() >= image.size()) {
+                llvm::outs() << "Note: Cannot compress file '" << file.name
+                             << "' more than the original size, will flash uncompressed. "
+                                "Compressed size "
+                             << prepared.compressed.size() << " bytes >= uncompressed "
+                             << image.size() << " bytes.\n";
+                deflate = false;
+            } else {
+                payload = std::move(prepared.compressed);
+                llvm::outs() << "Compressed " << image.size() << " bytes to " << payload.size()
+                             << "...\n";
+            }
         }
+        if (!deflate) payload = image;
         const std::vector<uint32_t> block_sizes =
-            blockSizes(payload.size(), block_size, stub && compress);
+            blockSizes(payload.size(), block_size, stub && deflate);
         const uint32_t blocks = uint32_t(block_sizes.size());
         // A ROM erases up front what FLASH_BEGIN announces (ESP8266: its own miscounted
         // amount); a stub takes the exact size and erases as the data arrives.
         uint32_t erase_size = size;
-        if (!stub && compress) erase_size = (size + block_size - 1) / block_size * block_size;
+        if (!stub && deflate) erase_size = (size + block_size - 1) / block_size * block_size;
         if (!stub && chip.rom.erase_size_bug)
             erase_size = esp8266EraseSize(file.address, erase_size);
         auto begin_timeout =
             stub ? device.timeouts().normal
                  : device.timeouts().scaled(device.timeouts().erase_per_mb_ms, erase_size);
         auto begin = device.command(
-            compress ? kFlashDeflBegin : kFlashBegin,
+            deflate ? kFlashDeflBegin : kFlashBegin,
             beginPayload(chip, erase_size, blocks, block_size, file.address), 0, begin_timeout);
         if (!begin)
             return error("Writing '" + file.name +
@@ -526,18 +590,18 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         for (uint32_t block = 0; block < blocks; ++block) {
             std::vector<uint8_t> chunk(payload.begin() + sent,
                                        payload.begin() + sent + block_sizes[block]);
-            if (!compress) chunk.resize(block_size, 0xFF); // whole blocks; a stub drops the padding
+            if (!deflate) chunk.resize(block_size, 0xFF); // whole blocks; a stub drops the padding
             std::vector<uint8_t> data;
             put32(data, uint32_t(chunk.size()));
             put32(data, block);
             put32(data, 0);
             put32(data, 0);
             data.insert(data.end(), chunk.begin(), chunk.end());
-            auto timeout = compress ? device.timeouts().scaled(device.timeouts().erase_per_mb_ms,
-                                                               block_size * 4)
-                                    : device.timeouts().normal;
+            auto timeout = deflate ? device.timeouts().scaled(device.timeouts().erase_per_mb_ms,
+                                                              block_size * 4)
+                                   : device.timeouts().normal;
             auto written =
-                device.command(compress ? kFlashDeflData : kFlashData, data, dataChecksum(chunk),
+                device.command(deflate ? kFlashDeflData : kFlashData, data, dataChecksum(chunk),
                                timeout, 0, 3, numbered ? std::optional(block) : std::nullopt);
             if (!written)
                 return error("Writing '" + file.name + "' stopped at " + hex(file.address + sent) +
@@ -555,8 +619,8 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             llvm::Error ended = llvm::Error::success();
             for (int attempt = 0; attempt < 3; ++attempt) {
                 llvm::consumeError(std::move(ended));
-                auto reply = device.command(compress ? kFlashDeflEnd : kFlashEnd, stay, 0,
-                                            end_timeout, 0, 1);
+                auto reply =
+                    device.command(deflate ? kFlashDeflEnd : kFlashEnd, stay, 0, end_timeout, 0, 1);
                 ended = reply ? llvm::Error::success() : reply.takeError();
                 if (!ended) break;
                 // "Not in flash mode" to a resent end: the first one ended the session and its
@@ -574,7 +638,7 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         }
         double seconds = progress.seconds();
         char summary[200];
-        if (compress)
+        if (deflate)
             std::snprintf(summary, sizeof summary,
                           "Wrote %u bytes (%zu compressed) at %s in %.1f seconds (%.1f kbit/s).",
                           size, payload.size(), hex(file.address).c_str(), seconds,
@@ -723,13 +787,14 @@ llvm::Error eraseFlash(Device &device) {
     // The flash answers only once attached (a stub's erase would otherwise wait on a WIP bit that
     // reads as set).
     if (auto failure = device.attachFlash()) return failure;
-    llvm::outs() << "Erasing flash (this may take a while)...\n";
+    llvm::outs() << "Erasing flash memory (this may take a while)...\n";
     auto start = std::chrono::steady_clock::now();
     if (auto failure = device.stub() ? device.eraseFlash() : eraseFlashThroughSpiRegisters(device))
         return failure;
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     char text[80];
-    std::snprintf(text, sizeof text, "Chip erase completed successfully in %.1fs", took.count());
+    std::snprintf(text, sizeof text, "Flash memory erased successfully in %.1f seconds.",
+                  took.count());
     llvm::outs() << text << "\n";
     return llvm::Error::success();
 }
@@ -751,10 +816,18 @@ llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t
     if (auto failure = checkAddressWidth(device, uint64_t(address) + size, "The region erased"))
         return failure;
     llvm::outs() << "Erasing flash memory region (this may take a while depending on size)...\n";
+    const auto start = std::chrono::steady_clock::now();
+    auto erased = [&] {
+        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+        char text[80];
+        std::snprintf(text, sizeof text, "Flash memory region erased successfully in %.1f seconds.",
+                      took.count());
+        llvm::outs() << text << "\n";
+        return llvm::Error::success();
+    };
     if (device.stub()) {
         if (auto failure = device.eraseRegion(address, size)) return failure;
-        llvm::outs() << "Flash memory region erased successfully.\n";
-        return llvm::Error::success();
+        return erased();
     }
     const auto &chip = *device.chip();
     // The ROM erases the region FLASH_BEGIN announces; no data follows.
@@ -763,8 +836,7 @@ llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t
         kFlashBegin, beginPayload(chip, erase_size, 0, device.flashBlockSize(), address), 0,
         device.timeouts().scaled(device.timeouts().erase_per_mb_ms, size));
     if (!begin) return begin.takeError();
-    llvm::outs() << "Flash memory region erased successfully.\n";
-    return llvm::Error::success();
+    return erased();
 }
 
 llvm::Error readMac(Device &device) {
@@ -810,7 +882,25 @@ llvm::Error securityInfo(Device &device) {
                          ? uint32_t(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24)
                          : 0;
     llvm::outs() << "Security Information:\n=====================\n";
-    llvm::outs() << "Flags: " << hex(flags) << "\n";
+    std::string binary; // as Python's bin()
+    for (uint32_t rest = flags; rest; rest >>= 1)
+        binary.insert(binary.begin(), char('0' + (rest & 1)));
+    llvm::outs() << "Flags: " << hex(flags) << " (0b" << (binary.empty() ? "0" : binary) << ")\n";
+    const auto &chip = *device.chip();
+    if (!chip.key_purposes.empty() && bytes.size() >= 12) {
+        std::string numbers, names;
+        for (int block = 0; block < 7; ++block) {
+            const uint8_t purpose = bytes[5 + block];
+            numbers += (block ? ", " : "") + std::to_string(purpose);
+            if (block > chip.efuse_max_key) continue;
+            auto known =
+                std::find_if(chip.key_purposes.begin(), chip.key_purposes.end(),
+                             [&](const chipdb::KeyPurpose &k) { return k.number == purpose; });
+            names += std::string(block ? "\n  " : "") + "BLOCK_KEY" + std::to_string(block) +
+                     " - " + (known != chip.key_purposes.end() ? known->name : "UNKNOWN");
+        }
+        llvm::outs() << "Key Purposes: [" << numbers << "]\n  " << names << "\n";
+    }
     if (bytes.size() >= 20) {
         llvm::outs() << "Chip ID: "
                      << (bytes[12] | bytes[13] << 8 | bytes[14] << 16 | bytes[15] << 24) << "\n";
@@ -874,6 +964,15 @@ llvm::Error loadRam(Device &device, const std::string &file) {
     }
     auto image = formats::parseImage(*bytes, chip, file);
     if (!image) return image.takeError();
+    // Code built for another chip would run wild in this one's RAM.
+    if (chip.image_format == chipdb::ImageFormat::Esp32 && chip.image_chip_id &&
+        image->extended.chip_id != *chip.image_chip_id) {
+        const auto *other = chipdb::findChipByImageId(image->extended.chip_id);
+        return error("'" + file + "' is an image for " +
+                     (other ? std::string(other->display_name)
+                            : "chip id " + std::to_string(image->extended.chip_id)) +
+                     ", not for the " + std::string(chip.display_name) + ": nothing was loaded");
+    }
     std::string flash_mapped;
     for (const auto &segment : image->segments)
         if (chipdb::isFlashAddress(chip, segment.address))

@@ -143,22 +143,54 @@ std::string describeStatus(uint8_t status, uint8_t code) {
     return std::string(hex) + ": Unknown result";
 }
 
-void Device::traceFrame(const char *direction, std::span<const uint8_t> frame) {
+namespace {
+
+// esptool's HexFormatter: short data as one run of hex digits; longer data as 16-byte lines of two
+// 8-byte groups and the printable ASCII.
+std::string traceHex(std::span<const uint8_t> bytes) {
+    auto digits = [](std::span<const uint8_t> part) {
+        return llvm::toHex(llvm::ArrayRef<uint8_t>(part.data(), part.size()), /*LowerCase=*/true);
+    };
+    if (bytes.size() <= 16) return digits(bytes);
+    std::string out;
+    for (size_t at = 0; at < bytes.size(); at += 16) {
+        auto line = bytes.subspan(at, std::min<size_t>(16, bytes.size() - at));
+        std::string ascii;
+        for (uint8_t byte : line) ascii += byte >= 0x20 && byte < 0x7F ? char(byte) : '.';
+        std::string low = digits(line.first(std::min<size_t>(8, line.size())));
+        std::string high = digits(line.size() > 8 ? line.subspan(8) : line.subspan(line.size()));
+        low.resize(16, ' ');
+        high.resize(16, ' ');
+        out += "\n    " + low + " " + high + " | " + ascii;
+    }
+    return out;
+}
+
+} // namespace
+
+// As esptool's --trace: seconds since the previous line, so a slow reply stands out.
+void Device::trace(const std::string &message, bool blank_line_before) {
     if (!trace_) return;
-    // As esptool: seconds since the previous trace line, so a slow reply stands out.
     auto now = Clock::now();
     double since = last_trace_ ? std::chrono::duration<double>(now - *last_trace_).count() : 0.0;
     last_trace_ = now;
-    llvm::errs() << "TRACE " << llvm::format("+%.3f ", since) << direction << " " << frame.size()
-                 << " bytes: "
-                 << llvm::toHex(llvm::ArrayRef<uint8_t>(frame.data(), frame.size()), true) << "\n";
+    llvm::outs() << (blank_line_before ? "\n" : "") << llvm::format("TRACE +%.3f   ", since)
+                 << message << "\n";
+}
+
+void Device::traceWrite(std::span<const uint8_t> packet) {
+    if (!trace_) return;
+    auto wire = slip::encode(packet);
+    std::string label = "Write " + std::to_string(wire.size()) + " bytes:";
+    label.resize(std::max<size_t>(label.size(), 21), ' ');
+    trace(label + " " + traceHex(wire));
 }
 
 llvm::Error Device::sendOnly(uint8_t op, std::span<const uint8_t> data) {
     std::vector<uint8_t> packet = {0x00, op, uint8_t(data.size()), uint8_t(data.size() >> 8), 0, 0,
                                    0,    0};
     packet.insert(packet.end(), data.begin(), data.end());
-    traceFrame("write", packet);
+    traceWrite(packet);
     return port_.write(slip::encode(packet));
 }
 
@@ -172,7 +204,7 @@ llvm::Expected<std::optional<std::vector<uint8_t>>> Device::readFrame(millisecon
             auto event = decoder_.push(pending_[used++]);
             if (event == slip::Decoder::Event::Frame) {
                 pending_.erase(pending_.begin(), pending_.begin() + ptrdiff_t(used));
-                traceFrame("read", decoder_.frame());
+                if (trace_) trace("Received full packet: " + traceHex(decoder_.frame()));
                 return std::optional<std::vector<uint8_t>>(decoder_.frame());
             }
             // Noise between frames, or a broken escape: drop it and keep looking for a frame; the
@@ -184,6 +216,11 @@ llvm::Expected<std::optional<std::vector<uint8_t>>> Device::readFrame(millisecon
         uint8_t buffer[4096];
         auto got = port_.read(buffer, std::chrono::duration_cast<milliseconds>(deadline - now));
         if (!got) return got.takeError();
+        if (trace_ && *got) {
+            std::string label = "Read " + std::to_string(*got) + " bytes:";
+            label.resize(std::max<size_t>(label.size(), 21), ' ');
+            trace(label + " " + traceHex(std::span<const uint8_t>(buffer, *got)));
+        }
         pending_.insert(pending_.end(), buffer, buffer + *got);
     }
 }
@@ -197,7 +234,15 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
     std::string last_problem = "no reply";
     last_failure_status_ = 0;
     for (int attempt = 0; attempt < std::max(attempts, 1); ++attempt) {
-        traceFrame("write", packet);
+        if (trace_) {
+            char head[160];
+            std::snprintf(head, sizeof head,
+                          "--- Cmd %s (0x%02x) | data_len %zu | wait_response 1 | timeout %.3f | "
+                          "data ",
+                          opName(op), op, data.size(), double(timeout.count()) / 1000.0);
+            trace(head + traceHex(data) + " ---", true);
+        }
+        traceWrite(packet);
         if (auto failure = port_.write(slip::encode(packet))) return failure;
         auto deadline = Clock::now() + timeout;
         for (int frames = 0; frames < 100; ++frames) {
@@ -210,15 +255,24 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
             if (bytes.size() < 8 || bytes[0] != 0x01) continue;
             std::span<const uint8_t> body(bytes.data() + 8, bytes.size() - 8);
             if (bytes[1] == op && expected_value && get32(&bytes[4]) != *expected_value) {
-                // A late answer to an earlier request (one that was resent): not this one's.
+                // A late answer to an earlier request (one that was resent) carries an earlier
+                // number: not this one's, and this one's may follow. A later number was never
+                // sent: this answer was damaged on the way, so ask again now rather than wait.
                 last_problem = "answers to earlier requests only";
+                if (get32(&bytes[4]) > *expected_value && attempt + 1 < attempts) break;
                 continue;
             }
             if (bytes[1] != op) {
-                // A ROM that lacks a command answers with another opcode and "invalid message".
-                if (body.size() >= 2 && body[0] != 0 && body[1] == 0x05)
-                    return error(std::string("This command (") + opName(op) +
-                                 ") is not supported by the chip's loader");
+                // A ROM that lacks a command answers with another opcode and "invalid message";
+                // so does any ROM to a request whose opcode was damaged on the way. Only the
+                // same answer to the last attempt means the command is missing.
+                if (body.size() >= 2 && body[0] != 0 && body[1] == 0x05) {
+                    if (attempt + 1 >= attempts)
+                        return error(std::string("This command (") + opName(op) +
+                                     ") is not supported by the chip's loader");
+                    last_problem = "an 'invalid message' answer";
+                    break;
+                }
                 last_problem = "a reply to another request";
                 if (attempt + 1 < attempts)
                     break; // most likely our reply, damaged on the way: ask again
@@ -252,9 +306,11 @@ llvm::Expected<Reply> Device::command(uint8_t op, std::span<const uint8_t> data,
                          std::vector<uint8_t>(body.begin(), body.begin() + reply_data_length)};
         }
     }
+    // "Stopped responding" only when it did: a chip that answered, wrongly, is said to have.
+    const bool silent = last_problem == "no reply";
     return error(std::string(opName(op)) + " failed: " + last_problem + " after " +
-                 std::to_string(std::max(attempts, 1)) +
-                 " attempt(s); the chip stopped responding");
+                 std::to_string(std::max(attempts, 1)) + " attempt(s)" +
+                 (silent ? "; the chip stopped responding" : ""));
 }
 
 llvm::Error Device::sync() {
@@ -329,7 +385,7 @@ Device::detect(const chipdb::ChipDescription *expected) {
     }
     if (expected && found && found != expected)
         return error("This chip is " + std::string(found->display_name) + ", not " +
-                     std::string(expected->display_name) + ". Wrong --chip argument?");
+                     std::string(expected->display_name) + ". Wrong chip argument?");
     chip_ = found ? found : expected;
     return chip_;
 }
@@ -811,7 +867,7 @@ Device::readFlashThroughStub(uint32_t address, uint32_t size,
         out.insert(out.end(), bytes.begin(), bytes.end());
         std::vector<uint8_t> ack;
         put32(ack, uint32_t(out.size()));
-        traceFrame("write", ack);
+        traceWrite(ack);
         if (auto failure = port_.write(slip::encode(ack))) return failure;
         if (progress) progress(uint32_t(out.size()));
     }

@@ -97,7 +97,12 @@ public:
         ::ioctl(fd_, TIOCMSET, &lines);
     }
     bool setsBothLinesAtOnce() const override { return true; }
-    bool hasControlLines() const override { return true; }
+    // A pseudo-terminal or a driver without modem lines refuses TIOCMGET (ENOTTY, EINVAL).
+    bool hasControlLines() const override {
+        int lines = 0;
+        return ::ioctl(fd_, TIOCMGET, &lines) == 0;
+    }
+    bool refusesControlLines() const override { return !hasControlLines(); }
     std::optional<UsbId> usbId() const override {
         auto slash = name_.rfind('/');
         std::string device = slash == std::string::npos ? name_ : name_.substr(slash + 1);

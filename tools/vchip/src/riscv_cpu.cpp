@@ -34,6 +34,17 @@ struct RiscVCore::Machine {
         if (uc) uc_close(uc);
     }
 
+    // Loads and stores on the chip's internal buses (0x20000000 to 0x7FFFFFFF: caches, RAM,
+    // ROM, RTC memory, peripherals) reach memory or a register that this model does not hold:
+    // such a page reads as zeros and keeps what is written, where silicon would not fault (a
+    // stub's READ_REG of RTC memory or of an unmodelled peripheral). Outside them, the access
+    // faults as it would on silicon.
+    static bool onUnmappedData(uc_engine *uc, uc_mem_type, uint64_t address, int, int64_t, void *) {
+        if (address < 0x20000000 || address > 0x7FFFFFFF) return false;
+        return uc_mem_map(uc, address & ~0xFFFull, 0x1000, UC_PROT_READ | UC_PROT_WRITE) ==
+               UC_ERR_OK;
+    }
+
     void stopIfIdle() {
         if (bus.idle()) {
             idle = true;
@@ -201,6 +212,8 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
                 segment.data.size());
 
     uc_hook hook;
+    uc_hook_add(uc, &hook, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED,
+                reinterpret_cast<void *>(&Machine::onUnmappedData), machine.get(), 1, 0);
     uc_hook_add(uc, &hook, UC_HOOK_CODE, reinterpret_cast<void *>(&Machine::onRomInstruction),
                 machine.get(), rom.start, rom.end - 1);
     // The ROM calls the entry as a function, on its own stack near the top of DRAM.

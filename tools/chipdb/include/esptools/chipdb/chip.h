@@ -17,6 +17,11 @@ struct AddressRange {
 
 // One MEMORY_MAP row: image_info names a segment's memory types from these, and elf2image only
 // merges neighbouring sections whose set of names is equal.
+struct KeyPurpose {
+    uint8_t number;
+    const char *name;
+};
+
 struct MemoryRegion {
     AddressRange range;
     std::string_view name;
@@ -223,6 +228,10 @@ struct ChipDescription {
     // Chips whose early revisions need another stub build (esptool's esp32p4-rev1.json).
     const char *older_stub_name = nullptr;
     uint32_t older_stub_below_revision = 0; // major * 100 + minor
+    // Names of the eFuse key purposes, and the last key block (esptool EFUSE_MAX_KEY); empty
+    // where GET_SECURITY_INFO reports none (ESP32-C2) or the ROM has no such command.
+    std::span<const KeyPurpose> key_purposes;
+    uint8_t efuse_max_key = 5;
 };
 
 inline constexpr uint32_t kChipDetectMagicRegister = 0x40001000;

@@ -22,6 +22,10 @@ inline constexpr int kExitFatal = 2;
 // short options ("-ff", "-fm", "-fs", "-sc") to their long names.
 std::string canonicalOption(llvm::StringRef token);
 std::string canonicalCommand(llvm::StringRef token);
+// esptool's note when a v4 spelling was taken: of a command (option empty) or of an option's
+// choice (e.g. --before default_reset).
+void warnIfDeprecatedSpelling(llvm::StringRef given, llvm::StringRef canonical,
+                              llvm::StringRef option = {});
 std::vector<std::string> canonicalArguments(std::span<char *const> argv);
 // esptool's argument files: "@FILE" is replaced by the words of FILE, split line by line as a
 // shell splits them. *expanded tells whether any was.

@@ -22,6 +22,7 @@ struct WriteFlashOptions {
     bool compress = true;
     bool erase_all = false;
     bool progress = true;
+    bool force = false; // write images built for another chip or chip revision
     formats::FlashParams params;
 };
 

@@ -155,7 +155,8 @@ private:
                                                  unsigned read_bits,
                                                  std::optional<uint32_t> address,
                                                  unsigned address_bits, unsigned dummy_bits);
-    void traceFrame(const char *direction, std::span<const uint8_t> frame);
+    void trace(const std::string &message, bool blank_line_before = false);
+    void traceWrite(std::span<const uint8_t> packet);
 
     Port &port_;
     bool trace_;

@@ -37,6 +37,9 @@ public:
     virtual bool setsBothLinesAtOnce() const { return false; }
     // False for links that cannot reset the chip (TCP): the loader then skips reset pulses.
     virtual bool hasControlLines() const = 0;
+    // True for a serial device whose driver refuses the modem lines (a pseudo-terminal): esptool
+    // warns there that the chip was not reset, where a TCP link quietly has none.
+    virtual bool refusesControlLines() const { return false; }
     // False where time is simulated (the in-process chip): reset waits are skipped.
     virtual bool runsInRealTime() const { return true; }
     virtual std::optional<UsbId> usbId() const { return std::nullopt; }
