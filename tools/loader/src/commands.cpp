@@ -783,6 +783,20 @@ llvm::Error eraseFlashThroughSpiRegisters(Device &device) {
 
 } // namespace
 
+namespace {
+
+// esptool's closing line of an erase, which scripts wait for.
+llvm::Error reportErased(const char *what, std::chrono::steady_clock::time_point start) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    char text[96];
+    std::snprintf(text, sizeof text, "%s erased successfully in %.1f seconds.", what,
+                  took.count());
+    llvm::outs() << text << "\n";
+    return llvm::Error::success();
+}
+
+} // namespace
+
 llvm::Error eraseFlash(Device &device) {
     // The flash answers only once attached (a stub's erase would otherwise wait on a WIP bit that
     // reads as set).
@@ -791,12 +805,7 @@ llvm::Error eraseFlash(Device &device) {
     auto start = std::chrono::steady_clock::now();
     if (auto failure = device.stub() ? device.eraseFlash() : eraseFlashThroughSpiRegisters(device))
         return failure;
-    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    char text[80];
-    std::snprintf(text, sizeof text, "Flash memory erased successfully in %.1f seconds.",
-                  took.count());
-    llvm::outs() << text << "\n";
-    return llvm::Error::success();
+    return reportErased("Flash memory", start);
 }
 
 llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t> requested_size) {
@@ -817,14 +826,7 @@ llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t
         return failure;
     llvm::outs() << "Erasing flash memory region (this may take a while depending on size)...\n";
     const auto start = std::chrono::steady_clock::now();
-    auto erased = [&] {
-        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-        char text[80];
-        std::snprintf(text, sizeof text, "Flash memory region erased successfully in %.1f seconds.",
-                      took.count());
-        llvm::outs() << text << "\n";
-        return llvm::Error::success();
-    };
+    auto erased = [&] { return reportErased("Flash memory region", start); };
     if (device.stub()) {
         if (auto failure = device.eraseRegion(address, size)) return failure;
         return erased();
