@@ -29,6 +29,7 @@ cases=(
   "c6-ram-only-header|--chip esp32c6 elf2image --ram-only-header -o out/c6-ram-only-header/img.bin inputs/esp32c6_app.elf"
   "c6-pad|--chip esp32c6 elf2image --pad-to-size 128KB -o out/c6-pad/img.bin inputs/esp32c6_app.elf"
   "c6-mmu-16k|--chip esp32c6 elf2image --flash-mmu-page-size 16KB -o out/c6-mmu-16k/img.bin inputs/esp32c6_app.elf"
+  "p4-default|--chip esp32p4 elf2image -o out/p4-default/img.bin inputs/esp32p4_app.elf"
   "esp32-default|--chip esp32 elf2image -o out/esp32-default/img.bin inputs/esp32_app.elf"
   "esp32-flashparams|--chip esp32 elf2image -fm dout -ff 80m -fs 2MB -o out/esp32-flashparams/img.bin inputs/esp32_app.elf"
   "esp32-secure-pad-v2|--chip esp32 elf2image --secure-pad-v2 -o out/esp32-secure-pad-v2/img.bin inputs/esp32_app.elf"

@@ -9,7 +9,13 @@ src=$1 tools=$2 generator=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 build="$work/build"
-cmake -S "$src/examples/hello-esp32c3" -B "$build" -G "$generator" \
+# The example is built from a copy (with the module it includes by relative path): the test
+# touches its source and must leave the tree as it found it.
+example="$work/src/examples/hello-esp32c3"
+mkdir -p "$work/src/examples"
+cp -r "$src/examples/hello-esp32c3" "$work/src/examples/"
+cp -r "$src/cmake" "$work/src/cmake"
+cmake -S "$example" -B "$build" -G "$generator" \
   -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/riscv32-esp-clang.cmake" \
   -DESPTOOLS_TOOLS_DIR="$tools" -DESPTOOLS_PORT="vchip:esp32c3?flash=$build/flash.bin" >/dev/null
 cmake --build "$build" >/dev/null
@@ -37,16 +43,17 @@ cmake --build "$build" --target merged >/dev/null
 test -f "$build/merged-flash.bin"
 
 # An exact graph: a second build changes nothing; touching the source rebuilds the ELF and image.
-before=$(stat -c %Y.%N "$build/hello.bin" 2>/dev/null || stat -c %Y "$build/hello.bin")
+before=$(stat -c %.9Y "$build/hello.bin")
 sleep 1
 cmake --build "$build" >"$work/again.log"
 if [[ "$generator" == Ninja ]]; then grep -q 'no work to do' "$work/again.log"; fi
 grep -q 'Creating esp32c3 image' "$work/again.log" && { echo "a build with nothing changed remade an image"; exit 1; }
-test "$(stat -c %Y "$build/hello.bin")" = "$(stat -c %Y "$build/hello.bin")"
-touch "$src/examples/hello-esp32c3/hello.c"
+test "$(stat -c %.9Y "$build/hello.bin")" = "$before" || { echo "a build with nothing changed rewrote hello.bin"; exit 1; }
+touch "$example/hello.c"
 cmake --build "$build" >"$work/touched.log"
 grep -q 'Creating esp32c3 image' "$work/touched.log"
-test "$(stat -c %Y "$build/hello.bin")" -gt "${before%%.*}"
+after=$(stat -c %.9Y "$build/hello.bin")
+[[ "${after%%.*}" -gt "${before%%.*}" ]] || { echo "touching hello.c did not remake hello.bin"; exit 1; }
 
 # A load_ram image with a flash-mapped section fails its build with the section named.
 bad="$work/bad"

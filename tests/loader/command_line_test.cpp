@@ -27,6 +27,7 @@ TEST_P(CommandLine, UsageErrorsAreFoundBeforeAnyPortIsOpened) {
         {{"read-flash-status", "--bytes", "4"}, "--bytes"},
         {{"write-mem", "0x3FC88000", "abc"}, "VALUE: 'abc'"},
         {{"load-ram", path("missing.bin")}, "missing.bin"},
+        {{"read-flash-sfdp", "0", "5"}, "(1-4)"},
         {{"--baud", "abc", "flash-id"}, "--baud"}};
     for (const auto &[args, expected] : cases) {
         LoaderRun run = loader(args, nowhere);

@@ -93,6 +93,15 @@ TEST_P(EsptoolCompat, MessagesScriptsLookFor) {
         EXPECT_NE(run.out.find(note), std::string::npos) << note << "\n" << run.out;
 }
 
+// JESD216: every SFDP table starts with the signature "SFDP".
+TEST_P(EsptoolCompat, ReadsTheFlashsSfdpSignature) {
+    LoaderRun run = loader({"read-flash-sfdp", "0", "4"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("SFDP[0..3]: 0x53 0x46 0x44 0x50"), std::string::npos) << run.out;
+    run = loader({"read-flash-sfdp", "1", "3"});
+    EXPECT_NE(run.out.find("SFDP[1..3]: 0x46 0x44 0x50"), std::string::npos) << run.out;
+}
+
 TEST_P(EsptoolCompat, SecurityInfoNamesTheKeyPurposes) {
     LoaderRun run = loader({"get-security-info"});
     ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -123,6 +132,85 @@ TEST_P(EsptoolCompat, LoadRamRefusesAnImageForAnotherChip) {
     EXPECT_NE(run.err.find("is an image for ESP32-C6, not for the ESP32-C3"), std::string::npos)
         << run.err;
     EXPECT_EQ(run.out.find("Loading"), std::string::npos) << run.out;
+}
+
+// esptool v5.3's fast reflash: only the sectors that differ from the file the user names are
+// written, and the MD5 check of the whole file catches a wrong assumption.
+TEST_P(EsptoolCompat, DiffWithWritesOnlyTheChangedSectorsAndFallsBackWhenWrong) {
+    auto old_data = randomFile("old.bin", 16384, 6);
+    auto new_data = old_data;
+    std::fill(new_data.begin(), new_data.begin() + 100, 0xBB);
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("new.bin"), new_data)));
+    ASSERT_EQ(loader({"write-flash", "0x104", path("old.bin")}).exit_code, 0);
+    LoaderRun run =
+        loader({"write-flash", "0x104", path("new.bin"), "--diff-with", path("old.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("Changed data sectors found, fast reflashing..."), std::string::npos);
+    EXPECT_NE(run.out.find("Reflashing 1 changed sector at 0x00000000"), std::string::npos)
+        << run.out;
+    EXPECT_NE(run.out.find("Wrote 4096 bytes"), std::string::npos) << "more than one sector sent";
+    EXPECT_NE(run.out.find("Hash of data verified."), std::string::npos) << run.out;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::equal(new_data.begin(), new_data.end(), flash->begin() + 0x104));
+
+    // The flash holds neither file: the changed sector alone does not make the new file, so the
+    // check fails and the whole file is written.
+    randomFile("other.bin", 16384, 7);
+    ASSERT_EQ(loader({"write-flash", "0x20000", path("other.bin")}).exit_code, 0);
+    run = loader({"write-flash", "0x20000", path("new.bin"), "--diff-with", path("old.bin"),
+                  "--trust-flash-content"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("Verification failed after fast reflash"), std::string::npos);
+    EXPECT_NE(run.out.find("Reflashing the whole image"), std::string::npos) << run.out;
+    flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::equal(new_data.begin(), new_data.end(), flash->begin() + 0x20000));
+
+    // Unchanged: checked by MD5 and left alone, or, trusted, not even checked.
+    run = loader({"write-flash", "0x20000", path("new.bin"), "--diff-with", path("new.bin")});
+    EXPECT_NE(run.out.find("'" + path("new.bin") + "' at 0x00020000 verified."), std::string::npos)
+        << run.out;
+    EXPECT_EQ(run.out.find("Wrote"), std::string::npos) << run.out;
+    run = loader({"write-flash", "0x20000", path("new.bin"), "--diff-with", path("new.bin"),
+                  "--trust-flash-content"});
+    EXPECT_NE(run.out.find("skipping write and verification"), std::string::npos) << run.out;
+}
+
+TEST_P(EsptoolCompat, SkipFlashedAndTheSkipKeyword) {
+    auto first = randomFile("first.bin", 8192, 8);
+    auto second = randomFile("second.bin", 8192, 9);
+    ASSERT_EQ(loader({"write-flash", "0x10000", path("first.bin")}).exit_code, 0);
+    LoaderRun run = loader({"write-flash", "--skip-flashed", "0x10000", path("first.bin"),
+                            "0x20000", path("second.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("'" + path("first.bin") +
+                           "' at 0x00010000 already in flash, "
+                           "skipping write."),
+              std::string::npos)
+        << run.out;
+    EXPECT_NE(run.out.find("Wrote 8192 bytes"), std::string::npos) << "the second file is new";
+    // 'skip' compares nothing for its file: that one is written whole.
+    auto changed = first;
+    changed[5000] ^= 0xFF;
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("changed.bin"), changed)));
+    run = loader({"write-flash", "0x10000", path("changed.bin"), "0x20000", path("second.bin"),
+                  "--diff-with", path("first.bin"), "skip"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("Reflashing 1 changed sector at 0x00011000"), std::string::npos)
+        << run.out;
+    EXPECT_NE(run.out.find("Wrote 8192 bytes"), std::string::npos) << run.out;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::equal(changed.begin(), changed.end(), flash->begin() + 0x10000));
+    EXPECT_TRUE(std::equal(second.begin(), second.end(), flash->begin() + 0x20000));
+    run = loader({"write-flash", "--skip-flashed", "0x10000", path("first.bin"), "--diff-with",
+                  path("first.bin")},
+                 "/dev/esptools-no-such-port");
+    EXPECT_NE(run.err.find("mutually exclusive"), std::string::npos) << run.err;
+    run = loader({"write-flash", "--trust-flash-content", "0x10000", path("first.bin")},
+                 "/dev/esptools-no-such-port");
+    EXPECT_NE(run.err.find("requires --diff-with"), std::string::npos) << run.err;
 }
 
 // esptool's memory tests read and write 0x400C0000 and dump RTC memory at 0x50000000 on every

@@ -4,7 +4,9 @@
 #include "spi_flash.h"
 
 #include <gtest/gtest.h>
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MD5.h>
 #include <llvm/Support/MemoryBuffer.h>
 
 #include <random>
@@ -100,7 +102,11 @@ TEST(VchipRom, FlashDownloadChecksDataAndAnswersMd5InHex) {
     ASSERT_EQ(frames.size(), 1u);
     ASSERT_EQ(frames[0].size(), 8u + 32 + 4);
     std::string hex(frames[0].begin() + 8, frames[0].begin() + 40);
-    EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos) << hex;
+    llvm::MD5 md5; // the digest of the block as written, computed here
+    md5.update(llvm::ArrayRef<uint8_t>(block));
+    llvm::MD5::MD5Result digest;
+    md5.final(digest);
+    EXPECT_EQ(hex, std::string(digest.digest().str())) << "not the MD5 of the written data";
     frames = client.send(request(0x0E, words({0x1000, 16})));
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_TRUE(std::equal(block.begin(), block.begin() + 16, frames[0].begin() + 8));
@@ -141,6 +147,37 @@ TEST(VchipFlash, ProgramClearsBitsWrapsInItsPageAndEraseRestoresOnes) {
     ASSERT_EQ(f.eraseSector(0x123), vchip::SpiFlash::Result::Ok);
     f.read(0x100, out);
     EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF));
+}
+
+// A NOR part ignores program, erase and status writes unless WREN came first (and clears WEL
+// after each); code that forgets it must see its write do nothing, as on silicon.
+TEST(VchipFlash, ProgramEraseAndStatusWritesNeedWriteEnable) {
+    auto flash = vchip::SpiFlash::open({1u << 20, 0, "", std::nullopt});
+    ASSERT_TRUE(bool(flash));
+    auto &f = **flash;
+    std::vector<uint8_t> zeros(4, 0x00), out(4);
+    f.transact(0x02, 0x100, 24, zeros, 0); // PP without WREN
+    f.read(0x100, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF)) << "programmed without WREN";
+    f.transact(0x06, std::nullopt, 0, {}, 0);
+    f.transact(0x02, 0x100, 24, zeros, 0);
+    f.read(0x100, out);
+    EXPECT_EQ(out, zeros) << "WREN then PP did not program";
+    f.transact(0x20, 0x000, 24, {}, 0); // SE: WEL was cleared by the program
+    f.read(0x100, out);
+    EXPECT_EQ(out, zeros) << "erased without WREN";
+    f.transact(0x06, std::nullopt, 0, {}, 0);
+    f.transact(0x20, 0x000, 24, {}, 0);
+    f.read(0x100, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF)) << "WREN then SE did not erase";
+    uint8_t protect[1] = {0x1C};
+    f.transact(0x01, std::nullopt, 0, protect, 0); // WRSR without WREN
+    EXPECT_EQ(f.statusRegister(0), 0x00) << "status written without WREN";
+    f.transact(0x06, std::nullopt, 0, {}, 0);
+    f.transact(0xC7, std::nullopt, 0, {}, 0); // CE after WREN: allowed
+    f.transact(0x02, 0x200, 24, zeros, 0);    // and WEL is gone again
+    f.read(0x200, out);
+    EXPECT_EQ(out, std::vector<uint8_t>(4, 0xFF)) << "WEL survived a chip erase";
 }
 
 TEST(VchipFlash, BlockProtectionRefusesEraseAndProgram) {

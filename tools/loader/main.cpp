@@ -112,6 +112,12 @@ std::map<std::string, Command> commands() {
                 "encrypt-files", po::value<std::vector<std::string>>()->multitoken(),
                 "(not supported: refused)")("ignore-flash-enc-efuse", po::bool_switch(),
                                             "(not supported: refused)");
+            o.add_options()("diff-with", po::value<std::vector<std::string>>()->multitoken(),
+                            "files the flash holds now, one per file written, or 'skip': only "
+                            "changed sectors are written")(
+                "trust-flash-content", po::bool_switch(),
+                "no MD5 check of files found unchanged (with --diff-with)")(
+                "skip-flashed,s", po::bool_switch(), "skip files the flash already holds");
         },
         [pairs, early_files](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             if (vm["compress"].as<bool>() && vm["no-compress"].as<bool>())
@@ -121,6 +127,18 @@ std::map<std::string, Command> commands() {
             options.compress = !vm["no-compress"].as<bool>();
             options.erase_all = vm["erase-all"].as<bool>();
             options.force = vm["force"].as<bool>();
+            options.trust_flash_content = vm["trust-flash-content"].as<bool>();
+            options.skip_flashed = vm["skip-flashed"].as<bool>();
+            if (vm.count("diff-with"))
+                for (const auto &name : vm["diff-with"].as<std::vector<std::string>>()) {
+                    if (name == "skip") {
+                        options.diff_with.emplace_back();
+                        continue;
+                    }
+                    auto old = cli::readFile(name);
+                    if (!old) return old.takeError();
+                    options.diff_with.emplace_back(std::move(*old));
+                }
             options.progress = !vm["no-progress"].as<bool>();
             options.params = flashParams(vm);
             auto prepare = [&](const formats::FlashParams &resolved)
@@ -206,6 +224,14 @@ std::map<std::string, Command> commands() {
         [](loader::Device &device, const po::variables_map &) { return loader::chipId(device); });
     add("flash-id", {}, false, nullptr,
         [](loader::Device &device, const po::variables_map &) { return loader::flashId(device); });
+    add("read-flash-sfdp", {"address", "length"}, false, nullptr,
+        [](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto address = number(vm["address"].as<std::string>());
+            if (!address) return address.takeError();
+            auto length = number(vm["length"].as<std::string>());
+            if (!length) return length.takeError();
+            return loader::readFlashSfdp(device, *address, *length);
+        });
     add("get-security-info", {}, false, nullptr,
         [](loader::Device &device, const po::variables_map &) {
             return loader::securityInfo(device);
@@ -273,7 +299,8 @@ void usage(std::ostream &out, const po::options_description &global) {
         << global
         << "\nCommands (both spellings, e.g. write-flash / write_flash): write-flash, read-flash, "
            "verify-flash, erase-flash,\n"
-           "  erase-region, read-mac, chip-id, flash-id, get-security-info, read-mem, write-mem, "
+           "  erase-region, read-mac, chip-id, flash-id, read-flash-sfdp, get-security-info, "
+           "read-mem, write-mem, "
            "dump-mem, load-ram,\n"
            "  read-flash-status, write-flash-status, run\n"
            "Ports: /dev/ttyUSB0, socket://HOST:PORT, rfc2217://HOST:PORT, "
@@ -369,7 +396,18 @@ llvm::Error checkArguments(const std::string &command, const po::variables_map &
             return cli::makeError("%s: --%s: flash encryption is not supported by esp-loader yet "
                                   "(nothing was written; use esptool for encrypted writes)",
                                   command.c_str(), option);
-    for (const char *name : {"address", "value", "mask"})
+    if (vm.count("trust-flash-content") && vm["trust-flash-content"].as<bool>() &&
+        !vm.count("diff-with"))
+        return cli::makeError("Option --trust-flash-content requires --diff-with.");
+    if (vm.count("skip-flashed") && vm["skip-flashed"].as<bool>() && vm.count("diff-with"))
+        return cli::makeError("Options --diff-with and --skip-flashed are mutually exclusive.");
+    if (vm.count("diff-with"))
+        for (const auto &name : vm["diff-with"].as<std::vector<std::string>>())
+            if (name != "skip")
+                if (auto old = cli::readFile(name); !old)
+                    return cli::makeError("--diff-with: %s",
+                                          llvm::toString(old.takeError()).c_str());
+    for (const char *name : {"address", "value", "mask", "length"})
         if (vm.count(name))
             if (auto parsed = number(vm[name].as<std::string>()); !parsed)
                 return named(name, parsed.takeError());
@@ -381,6 +419,11 @@ llvm::Error checkArguments(const std::string &command, const po::variables_map &
             return named("size", parsed.takeError());
         }
     }
+    if (vm.count("length"))
+        if (auto length = number(vm["length"].as<std::string>());
+            length && (*length < 1 || *length > 4))
+            return cli::makeError("%s: Invalid number of bytes to read from SFDP (1-4).",
+                                  command.c_str());
     if (vm.count("bytes") && (vm["bytes"].as<unsigned>() < 1 || vm["bytes"].as<unsigned>() > 3))
         return cli::makeError("%s: --bytes must be 1, 2 or 3", command.c_str());
     if (vm.count("output") && vm["output"].as<std::string>().empty())

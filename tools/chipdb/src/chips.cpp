@@ -266,6 +266,19 @@ constexpr KeyPurpose kEsp32s31KeyPurposes[] = {
     {19, "SDC_KEY_DIGEST"},
 };
 
+// Loadable memory past esptool's MEMORY_MAP, from each chip's ESP-IDF soc.h (esp-stub-lib's
+// copies, src/target/<chip>/include/soc/soc.h).
+constexpr AddressRange kEsp32BeyondMap[] = {{0x400A0000, 0x400C0000}}; // SOC_DIRAM_IRAM
+constexpr AddressRange kEsp32s3BeyondMap[] = {
+    {0x3C000000, 0x3E000000}, // SOC_DROM, SOC_EXTRAM_DATA
+    {0x42000000, 0x44000000}, // SOC_IROM
+};
+constexpr AddressRange kEsp32c3BeyondMap[] = {{0x3FC80000, 0x3FD00000}}; // SOC_BYTE_ACCESSIBLE
+constexpr AddressRange kEsp32p4BeyondMap[] = {
+    {0x30100000, 0x30102000}, // SOC_TCM
+    {0x4FF00000, 0x4FFC0000}, // SOC_IRAM, SOC_DRAM (L2MEM; MEMORY_MAP stops at 0x4FFA0000)
+};
+
 constexpr FlashCode kEsp8266FlashSizes[] = {
     {"512KB", 0x00},  {"256KB", 0x10},  {"1MB", 0x20}, {"2MB", 0x30},  {"4MB", 0x40},
     {"2MB-c1", 0x50}, {"4MB-c1", 0x60}, {"8MB", 0x80}, {"16MB", 0x90},
@@ -411,6 +424,7 @@ constexpr ChipDescription kChips[] = {
         .irom_map = {0x400D0000, 0x40400000},
         .drom_map = {0x3F400000, 0x3F800000},
         .memory_map = kEsp32Memory,
+        .loadable_beyond_map = kEsp32BeyondMap,
         .flash_sizes = kEsp32FlashSizes,
         .flash_frequencies = kClassicFrequencies,
         .flash_segment_min_page_tail = 0x24,
@@ -470,6 +484,7 @@ constexpr ChipDescription kChips[] = {
         .irom_map = {0x42000000, 0x44000000},
         .drom_map = {0x3C000000, 0x3E000000},
         .memory_map = kEsp32s3Memory,
+        .loadable_beyond_map = kEsp32s3BeyondMap,
         .flash_sizes = kEsp32FlashSizes,
         .flash_frequencies = kClassicFrequencies,
         .uart_date_reg = 0x60000080,
@@ -503,6 +518,7 @@ constexpr ChipDescription kChips[] = {
         .irom_map = {0x42000000, 0x42800000},
         .drom_map = {0x3C000000, 0x3C800000},
         .memory_map = kEsp32c3Memory,
+        .loadable_beyond_map = kEsp32c3BeyondMap,
         .flash_sizes = kEsp32FlashSizes,
         .flash_frequencies = kClassicFrequencies,
         .uart_date_reg = 0x6000007C,
@@ -723,6 +739,7 @@ constexpr ChipDescription kChips[] = {
         // ESP-IDF soc/esp32p4/include/soc/soc.h: SOC_DRAM_HIGH 0x4FFC0000 (the ROM's .bss from
         // v3.0 lies up there).
         .more_internal_ram = {0x4FFA0000, 0x4FFC0000},
+        .loadable_beyond_map = kEsp32p4BeyondMap,
         .flash_sizes = kEsp32FlashSizes,
         .flash_frequencies = kClassicFrequencies,
         .uart_date_reg = 0x500CA08C,

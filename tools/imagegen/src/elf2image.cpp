@@ -541,6 +541,11 @@ llvm::Expected<BuiltImage> buildImage(const ElfInput &elf, const Elf2ImageOption
     // headers may also cover ELF headers just below the first section, so they only get a warning.
     for (const auto &segment : segments) {
         if (!memoryTypesOf(*layout.chip, segment.address).empty()) continue;
+        const auto &beyond = layout.chip->loadable_beyond_map;
+        if (std::any_of(beyond.begin(), beyond.end(), [&](const chipdb::AddressRange &range) {
+                return range.contains(segment.address);
+            }))
+            continue;
         std::string what = (options.use_segments ? std::string("segment at ")
                                                  : "section '" + segment.name + "' at ") +
                            "0x" + llvm::utohexstr(segment.address, true);

@@ -5,6 +5,7 @@
 #include "esptools/formats/image.h"
 
 #include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/Format.h>
 #include <llvm/Support/MD5.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -235,6 +236,35 @@ llvm::Error checkImageSuitsChip(Device &device, const FlashFile &file) {
                      std::to_string(header.min_rev) + " or higher (this chip is revision " +
                      std::to_string(legacy) + "). Use the force argument to flash anyway.");
     return llvm::Error::success();
+}
+
+// The sectors where the new data differs from the old, merged into runs: each run's data is the
+// new bytes over 0xFF (bytes of the sector outside the new data are erased, as a full write
+// erases them). Past either file's end a byte counts as erased (esptool's _diff_flash_regions).
+std::vector<std::pair<uint32_t, std::vector<uint8_t>>>
+changedSectors(const std::vector<uint8_t> &old_data, const std::vector<uint8_t> &new_data,
+               uint32_t address) {
+    std::vector<std::pair<uint32_t, std::vector<uint8_t>>> runs;
+    if (new_data.empty()) return runs;
+    const uint64_t end = uint64_t(address) + new_data.size();
+    const uint64_t compared_end =
+        uint64_t(address) + (new_data.size() + kSectorSize - 1) / kSectorSize * kSectorSize;
+    auto byteAt = [&](const std::vector<uint8_t> &data, uint64_t at) -> uint8_t {
+        return at >= address && at - address < data.size() ? data[at - address] : 0xFF;
+    };
+    const uint64_t first = address & ~uint64_t(kSectorSize - 1);
+    for (uint64_t sector = first; sector < end; sector += kSectorSize) {
+        bool differs = false;
+        const uint64_t stop = std::min<uint64_t>(sector + kSectorSize, compared_end);
+        for (uint64_t at = std::max<uint64_t>(sector, address); at < stop && !differs; ++at)
+            differs = byteAt(old_data, at) != byteAt(new_data, at);
+        if (!differs) continue;
+        if (runs.empty() || runs.back().first + runs.back().second.size() != sector)
+            runs.push_back({uint32_t(sector), {}});
+        for (uint64_t at = sector; at < sector + kSectorSize; ++at)
+            runs.back().second.push_back(byteAt(new_data, at));
+    }
+    return runs;
 }
 
 } // namespace
@@ -518,49 +548,56 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
     }
     if (options.erase_all)
         if (auto failure = eraseFlash(device)) return failure;
+    // Where esptool turns fast reflashing off, and says why.
+    std::string why_not;
+    if (options.erase_all)
+        why_not = "enabled erase-all";
+    else if (!stub && !chip.rom.spi_flash_md5)
+        why_not = std::string(chip.display_name) + " in ROM bootloader";
+    const bool fast_reflash = !options.diff_with.empty() && why_not.empty();
+    const bool skip_flashed = options.skip_flashed && why_not.empty();
+    if (!why_not.empty() && !options.diff_with.empty())
+        llvm::outs() << "Note: Fast reflashing of changed data sectors is not supported with "
+                     << why_not << ". Will flash all data.\n";
+    if (!why_not.empty() && options.skip_flashed)
+        llvm::outs() << "Note: Skipping flashing of already flashed content is not supported "
+                        "with "
+                     << why_not << ". Will flash all data.\n";
     const uint32_t block_size = device.flashBlockSize();
     // Our own stub numbers its answers to data blocks (a late answer is then told apart).
     const bool numbered = stub && device.stub()->numbers_data_answers;
-    for (auto &prepared : *files) {
-        const FlashFile &file = prepared.file;
-        if (prepared.length == 0) {
-            llvm::outs() << "WARNING: '" << file.name << "' is empty.\n";
-            continue;
-        }
-        for (const auto &warning : prepared.warnings)
-            llvm::outs() << "WARNING: " << warning << "\n";
-        for (const auto &note : prepared.notes) llvm::outs() << note << "\n";
-        const std::vector<uint8_t> &image = file.data;
-        uint32_t size = uint32_t(image.size());
-        if (uint32_t before = file.address % kSectorSize; before && !options.erase_all)
-            llvm::outs() << "Note: Flash address " << hex(file.address)
+    // Writes one blob (a file, or the changed sectors of one) and says so as esptool does.
+    auto writeBlob = [&](uint32_t address, const std::vector<uint8_t> &image,
+                         const std::string &name, const std::string &source,
+                         std::vector<uint8_t> compressed) -> llvm::Error {
+        const uint32_t size = uint32_t(image.size());
+        if (uint32_t before = address % kSectorSize; before && !options.erase_all)
+            llvm::outs() << "Note: Flash address " << hex(address)
                          << " is not aligned to a 0x1000 byte flash sector. " << hex(before, 0)
                          << " bytes before this address will be erased.\n";
-        llvm::outs() << "Flash will be erased from " << hex(file.address & ~(kSectorSize - 1))
-                     << " to "
-                     << hex(((uint64_t(file.address) + size + kSectorSize - 1) &
-                             ~uint64_t(kSectorSize - 1)) -
-                            1)
-                     << "...\n";
+        llvm::outs()
+            << "Flash will be erased from " << hex(address & ~(kSectorSize - 1)) << " to "
+            << hex(((uint64_t(address) + size + kSectorSize - 1) & ~uint64_t(kSectorSize - 1)) - 1)
+            << "...\n";
 
         std::vector<uint8_t> payload;
         bool deflate = compress;
         if (deflate) {
-            if (prepared.compressed.empty()) {
-                auto deflated = deflateImage(file);
+            if (compressed.empty()) {
+                auto deflated = deflateImage(FlashFile{address, image, name});
                 if (!deflated) return deflated.takeError();
-                prepared.compressed = std::move(*deflated);
+                compressed = std::move(*deflated);
             }
             // Data that does not shrink goes as it is, as esptool v5.3 sends it.
-            if (prepared.compressed.size() >= image.size()) {
-                llvm::outs() << "Note: Cannot compress file '" << file.name
-                             << "' more than the original size, will flash uncompressed. "
+            if (compressed.size() >= image.size()) {
+                llvm::outs() << "Note: Cannot compress " << source
+                             << " more than the original size, will flash uncompressed. "
                                 "Compressed size "
-                             << prepared.compressed.size() << " bytes >= uncompressed "
-                             << image.size() << " bytes.\n";
+                             << compressed.size() << " bytes >= uncompressed " << image.size()
+                             << " bytes.\n";
                 deflate = false;
             } else {
-                payload = std::move(prepared.compressed);
+                payload = std::move(compressed);
                 llvm::outs() << "Compressed " << image.size() << " bytes to " << payload.size()
                              << "...\n";
             }
@@ -573,19 +610,18 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         // amount); a stub takes the exact size and erases as the data arrives.
         uint32_t erase_size = size;
         if (!stub && deflate) erase_size = (size + block_size - 1) / block_size * block_size;
-        if (!stub && chip.rom.erase_size_bug)
-            erase_size = esp8266EraseSize(file.address, erase_size);
+        if (!stub && chip.rom.erase_size_bug) erase_size = esp8266EraseSize(address, erase_size);
         auto begin_timeout =
             stub ? device.timeouts().normal
                  : device.timeouts().scaled(device.timeouts().erase_per_mb_ms, erase_size);
-        auto begin = device.command(
-            deflate ? kFlashDeflBegin : kFlashBegin,
-            beginPayload(chip, erase_size, blocks, block_size, file.address), 0, begin_timeout);
+        auto begin = device.command(deflate ? kFlashDeflBegin : kFlashBegin,
+                                    beginPayload(chip, erase_size, blocks, block_size, address), 0,
+                                    begin_timeout);
         if (!begin)
-            return error("Writing '" + file.name +
+            return error("Writing '" + name +
                          "' failed before any data: " + llvm::toString(begin.takeError()));
 
-        Progress progress("Writing", file.address, payload.size(), options.progress);
+        Progress progress("Writing", address, payload.size(), options.progress);
         size_t sent = 0;
         for (uint32_t block = 0; block < blocks; ++block) {
             std::vector<uint8_t> chunk(payload.begin() + sent,
@@ -604,7 +640,7 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                 device.command(deflate ? kFlashDeflData : kFlashData, data, dataChecksum(chunk),
                                timeout, 0, 3, numbered ? std::optional(block) : std::nullopt);
             if (!written)
-                return error("Writing '" + file.name + "' stopped at " + hex(file.address + sent) +
+                return error("Writing '" + name + "' stopped at " + hex(address + sent) +
                              " (block " + std::to_string(block + 1) + " of " +
                              std::to_string(blocks) + "): " + llvm::toString(written.takeError()));
             sent += block_sizes[block];
@@ -633,7 +669,7 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                 if (device.lastFailureStatus()) break; // the stub's verdict on the write
             }
             if (ended)
-                return error("Writing '" + file.name +
+                return error("Writing '" + name +
                              "' failed at the end: " + llvm::toString(std::move(ended)));
         }
         double seconds = progress.seconds();
@@ -641,24 +677,103 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         if (deflate)
             std::snprintf(summary, sizeof summary,
                           "Wrote %u bytes (%zu compressed) at %s in %.1f seconds (%.1f kbit/s).",
-                          size, payload.size(), hex(file.address).c_str(), seconds,
+                          size, payload.size(), hex(address).c_str(), seconds,
                           seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0);
         else
             std::snprintf(summary, sizeof summary,
                           "Wrote %u bytes at %s in %.1f seconds (%.1f kbit/s).", size,
-                          hex(file.address).c_str(), seconds,
+                          hex(address).c_str(), seconds,
                           seconds > 0 ? size * 8 / 1000.0 / seconds : 0.0);
         llvm::outs() << summary << "\n";
+        return llvm::Error::success();
+    };
+    const auto params = resolvedParams(options.params, *flash_size);
+    size_t index = 0;
+    for (auto &prepared : *files) {
+        const size_t file_index = index++;
+        const FlashFile &file = prepared.file;
+        if (prepared.length == 0) {
+            llvm::outs() << "WARNING: '" << file.name << "' is empty.\n";
+            continue;
+        }
+        for (const auto &warning : prepared.warnings)
+            llvm::outs() << "WARNING: " << warning << "\n";
+        for (const auto &note : prepared.notes) llvm::outs() << note << "\n";
+        const std::vector<uint8_t> &image = file.data;
+        const uint32_t size = uint32_t(image.size());
+        const bool verifiable = stub || chip.rom.spi_flash_md5;
+        const auto image_md5 = md5Of(image);
+        const std::string quoted = "'" + file.name + "'";
+        if (skip_flashed && verifiable) {
+            llvm::outs() << "Comparing flash contents against new data...\n";
+            auto flash_md5 = device.flashMd5Checked(file.address, size, image_md5);
+            if (!flash_md5) return flash_md5.takeError();
+            if (*flash_md5 == image_md5) {
+                llvm::outs() << quoted << " at " << hex(file.address)
+                             << " already in flash, skipping write.\n";
+                continue;
+            }
+        }
+        // With the file the user says is in flash, only the sectors that differ from it are
+        // written; the MD5 check afterwards decides whether that assumption held.
+        std::vector<std::pair<uint32_t, std::vector<uint8_t>>> changed;
+        bool reflashing = false;
+        if (fast_reflash && file_index < options.diff_with.size() &&
+            options.diff_with[file_index]) {
+            std::vector<uint8_t> old = *options.diff_with[file_index];
+            old.resize((old.size() + 3) / 4 * 4, 0xFF);
+            if (auto patched = formats::patchFlashParams(old, file.address, chip, params); !patched)
+                llvm::consumeError(patched.takeError());
+            changed = changedSectors(old, image, file.address);
+            if (!changed.empty()) {
+                llvm::outs() << "Changed data sectors found, fast reflashing...\n";
+                reflashing = true;
+            } else if (options.trust_flash_content) {
+                llvm::outs() << "No changed sectors found and trust flash content mode is "
+                                "enabled, skipping write and verification.\n";
+                continue;
+            } else if (verifiable) {
+                llvm::outs() << "No changed sectors found, verifying if data is in flash...\n";
+                auto flash_md5 = device.flashMd5Checked(file.address, size, image_md5);
+                if (!flash_md5) return flash_md5.takeError();
+                if (*flash_md5 == image_md5) {
+                    llvm::outs() << quoted << " at " << hex(file.address) << " verified.\n";
+                    continue;
+                }
+                llvm::outs() << "Note: Data not found in flash, flashing the whole image...\n";
+            }
+        }
+        if (reflashing) {
+            for (auto &[address, data] : changed) {
+                const size_t sectors = data.size() / kSectorSize;
+                llvm::outs() << "Reflashing " << sectors << " changed sector"
+                             << (sectors > 1 ? "s" : "") << " at " << hex(address) << "...\n";
+                if (auto failure = writeBlob(address, data, file.name, "changed data", {}))
+                    return failure;
+            }
+        } else if (auto failure = writeBlob(file.address, image, file.name, "file " + quoted,
+                                            std::move(prepared.compressed))) {
+            return failure;
+        }
 
-        if (!stub && !chip.rom.spi_flash_md5) {
+        if (!verifiable) {
             llvm::outs() << "NOTE: " << chip.display_name
                          << " ROM cannot compute MD5: the written data was not verified.\n";
             continue;
         }
         llvm::outs() << "Verifying written data...\n";
-        auto expected = md5Of(image);
+        const auto &expected = image_md5;
         auto flash_md5 = device.flashMd5Checked(file.address, size, expected);
         if (!flash_md5) return flash_md5.takeError();
+        if (*flash_md5 != expected && reflashing) {
+            llvm::outs() << "Note: Verification failed after fast reflash (flash content did not "
+                            "match the expected data). Reflashing the whole image...\n";
+            if (auto failure = writeBlob(file.address, image, file.name, "file " + quoted, {}))
+                return failure;
+            llvm::outs() << "Verifying written data...\n";
+            flash_md5 = device.flashMd5Checked(file.address, size, expected);
+            if (!flash_md5) return flash_md5.takeError();
+        }
         if (*flash_md5 != expected) {
             llvm::outs() << "Input MD5: " << llvm::toHex(expected, true)
                          << "\nFlash MD5: " << llvm::toHex(*flash_md5, true) << "\n";
@@ -789,8 +904,7 @@ namespace {
 llvm::Error reportErased(const char *what, std::chrono::steady_clock::time_point start) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     char text[96];
-    std::snprintf(text, sizeof text, "%s erased successfully in %.1f seconds.", what,
-                  took.count());
+    std::snprintf(text, sizeof text, "%s erased successfully in %.1f seconds.", what, took.count());
     llvm::outs() << text << "\n";
     return llvm::Error::success();
 }
@@ -873,6 +987,19 @@ llvm::Error flashId(Device &device) {
                  << "Manufacturer: " << llvm::utohexstr(*id & 0xFF, true, 2)
                  << "\nDevice: " << device_text
                  << "\nDetected flash size: " << (size ? sizeName(size) : "Unknown") << "\n";
+    return llvm::Error::success();
+}
+
+llvm::Error readFlashSfdp(Device &device, uint32_t address, uint32_t length) {
+    if (length < 1 || length > 4) return error("Invalid number of bytes to read from SFDP (1-4).");
+    if (auto failure = flashId(device)) return failure;
+    constexpr uint8_t kReadSfdp = 0x5A; // JESD216: 24-bit address, 8 dummy clocks
+    auto value = device.spiCommand(kReadSfdp, {}, length * 8, address, 24, 8);
+    if (!value) return value.takeError();
+    llvm::outs() << "Flash memory SFDP[" << address << ".." << address + length - 1 << "]: ";
+    for (uint32_t i = 0; i < length; ++i)
+        llvm::outs() << llvm::format("0x%02x ", (*value >> (8 * i)) & 0xFF);
+    llvm::outs() << "\n";
     return llvm::Error::success();
 }
 

@@ -178,6 +178,9 @@ struct ChipDescription {
     // Internal RAM the chip has past esptool's MEMORY_MAP (which image-info names must follow):
     // where the ROM keeps data code on the chip may reach.
     AddressRange more_internal_ram{};
+    // Memory an application may be linked into that esptool's MEMORY_MAP leaves out (ESP-IDF
+    // soc.h): elf2image takes sections there, image-info names no type for them.
+    std::span<const AddressRange> loadable_beyond_map;
     std::span<const FlashCode> flash_sizes;
     std::span<const FlashCode> flash_frequencies;
     uint32_t default_mmu_page_size = 0x10000;

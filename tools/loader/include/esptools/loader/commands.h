@@ -7,6 +7,7 @@
 #include <llvm/Support/Error.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct WriteFlashOptions {
     bool progress = true;
     bool force = false; // write images built for another chip or chip revision
     formats::FlashParams params;
+    // esptool v5.3's fast reflash: per file, in order, what the user says the flash holds there
+    // (nullopt: "skip", compare nothing); only the sectors that differ are written, and the MD5
+    // check of the whole file afterwards falls back to a full write.
+    std::vector<std::optional<std::vector<uint8_t>>> diff_with;
+    bool trust_flash_content = false; // no MD5 check of a file found unchanged
+    bool skip_flashed = false;        // a file whose MD5 the flash already has is not written
 };
 
 // Reads ADDR FILE pairs (Intel HEX files bring their own addresses) and refuses sector overlaps.
@@ -65,6 +72,8 @@ llvm::Error eraseRegion(Device &device, uint32_t address, std::optional<uint32_t
 llvm::Error readMac(Device &device);
 llvm::Error chipId(Device &device);
 llvm::Error flashId(Device &device);
+// LENGTH (1 to 4) bytes of the flash's SFDP table from ADDRESS (RDSFDP 5Ah).
+llvm::Error readFlashSfdp(Device &device, uint32_t address, uint32_t length);
 llvm::Error securityInfo(Device &device);
 llvm::Error readMem(Device &device, uint32_t address);
 llvm::Error writeMem(Device &device, uint32_t address, uint32_t value, uint32_t mask);
