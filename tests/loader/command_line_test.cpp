@@ -2,6 +2,8 @@
 // opened, click's option rules, argument files, and the commands' esptool spellings.
 #include "loader_fixture.h"
 
+#include <unistd.h>
+
 namespace {
 
 using namespace loader_e2e;
@@ -37,6 +39,31 @@ TEST_P(CommandLine, UsageErrorsAreFoundBeforeAnyPortIsOpened) {
         EXPECT_EQ(run.err.find("no-such-port"), std::string::npos) << line << "\n" << run.err;
         EXPECT_EQ(run.out.find("Connecting"), std::string::npos) << line << "\n" << run.out;
     }
+}
+
+// Without --port the USB serial ports are listed; esptool's --port-filter errors come first.
+TEST_P(CommandLine, PortFilterErrorsAreEsptools) {
+    auto withoutPort = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), ESPTOOLS_LOADER);
+        std::vector<llvm::StringRef> argv(args.begin(), args.end());
+        std::string out = path("stdout.txt");
+        llvm::sys::fs::remove(out);
+        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
+                                                       llvm::StringRef(out)};
+        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv, llvm::None, redirects, 60);
+        return LoaderRun{code, readText(out), ""};
+    };
+    LoaderRun run = withoutPort({"--port-filter", "invalidkey=123", "flash-id"});
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_NE(run.out.find("Option --port-filter argument key not recognized"), std::string::npos)
+        << run.out;
+    run = withoutPort({"--port-filter", "name123", "flash-id"});
+    EXPECT_NE(run.out.find("Option --port-filter argument must consist of key=value."),
+              std::string::npos)
+        << run.out;
+    run = withoutPort({"--port-filter", "name=NoSuchChipAnywhere", "flash-id"});
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_NE(run.out.find("Found 0 serial ports..."), std::string::npos) << run.out;
 }
 
 TEST_P(CommandLine, TheLastOfARepeatedOptionWins) {
@@ -90,6 +117,82 @@ TEST_P(CommandLine, EraseRegionAllErasesToTheEndOfTheFlash) {
     ASSERT_EQ(flash->size(), 4u << 20);
     EXPECT_TRUE(std::all_of(flash->begin() + 0x200000, flash->end(),
                             [](uint8_t byte) { return byte == 0xFF; }));
+}
+
+// What the README promises: the ESPTOOL_* variables stand in for the options.
+TEST_P(CommandLine, EsptoolEnvironmentVariablesStandInForOptions) {
+    auto withEnvironment = [&](std::vector<std::string> variables, std::vector<std::string> args) {
+        std::vector<std::string> environment;
+        for (char **entry = environ; *entry; ++entry)
+            if (!llvm::StringRef(*entry).startswith("ESPTOOL_")) environment.emplace_back(*entry);
+        environment.insert(environment.end(), variables.begin(), variables.end());
+        std::vector<llvm::StringRef> env(environment.begin(), environment.end());
+        args.insert(args.begin(), ESPTOOLS_LOADER);
+        std::vector<llvm::StringRef> argv(args.begin(), args.end());
+        std::string out = path("stdout.txt");
+        llvm::sys::fs::remove(out);
+        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
+                                                       llvm::StringRef(out)};
+        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,
+                                             llvm::ArrayRef<llvm::StringRef>(env), redirects, 60);
+        return LoaderRun{code, readText(out), ""};
+    };
+    LoaderRun run = withEnvironment({"ESPTOOL_PORT=" + port(), "ESPTOOL_CHIP=" + chip()},
+                                    {"--no-stub", "chip-id"});
+    EXPECT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_NE(run.out.find("Serial port " + port()), std::string::npos) << run.out;
+    run = withEnvironment({"ESPTOOL_PORT=" + port(), "ESPTOOL_CHIP=esp32s3"}, {"chip-id"});
+    EXPECT_NE(run.out.find("not ESP32-S3"), std::string::npos) << run.out;
+    run = withEnvironment({"ESPTOOL_PORT=" + port(), "ESPTOOL_BAUD=fast"}, {"chip-id"});
+    EXPECT_NE(run.out.find("--baud: 'fast'"), std::string::npos) << run.out;
+    // The command line wins over the environment.
+    run = withEnvironment({"ESPTOOL_PORT=/dev/esptools-no-such-port"},
+                          {"--port", port(), "--no-stub", "chip-id"});
+    EXPECT_EQ(run.exit_code, 0) << run.out;
+}
+
+TEST_P(CommandLine, ResetsAndSpiPinsTheReadmePromises) {
+    LoaderRun run = loader({"--after", "soft-reset", "chip-id"});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("Soft resetting..."), std::string::npos) << run.out;
+    run = loader({"--before", "usb-reset", "chip-id"}, port("&console=usb"));
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("USB mode:           USB-Serial/JTAG"), std::string::npos) << run.out;
+    run = loader({"flash-id", "--spi-connection", "6,17,8,11,16"});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("Configuring SPI NOR flash mode (CLK:6, Q:17, D:8, HD:11, CS:16)"),
+              std::string::npos)
+        << run.out;
+    run = loader({"flash-id", "--spi-connection", "6,17,8"});
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_NE(run.err.find("--spi-connection"), std::string::npos) << run.err;
+}
+
+// An Intel HEX file brings its own addresses (esptool's merge-bin --format hex writes them).
+TEST_P(CommandLine, WritesAnIntelHexFileWhereItsRecordsSay) {
+    auto first = randomFile("first.bin", 3000, 10);
+    auto second = randomFile("second.bin", 5000, 11);
+    std::vector<std::string> args = {ESPTOOLS_IMAGEGEN,
+                                     "--chip",
+                                     chip(),
+                                     "merge-bin",
+                                     "--format",
+                                     "hex",
+                                     "-o",
+                                     path("both.hex"),
+                                     "0x11000",
+                                     path("first.bin"),
+                                     "0x30000",
+                                     path("second.bin")};
+    std::vector<llvm::StringRef> argv(args.begin(), args.end());
+    ASSERT_EQ(llvm::sys::ExecuteAndWait(ESPTOOLS_IMAGEGEN, argv), 0);
+    LoaderRun run = loader({"write-flash", "0x0", path("both.hex")});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), flash->begin() + 0x11000));
+    EXPECT_TRUE(std::equal(second.begin(), second.end(), flash->begin() + 0x30000));
+    EXPECT_EQ((*flash)[0x10000], 0xFF) << "the address before the file's was written";
 }
 
 // esptool takes connection options before any command; its offline commands ignore them.

@@ -159,8 +159,20 @@ TEST_P(LoaderE2E, SurvivesCorruptedBytesOnTheLink) {
     // block whether blocks are the ROM's 1 KiB or the stub's 16 KiB.
     std::string damage = viaStub() ? "&corrupt=0.01&corrupt_in=0.000003&seed=11"
                                    : "&corrupt=0.01&corrupt_in=0.00005&seed=11";
-    LoaderRun run = loader({"write-flash", "0x0", path("data.bin")}, port(damage));
+    // Traced, so that the requests sent can be counted: the damaged link must have cost resends
+    // (else this test would pass without the recovery it is about).
+    auto requests = [](const std::string &out) {
+        size_t count = 0;
+        for (size_t at = out.find("--- Cmd "); at != std::string::npos;
+             at = out.find("--- Cmd ", at + 1))
+            ++count;
+        return count;
+    };
+    LoaderRun clean = loader({"--trace", "write-flash", "0x0", path("data.bin")});
+    ASSERT_EQ(clean.exit_code, 0) << clean.err;
+    LoaderRun run = loader({"--trace", "write-flash", "0x0", path("data.bin")}, port(damage));
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_GT(requests(run.out), requests(clean.out)) << "no request was sent again";
     run = loader({"verify-flash", "0x0", path("data.bin")});
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
 }

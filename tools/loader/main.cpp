@@ -644,12 +644,12 @@ int main(int argc, char **argv) {
         auto found = loader::filterPorts(loader::listUsbSerialPorts(), filters);
         if (!found) return cli::reportError(kTool, found.takeError());
         for (const auto &port : *found) candidates.push_back(port.device);
+        llvm::outs() << "Found " << candidates.size() << " serial ports...\n";
         if (candidates.empty())
             return cli::reportError(
                 kTool, cli::makeError("No serial ports found. Connect a device, or set --port or "
                                       "ESPTOOL_PORT (e.g. /dev/ttyUSB0, socket://127.0.0.1:5555 or "
                                       "vchip:esp32c3)."));
-        llvm::outs() << "Found " << candidates.size() << " serial ports...\n";
     }
 
     auto before_mode = kBefore.at(before);

@@ -67,13 +67,16 @@ llvm::Expected<std::vector<SerialPortInfo>> filterPorts(std::vector<SerialPortIn
     for (const std::string &filter : filters) {
         auto [key, value] = llvm::StringRef(filter).split('=');
         if (value.empty() && !llvm::StringRef(filter).contains('='))
-            return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                           "Invalid port filter format: '%s'. Expected key=value.",
-                                           filter.c_str());
+            return llvm::createStringError(
+                llvm::inconvertibleErrorCode(),
+                "Option --port-filter argument must consist of key=value. "
+                "('%s')",
+                filter.c_str());
         if (key != "vid" && key != "pid" && key != "name" && key != "serial")
             return llvm::createStringError(
                 llvm::inconvertibleErrorCode(),
-                "Unknown port filter key: '%s'. Valid keys: ['name', 'pid', 'serial', 'vid'].",
+                "Option --port-filter argument key not recognized. ('%s'; the keys are "
+                "vid, pid, name, serial)",
                 key.str().c_str());
         if (key == "vid" || key == "pid") {
             unsigned long long number = 0;
