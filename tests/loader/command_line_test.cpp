@@ -2,13 +2,38 @@
 // opened, click's option rules, argument files, and the commands' esptool spellings.
 #include "loader_fixture.h"
 
+#include <optional>
+
 #include <unistd.h>
 
 namespace {
 
 using namespace loader_e2e;
 
-class CommandLine : public LoaderE2E {};
+class CommandLine : public LoaderE2E {
+protected:
+    // esp-loader with exactly these arguments (no --port added) and, when given, this
+    // environment in place of the ESPTOOL_* variables; stdout and stderr together.
+    using Variables = std::vector<std::string>;
+    LoaderRun runLoader(std::vector<std::string> args,
+                        std::optional<Variables> variables = std::nullopt) {
+        std::vector<std::string> environment;
+        for (char **entry = environ; *entry; ++entry)
+            if (!variables || !llvm::StringRef(*entry).startswith("ESPTOOL_"))
+                environment.emplace_back(*entry);
+        if (variables) environment.insert(environment.end(), variables->begin(), variables->end());
+        std::vector<llvm::StringRef> env(environment.begin(), environment.end());
+        args.insert(args.begin(), ESPTOOLS_LOADER);
+        std::vector<llvm::StringRef> argv(args.begin(), args.end());
+        std::string out = path("stdout.txt");
+        llvm::sys::fs::remove(out);
+        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
+                                                       llvm::StringRef(out)};
+        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,
+                                             llvm::ArrayRef<llvm::StringRef>(env), redirects, 60);
+        return LoaderRun{code, readText(out), ""};
+    }
+};
 
 // The port does not exist: an error about it would mean the arguments were checked too late.
 TEST_P(CommandLine, UsageErrorsAreFoundBeforeAnyPortIsOpened) {
@@ -43,25 +68,15 @@ TEST_P(CommandLine, UsageErrorsAreFoundBeforeAnyPortIsOpened) {
 
 // Without --port the USB serial ports are listed; esptool's --port-filter errors come first.
 TEST_P(CommandLine, PortFilterErrorsAreEsptools) {
-    auto withoutPort = [&](std::vector<std::string> args) {
-        args.insert(args.begin(), ESPTOOLS_LOADER);
-        std::vector<llvm::StringRef> argv(args.begin(), args.end());
-        std::string out = path("stdout.txt");
-        llvm::sys::fs::remove(out);
-        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
-                                                       llvm::StringRef(out)};
-        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv, llvm::None, redirects, 60);
-        return LoaderRun{code, readText(out), ""};
-    };
-    LoaderRun run = withoutPort({"--port-filter", "invalidkey=123", "flash-id"});
+    LoaderRun run = runLoader({"--port-filter", "invalidkey=123", "flash-id"});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.out.find("Option --port-filter argument key not recognized"), std::string::npos)
         << run.out;
-    run = withoutPort({"--port-filter", "name123", "flash-id"});
+    run = runLoader({"--port-filter", "name123", "flash-id"});
     EXPECT_NE(run.out.find("Option --port-filter argument must consist of key=value."),
               std::string::npos)
         << run.out;
-    run = withoutPort({"--port-filter", "name=NoSuchChipAnywhere", "flash-id"});
+    run = runLoader({"--port-filter", "name=NoSuchChipAnywhere", "flash-id"});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.out.find("Found 0 serial ports..."), std::string::npos) << run.out;
 }
@@ -121,33 +136,17 @@ TEST_P(CommandLine, EraseRegionAllErasesToTheEndOfTheFlash) {
 
 // What the README promises: the ESPTOOL_* variables stand in for the options.
 TEST_P(CommandLine, EsptoolEnvironmentVariablesStandInForOptions) {
-    auto withEnvironment = [&](std::vector<std::string> variables, std::vector<std::string> args) {
-        std::vector<std::string> environment;
-        for (char **entry = environ; *entry; ++entry)
-            if (!llvm::StringRef(*entry).startswith("ESPTOOL_")) environment.emplace_back(*entry);
-        environment.insert(environment.end(), variables.begin(), variables.end());
-        std::vector<llvm::StringRef> env(environment.begin(), environment.end());
-        args.insert(args.begin(), ESPTOOLS_LOADER);
-        std::vector<llvm::StringRef> argv(args.begin(), args.end());
-        std::string out = path("stdout.txt");
-        llvm::sys::fs::remove(out);
-        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
-                                                       llvm::StringRef(out)};
-        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,
-                                             llvm::ArrayRef<llvm::StringRef>(env), redirects, 60);
-        return LoaderRun{code, readText(out), ""};
-    };
-    LoaderRun run = withEnvironment({"ESPTOOL_PORT=" + port(), "ESPTOOL_CHIP=" + chip()},
-                                    {"--no-stub", "chip-id"});
+    LoaderRun run = runLoader({"--no-stub", "chip-id"},
+                              Variables{"ESPTOOL_PORT=" + port(), "ESPTOOL_CHIP=" + chip()});
     EXPECT_EQ(run.exit_code, 0) << run.out;
     EXPECT_NE(run.out.find("Serial port " + port()), std::string::npos) << run.out;
-    run = withEnvironment({"ESPTOOL_PORT=" + port(), "ESPTOOL_CHIP=esp32s3"}, {"chip-id"});
+    run = runLoader({"chip-id"}, Variables{"ESPTOOL_PORT=" + port(), "ESPTOOL_CHIP=esp32s3"});
     EXPECT_NE(run.out.find("not ESP32-S3"), std::string::npos) << run.out;
-    run = withEnvironment({"ESPTOOL_PORT=" + port(), "ESPTOOL_BAUD=fast"}, {"chip-id"});
+    run = runLoader({"chip-id"}, Variables{"ESPTOOL_PORT=" + port(), "ESPTOOL_BAUD=fast"});
     EXPECT_NE(run.out.find("--baud: 'fast'"), std::string::npos) << run.out;
     // The command line wins over the environment.
-    run = withEnvironment({"ESPTOOL_PORT=/dev/esptools-no-such-port"},
-                          {"--port", port(), "--no-stub", "chip-id"});
+    run = runLoader({"--port", port(), "--no-stub", "chip-id"},
+                    Variables{"ESPTOOL_PORT=/dev/esptools-no-such-port"});
     EXPECT_EQ(run.exit_code, 0) << run.out;
 }
 
