@@ -2,6 +2,7 @@
 // opened, click's option rules, argument files, and the commands' esptool spellings.
 #include "loader_fixture.h"
 
+#include <fstream>
 #include <optional>
 
 #include <unistd.h>
@@ -148,6 +149,29 @@ TEST_P(CommandLine, EsptoolEnvironmentVariablesStandInForOptions) {
     run = runLoader({"--port", port(), "--no-stub", "chip-id"},
                     Variables{"ESPTOOL_PORT=/dev/esptools-no-such-port"});
     EXPECT_EQ(run.exit_code, 0) << run.out;
+}
+
+// esptool's notes about its configuration file, which its own tests read after `version`.
+TEST_P(CommandLine, ConfigFileNotesAreEsptools) {
+    const std::string config = path("esptool.cfg");
+    const std::string named = dir_.str().str() + "/./esptool.cfg"; // printed without the "./"
+    std::ofstream(config) << "[esptool]\nconnect_attempts = 9\ntimoout = 2\nbits = 2\n";
+    LoaderRun run = runLoader({"version"}, Variables{"ESPTOOL_CFGFILE=" + named});
+    EXPECT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_NE(run.out.find("Loaded custom configuration from " + config + " "), std::string::npos)
+        << run.out;
+    EXPECT_NE(run.out.find("Ignoring unknown config file options: bits, timoout"),
+              std::string::npos)
+        << run.out;
+    std::ofstream(config) << "[esptool]\nconnect_attempts = 5\nconnect_attempts = 9\n";
+    run = runLoader({"version"}, Variables{"ESPTOOL_CFGFILE=" + config});
+    EXPECT_NE(run.out.find("Ignoring invalid config file " + config + ": While reading from '" +
+                           config +
+                           "' [line 3]: option 'connect_attempts' in section 'esptool' already "
+                           "exists"),
+              std::string::npos)
+        << run.out;
+    EXPECT_EQ(run.out.find("Loaded custom configuration"), std::string::npos) << run.out;
 }
 
 TEST_P(CommandLine, ResetsAndSpiPinsTheReadmePromises) {

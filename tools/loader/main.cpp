@@ -472,7 +472,8 @@ void printConfigNotes(const std::optional<loader::ToolConfig> &config) {
     llvm::outs() << "Loaded custom configuration from " << config->path
                  << (config->from_environment ? " (set with ESPTOOL_CFGFILE)" : "") << "\n";
     if (!config->unknown_keys.empty())
-        llvm::outs() << "Ignoring unknown config file option(s): "
+        llvm::outs() << "Note: Ignoring unknown config file option"
+                     << (config->unknown_keys.size() > 1 ? "s" : "") << ": "
                      << llvm::join(config->unknown_keys, ", ") << "\n";
 }
 
@@ -485,8 +486,8 @@ int main(int argc, char **argv) {
     const std::vector<std::string> &args = *parsed_args;
     auto config = loader::findToolConfig();
     if (config && !config->invalid.empty()) {
-        llvm::outs() << "Ignoring invalid config file " << config->path << ": " << config->invalid
-                     << "\n";
+        llvm::outs() << "Note: Ignoring invalid config file " << config->path << ": "
+                     << config->invalid << "\n";
         config.reset();
     }
     auto settings = settingsFrom(config);

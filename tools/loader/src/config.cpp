@@ -54,6 +54,7 @@ std::optional<ToolConfig> readToolConfig(const std::string &path) {
     ToolConfig config;
     llvm::SmallString<256> absolute(path);
     llvm::sys::fs::make_absolute(absolute);
+    llvm::sys::path::remove_dots(absolute, /*remove_dot_dot=*/true);
     config.path = absolute.str().str();
     bool found_section = false, in_section = false;
     std::string last_key;

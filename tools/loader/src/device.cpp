@@ -1,5 +1,7 @@
 #include "esptools/loader/device.h"
 
+#include "protocol.h"
+
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/Format.h>
 #include <llvm/Support/MD5.h>
@@ -13,33 +15,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum : uint8_t {
-    kSync = 0x08,
-    kWriteReg = 0x09,
-    kReadReg = 0x0A,
-    kSpiSetParams = 0x0B,
-    kSpiAttach = 0x0D,
-    kReadFlashSlow = 0x0E,
-    kChangeBaudrate = 0x0F,
-    kSpiFlashMd5 = 0x13,
-    kGetSecurityInfo = 0x14,
-    kFlashBegin = 0x02,
-    kFlashEnd = 0x04,
-    kMemBegin = 0x05,
-    kMemEnd = 0x06,
-    kMemData = 0x07,
-    kEraseFlash = 0xD0,
-    kEraseRegion = 0xD1,
-    kReadFlash = 0xD2,
-};
-
-void put32(std::vector<uint8_t> &out, uint32_t value) {
-    for (int i = 0; i < 4; ++i) out.push_back(uint8_t(value >> (8 * i)));
-}
-
-uint32_t get32(const uint8_t *p) {
-    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-}
+using namespace protocol;
 
 llvm::Error error(const std::string &message) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
