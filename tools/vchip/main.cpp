@@ -27,6 +27,8 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace po = boost::program_options;
 using namespace esptools;
@@ -92,8 +94,9 @@ struct ControlLink {
 };
 
 // Moves bytes between a file descriptor (socket or pty master) and the chip until it closes.
-void serve(int fd, vchip::VirtualChip &chip, int control_fd, ControlLink &control,
-           bool stop_on_eof) {
+// reset_on_input: the first bytes from the client find the chip reset into download mode.
+void serve(int fd, vchip::VirtualChip &chip, int control_fd, ControlLink &control, bool stop_on_eof,
+           bool reset_on_input = false) {
     std::vector<uint8_t> buffer(4096);
     int &control_client = control.client;
     std::string &control_line = control.line;
@@ -105,6 +108,7 @@ void serve(int fd, vchip::VirtualChip &chip, int control_fd, ControlLink &contro
             if (got <= 0) {
                 if (stop_on_eof) return;
             } else {
+                if (std::exchange(reset_on_input, false)) chip.resetIntoDownloadMode();
                 chip.write(std::span<const uint8_t>(buffer.data(), size_t(got)));
             }
         }
@@ -233,19 +237,32 @@ int main(int argc, char **argv) {
     if (listener < 0) return fail(error);
     std::cout << "listening on port " << boundPort(listener) << std::endl;
     ControlLink control;
+    // Between connections the chip runs on, as a board does when no one has its port open: what
+    // it prints (an app loaded into RAM, the ROM's banner after a watchdog reset) is kept for the
+    // next client, up to 64 KB.
+    constexpr size_t kHeldOutput = 64 * 1024;
+    std::vector<uint8_t> held, chunk(4096);
     while (!stop_requested) {
         pollfd ready{listener, POLLIN, 0};
-        if (poll(&ready, 1, 100) <= 0) continue;
+        int ready_count = poll(&ready, 1, 20);
+        if (size_t count = (*chip)->read(chunk, std::chrono::milliseconds(0)); count > 0) {
+            held.insert(held.end(), chunk.begin(), chunk.begin() + ptrdiff_t(count));
+            if (held.size() > kHeldOutput)
+                held.erase(held.begin(), held.end() - ptrdiff_t(kHeldOutput));
+        }
+        if (ready_count <= 0) continue;
         int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (client < 0) continue;
         // A reply goes out when the chip has written it, not when Nagle's algorithm lets it: the
         // wire a virtual board models has no such delay.
         int no_delay = 1;
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof no_delay);
-        // Each connection finds the chip waiting for download, unless it is to stay as the last
+        if (!held.empty() && ::write(client, held.data(), held.size()) > 0) held.clear();
+        // A client that speaks finds the chip waiting for download (TCP carries no reset lines:
+        // this stands in for the auto-reset a flasher would do), unless it is to stay as the last
         // client left it (a serial bridge without reset lines: an earlier run's stub still runs).
-        if (!vm["keep-running"].as<bool>()) (*chip)->resetIntoDownloadMode();
-        serve(client, **chip, control_fd, control, true);
+        // A client that only listens hears the chip as it runs.
+        serve(client, **chip, control_fd, control, true, !vm["keep-running"].as<bool>());
         close(client);
     }
     return 0;

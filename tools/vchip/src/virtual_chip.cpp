@@ -578,6 +578,11 @@ public:
     // A watchdog that fires resets the chip, which then boots from flash.
     void checkWatchdog() {
         if (rom_.watchdogFired()) resetAndBoot(kWatchdogReset);
+        // A ROM that found no image at the bootloader offset keeps looking, and says so each time.
+        if (boot_retry_at_ && Clock::now() >= *boot_retry_at_) {
+            boot_retry_at_.reset();
+            readBootImage();
+        }
     }
 
     void write(std::span<const uint8_t> bytes) override {
@@ -728,6 +733,7 @@ public:
         stopCode();
         armRomHandlers();
         rom_.detachFlash();
+        boot_retry_at_.reset();
         in_download_mode_ = true;
         decoder_.reset();
         output_.clear();
@@ -777,6 +783,14 @@ private:
                       "ESP-ROM:virtual\r\nrst:0x%x (%s),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n",
                       reason.code, reason.name);
         say(banner);
+        readBootImage();
+    }
+
+    // The retry period of a ROM that finds no image: a model choice (silicon repeats the line
+    // for as long as the flash holds no image; the rate is not documented).
+    static constexpr std::chrono::milliseconds kBootRetry{100};
+
+    void readBootImage() {
         const ChipDescription &chip = *options_.chip;
         SpiFlash &flash = rom_.flash();
         uint32_t at = chip.bootloader_flash_offset;
@@ -785,6 +799,7 @@ private:
         if (header[0] != 0xE9) {
             char text[64];
             std::snprintf(text, sizeof text, "invalid header: 0x%08x\r\n", le32(header));
+            boot_retry_at_ = Clock::now() + kBootRetry;
             return say(text);
         }
         const bool extended = chip.image_format == chipdb::ImageFormat::Esp32;
@@ -1192,6 +1207,7 @@ private:
     std::optional<uint32_t> host_baud_;
     bool connected_ = true;
     bool in_download_mode_ = true;
+    std::optional<Clock::time_point> boot_retry_at_; // the ROM looks for an image again
     bool dtr_ = false;
     bool rts_ = false;
     bool usb_download_latch_ = false;
