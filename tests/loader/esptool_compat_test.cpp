@@ -26,6 +26,8 @@ TEST_P(EsptoolCompat, AnImageForAnotherChipIsRefusedUnlessForced) {
     s3.chip_id = 9; // ESP32-S3
     s3.segments = {{0x3FC88000, firmwareLikeBytes(64, 1)}};
     std::string file = image("s3.bin", s3);
+    auto before = randomFile("before.bin", 4096, 12);
+    ASSERT_EQ(loader({"write-flash", "0x10000", path("before.bin")}).exit_code, 0);
     LoaderRun run = loader({"write-flash", "0x10000", file});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.out.find("Unexpected chip ID in image. Expected 5 but value was 9."),
@@ -35,7 +37,8 @@ TEST_P(EsptoolCompat, AnImageForAnotherChipIsRefusedUnlessForced) {
               std::string::npos)
         << run.err;
     auto flash = esptools::cli::readFile(flash_);
-    EXPECT_TRUE(!flash || flash->size() <= 0x10000 || (*flash)[0x10000] == 0xFF)
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::equal(before.begin(), before.end(), flash->begin() + 0x10000))
         << "the refused image was written";
     run = loader({"write-flash", "--force", "0x10000", file});
     EXPECT_EQ(run.exit_code, 0) << run.err;
@@ -54,6 +57,22 @@ TEST_P(EsptoolCompat, AnImageOutsideItsChipRevisionsIsRefusedUnlessForced) {
               std::string::npos)
         << run.err;
     EXPECT_EQ(loader({"write-flash", "--force", "0x0", file}).exit_code, 0);
+}
+
+// Without the full revision fields only the legacy byte counts, and on the ESP32-C3 it holds the
+// minor revision: a v1.0 chip (minor 0) is below an image's legacy min_rev of 1.
+TEST_P(EsptoolCompat, TheLegacyRevisionByteIsTheC3sMinorRevision) {
+    TestImage c3;
+    c3.chip_id = 5;
+    c3.min_revision_full = 100; // legacy byte 1
+    c3.max_revision_full = 0;   // no full fields
+    c3.segments = {{0x3FC88000, firmwareLikeBytes(64, 13)}};
+    std::string file = image("legacy.bin", c3);
+    LoaderRun run = loader({"write-flash", "0x0", file}, port("&rev=100"));
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_NE(run.err.find("requires chip revision 1 or higher (this chip is revision 0)"),
+              std::string::npos)
+        << run.err;
 }
 
 TEST_P(EsptoolCompat, DataThatDoesNotShrinkIsSentUncompressed) {

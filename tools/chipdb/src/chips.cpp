@@ -538,6 +538,7 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32c3RomFunctions,
+        .image_min_rev_is_minor = true,
         .key_purposes = kEsp32c3KeyPurposes,
     },
     {

@@ -54,13 +54,6 @@ std::string canonicalCommand(llvm::StringRef token) {
     return name;
 }
 
-std::vector<std::string> canonicalArguments(std::span<char *const> argv) {
-    std::vector<std::string> out;
-    out.reserve(argv.size());
-    for (const char *arg : argv) out.push_back(canonicalOption(arg));
-    return out;
-}
-
 namespace {
 
 // Splits one line as a POSIX shell (and Python's shlex.split) does: whitespace separates words,

@@ -51,9 +51,7 @@ llvm::Error checkImageSuitsChip(Device &device, const FlashFile &file) {
                          "). Use the force argument to flash anyway.");
         return llvm::Error::success();
     }
-    // ESP-IDF sets the legacy field to the ESP32-C3's minor revision, and to other chips' major.
-    const uint32_t legacy =
-        chip.name == std::string_view("esp32c3") ? *revision % 100 : *revision / 100;
+    const uint32_t legacy = chip.image_min_rev_is_minor ? *revision % 100 : *revision / 100;
     if (legacy < header.min_rev)
         return error("'" + file.name + "' requires chip revision " +
                      std::to_string(header.min_rev) + " or higher (this chip is revision " +

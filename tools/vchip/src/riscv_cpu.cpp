@@ -34,11 +34,13 @@ struct RiscVCore::Machine {
         if (uc) uc_close(uc);
     }
 
-    // Loads and stores on the chip's internal buses (0x20000000 to 0x7FFFFFFF: caches, RAM,
-    // ROM, RTC memory, peripherals) reach memory or a register that this model does not hold:
-    // such a page reads as zeros and keeps what is written, where silicon would not fault (a
-    // stub's READ_REG of RTC memory or of an unmodelled peripheral). Outside them, the access
-    // faults as it would on silicon.
+    // Loads and stores on the chip's internal buses (0x20000000 to 0x7FFFFFFF: caches, RAM, ROM,
+    // RTC memory, peripherals) that reach memory or a register this model does not hold get a
+    // page that reads as zeros and keeps what is written. A model choice: no Espressif source
+    // lists which of these addresses fault on silicon, but esptool's own hardware tests read and
+    // write 0x400C0000 and dump 0x50000000 through its stub on every chip but the P4
+    // (test_esptool.py TestMemoryOperations), so there they do not. Outside the buses, the access
+    // faults.
     static bool onUnmappedData(uc_engine *uc, uc_mem_type, uint64_t address, int, int64_t, void *) {
         if (address < 0x20000000 || address > 0x7FFFFFFF) return false;
         return uc_mem_map(uc, address & ~0xFFFull, 0x1000, UC_PROT_READ | UC_PROT_WRITE) ==

@@ -231,6 +231,9 @@ struct ChipDescription {
     // Chips whose early revisions need another stub build (esptool's esp32p4-rev1.json).
     const char *older_stub_name = nullptr;
     uint32_t older_stub_below_revision = 0; // major * 100 + minor
+    // The image header's legacy min_rev byte holds the chip's minor revision here, its major
+    // revision elsewhere (ESP-IDF's choice for the ESP32-C3; esptool v5.3.1 cmds.py write_flash).
+    bool image_min_rev_is_minor = false;
     // Names of the eFuse key purposes, and the last key block (esptool EFUSE_MAX_KEY); empty
     // where GET_SECURITY_INFO reports none (ESP32-C2) or the ROM has no such command.
     std::span<const KeyPurpose> key_purposes;

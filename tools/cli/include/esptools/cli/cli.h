@@ -26,7 +26,6 @@ std::string canonicalCommand(llvm::StringRef token);
 // choice (e.g. --before default_reset).
 void warnIfDeprecatedSpelling(llvm::StringRef given, llvm::StringRef canonical,
                               llvm::StringRef option = {});
-std::vector<std::string> canonicalArguments(std::span<char *const> argv);
 // esptool's argument files: "@FILE" is replaced by the words of FILE, split line by line as a
 // shell splits them. *expanded tells whether any was.
 llvm::Expected<std::vector<std::string>> expandArgumentFiles(const std::vector<std::string> &args,
