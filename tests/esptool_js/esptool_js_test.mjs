@@ -1,8 +1,11 @@
-// esptool-js (Espressif's JavaScript loader) talks to esp-vchip over raw TCP, in ROM mode (no stub):
-// chip detection, MAC, flash id, compressed and plain writes checked with the ROM's MD5 and with
-// the flash file the virtual chip keeps.
+// esptool-js (Espressif's JavaScript loader) talks to esp-vchip over raw TCP.
+// ROM mode (default): chip detection, MAC, flash id, compressed and plain writes checked with the
+// ROM's MD5 and with the flash file the virtual chip keeps.
+// --stub: esptool-js as its users run it, uploading its own flasher stub (esp-flasher-stub, shipped
+// in the package) to the RISC-V chips, which esp-vchip runs: detection, a compressed write, the
+// stub's MD5, read-back, erase-region and erase-flash, each checked against the data and the file.
 //
-//   node esptool_js_test.mjs --vchip build/tools/vchip/esp-vchip --chip esp32c3 [--trace] [--verbose]
+//   node esptool_js_test.mjs --vchip build/tools/vchip/esp-vchip --chip esp32c3 [--stub] [--trace] [--verbose]
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -22,6 +25,7 @@ import { TcpSerialPort } from "./tcp_transport.mjs";
 //   flashIdSize: for the ESP8266, esptool-js 0.7.0 sets SPI_MOSI_DLEN_OFFS = 0 instead of leaving it
 //     undefined, so runSpiflashCommand() takes the ESP32 path and writes the MISO length to
 //     SPI_CMD (0x60000200) instead of SPI_USR1; only the manufacturer byte comes back.
+// `revision`: the chip revision esp-vchip models, where its ROM routines are a later ROM's.
 const CHIPS = {
   esp8266: { name: "ESP8266", deflate: false, md5: false, flashBegin: false, flashIdSize: false },
   esp32: { name: "ESP32", flashBegin: false },
@@ -33,7 +37,7 @@ const CHIPS = {
   esp32c6: { name: "ESP32-C6" },
   esp32c61: { name: "ESP32-C61" },
   esp32h2: { name: "ESP32-H2" },
-  esp32p4: { name: "ESP32-P4" },
+  esp32p4: { name: "ESP32-P4", revision: "300" },
 };
 
 const { values: args } = parseArgs({
@@ -43,6 +47,7 @@ const { values: args } = parseArgs({
     mac: { type: "string", default: "24:0a:c4:5a:e7:31" },
     size: { type: "string", default: String(1024 * 1024) },
     "time-limit": { type: "string", default: "120" },
+    stub: { type: "boolean", default: false },
     trace: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
   },
@@ -112,7 +117,9 @@ function romMd5(reported) {
 }
 
 async function startVchip() {
-  vchip = spawn(args.vchip, ["--chip", args.chip, "--flash-file", flashFile, "--listen", "127.0.0.1:0", "--mac", args.mac], {
+  const options = ["--chip", args.chip, "--flash-file", flashFile, "--listen", "127.0.0.1:0", "--mac", args.mac];
+  if (args.stub && chip.revision) options.push("--revision", chip.revision);
+  vchip = spawn(args.vchip, options, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {
@@ -166,6 +173,7 @@ async function main() {
   // Transport logs "readLoop exited" and the like to the console even with tracing off.
   if (!args.trace) transport.trace = () => {};
   const loader = new ESPLoader({ transport, baudrate: 115200, romBaudrate: 115200, terminal, debugLogging: args.trace });
+  if (args.stub) return withStub(loader, transport, started);
 
   // Not loader.main(): it always uploads the stub (ESPLoader has no option to skip it). The calls it
   // makes before runStub() are made here one by one, so the ROM loader answers every command.
@@ -265,6 +273,71 @@ async function main() {
       (verified.length ? `, writes ${verified.join(" ")} verified` : "") +
       (refused.length ? `; refused as expected: ${refused.join(", ")}` : "") +
       ` (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
+}
+
+// What esptool-js does with its own stub running on the chip.
+async function withStub(loader, transport, started) {
+  await step("detect chip and start esptool-js's stub", async () => {
+    await loader.main("no_reset");
+    check(loader.IS_STUB, "esptool-js did not start its stub");
+    check(loader.chip.CHIP_NAME === chip.name, `esptool-js says ${loader.chip.CHIP_NAME}, expected ${chip.name}`);
+    return `${loader.chip.CHIP_NAME}, stub running`;
+  });
+  const address = 0x10000;
+  const data = randomBytes(Number(args.size));
+  // Half random, half a repeating pattern: the stub inflates real work both ways.
+  data.fill(0x5a, data.length / 2);
+  const stubMd5 = async (at, size) => {
+    const reported = await loader.flashMd5sum(at, size);
+    return reported;
+  };
+  await step(`write ${data.length} bytes at 0x${address.toString(16)}, compressed`, async () => {
+    const start = Date.now();
+    await loader.writeFlash({
+      fileArray: [{ data: new Uint8Array(data), address }],
+      flashMode: "keep",
+      flashFreq: "keep",
+      flashSize: "keep",
+      eraseAll: false,
+      compress: true,
+    });
+    return `${Math.round((data.length * 8) / (Date.now() - start))} kbit/s`;
+  });
+  await step("MD5 from the stub", async () => {
+    const reported = await stubMd5(address, data.length);
+    check(reported === md5(data), `stub says ${reported}, data has ${md5(data)}`);
+    return reported;
+  });
+  await step("read back", async () => {
+    const start = Date.now();
+    const back = Buffer.from(await loader.readFlash(address, data.length));
+    check(back.equals(data), `differs from the data written (first at byte ${back.findIndex((b, i) => b !== data[i])})`);
+    return `${Math.round((data.length * 8) / (Date.now() - start))} kbit/s`;
+  });
+  const region = 0x10000;
+  await step(`erase region 0x${address.toString(16)}+0x${region.toString(16)}`, async () => {
+    const packet = loader._appendArray(loader._intToByteArray(address), loader._intToByteArray(region));
+    await loader.checkCommand("erase region", loader.ESP_ERASE_REGION, packet, undefined, undefined, 10000);
+    const erased = Buffer.alloc(region, 0xff);
+    check((await stubMd5(address, region)) === md5(erased), "the region does not read as erased");
+    const rest = data.subarray(region);
+    check((await stubMd5(address + region, rest.length)) === md5(rest), "erase-region reached past its end");
+  });
+  await step("erase flash", async () => {
+    await loader.eraseFlash();
+    check((await stubMd5(address, data.length)) === md5(Buffer.alloc(data.length, 0xff)), "the flash does not read as erased");
+  });
+  await transport.disconnect();
+  await stopVchip();
+  const flash = readFileSync(flashFile);
+  await step("flash file erased", async () => {
+    const first = flash.findIndex((b) => b !== 0xff);
+    check(first === -1, `byte 0x${first.toString(16)} of the flash file is 0x${flash[first]?.toString(16)}`);
+  });
+  console.log(
+    `PASS [${args.chip}] esptool-js ${loader.chip.CHIP_NAME} with its stub: detect, ${data.length}z write, ` +
+      `MD5, read-back, erase-region, erase-flash (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
 }
 

@@ -16,20 +16,6 @@ namespace {
 
 using esptools::chipdb::RomRoutine;
 
-std::optional<RomRoutine> routineFor(const std::string &symbol) {
-    static const std::map<std::string, RomRoutine> kSymbols = {
-        {"ets_delay_us", RomRoutine::DelayMicroseconds},
-        {"esp_rom_spiflash_attach", RomRoutine::SpiFlashAttach},
-        {"uart_tx_one_char", RomRoutine::UartTxOneChar},
-        {"uart_rx_one_char", RomRoutine::UartRxOneChar},
-        {"uart_tx_flush", RomRoutine::UartTxFlush},
-        {"GetUartDevice", RomRoutine::GetUartDevice},
-    };
-    auto found = kSymbols.find(symbol);
-    if (found == kSymbols.end()) return std::nullopt;
-    return found->second;
-}
-
 // The chips with a stub/chips/<chip> directory that the virtual chip can run (RISC-V).
 struct StubChip {
     std::filesystem::path dir;
@@ -61,7 +47,7 @@ TEST(StubRomSymbols, EveryRoutineAStubCallsIsServedAtTheSameAddress) {
             std::smatch match;
             if (!std::regex_search(line, match, assignment)) continue;
             ++symbols;
-            auto routine = routineFor(match[1]);
+            auto routine = esptools::chipdb::romRoutineForSymbol(match[1].str());
             ASSERT_TRUE(routine) << name << "/rom.ld calls " << match[1]
                                  << ", which the virtual chip does not serve";
             uint32_t address = uint32_t(std::stoul(match[2], nullptr, 16));

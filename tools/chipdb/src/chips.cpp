@@ -302,36 +302,486 @@ constexpr uint32_t kMmu16To64[] = {0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
 
-// ROM routines at their jump-table slots (stable across ECOs), from ESP-IDF
-// components/esp_rom/<chip>/ld/<chip>.rom.ld, groups "common" and "spiflash_legacy"
-// (esp_rom_spiflash_attach is spi_flash_attach through <chip>.rom.api.ld, except on the C3;
-// GetUartDevice as esp-stub-lib's copy of the same files has it).
-#define ESPTOOLS_ROM_TABLE(name, tx, rx, flush, delay, attach, uart_device)                        \
-    constexpr RomFunction name[] = {                                                               \
-        {RomRoutine::UartTxOneChar, tx},      {RomRoutine::UartRxOneChar, rx},                     \
-        {RomRoutine::UartTxFlush, flush},     {RomRoutine::DelayMicroseconds, delay},              \
-        {RomRoutine::SpiFlashAttach, attach}, {RomRoutine::GetUartDevice, uart_device},            \
-    };
-ESPTOOLS_ROM_TABLE(kEsp32c3RomFunctions, 0x40000068, 0x40000070, 0x40000080, 0x40000050, 0x40000164,
-                   0x400000B0)
-ESPTOOLS_ROM_TABLE(kEsp32c2RomFunctions, 0x40000058, 0x40000060, 0x40000070, 0x40000044, 0x40000178,
-                   0x400000A8)
-ESPTOOLS_ROM_TABLE(kEsp32c6RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001DC,
-                   0x400000B4)
-ESPTOOLS_ROM_TABLE(kEsp32h2RomFunctions, 0x40000058, 0x40000060, 0x40000074, 0x40000040, 0x400001D4,
-                   0x400000B4)
-// esp32c5.rom.ld and esp32c61.rom.ld share this layout.
-ESPTOOLS_ROM_TABLE(kEsp32c5RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001F0,
-                   0x400000B8)
-ESPTOOLS_ROM_TABLE(kEsp32h4RomFunctions, 0x40000054, 0x40000060, 0x40000074, 0x4000003C, 0x400001E4,
-                   0x400000B4)
-// esp32s31.rom.ld (ROM at 0x2F800000).
-ESPTOOLS_ROM_TABLE(kEsp32s31RomFunctions, 0x2F800054, 0x2F800060, 0x2F800074, 0x2F80003C,
-                   0x2F800200, 0x2F8000BC)
-// esp32p4.rom.eco5.ld (chip revision 3.0 and later; ROM at 0x4FC00000).
-ESPTOOLS_ROM_TABLE(kEsp32p4RomFunctions, 0x4FC00054, 0x4FC00060, 0x4FC00074, 0x4FC0003C, 0x4FC001E8,
-                   0x4FC000B4)
-#undef ESPTOOLS_ROM_TABLE
+// The ROM routines the virtual chip serves, at the addresses ESP-IDF's linker scripts give
+// (components/esp_rom/<chip>/ld/<chip>.rom*.ld; the ESP32-P4's are rom.eco5*.ld, chip revision 3.0
+// and later). tools/chipdb/rom/<chip>.ld holds those lines verbatim, and a test keeps the two
+// equal. Several symbols may name one routine (uart_tx_one_char2 prints as uart_tx_one_char does).
+using R = RomRoutine;
+constexpr RomFunction kEsp32c2RomFunctions[] = {
+    {R::Printf, 0x40000034},                        // ets_printf
+    {R::InstallPutc1, 0x40000038},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x40000044},             // ets_delay_us
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x4000005C},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000070},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000074},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x40000078},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000088},                 // software_reset
+    {R::GetUartDevice, 0x400000A8},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000B0},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000B8},                  // ets_set_user_start
+    {R::Inflate, 0x400000EC},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x400000FC},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x40000100},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x40000108},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x4000010C}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x40000110},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x40000130},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x40000134},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x40000138},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x4000013C},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x40000140},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x40000148},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x4000014C},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x40000160},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x40000170},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000174},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x40000178},                // spi_flash_attach
+    {R::Memset, 0x40000488},                        // memset
+    {R::Memcpy, 0x4000048C},                        // memcpy
+    {R::Memmove, 0x40000490},                       // memmove
+    {R::UpdateCpuFrequency, 0x40000774},            // ets_update_cpu_frequency
+    {R::GetXtalFrequency, 0x40000784},              // ets_get_xtal_freq
+    {R::GpioPadSelect, 0x400007B4},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x400007CC},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x400007E8},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x400007EC},               // ets_intr_unlock
+    {R::InterruptAttach, 0x400007F0},               // ets_isr_attach
+    {R::InterruptMask, 0x400007F4},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x400007F8},               // ets_isr_unmask
+    {R::MbedtlsMd5Starts, 0x40002BE4},              // mbedtls_md5_starts_ret
+    {R::MbedtlsMd5Update, 0x40002BE8},              // mbedtls_md5_update_ret
+    {R::MbedtlsMd5Finish, 0x40002BEC},              // mbedtls_md5_finish_ret
+};
+constexpr RomFunction kEsp32c3RomFunctions[] = {
+    {R::Printf, 0x40000040},                        // ets_printf
+    {R::InstallPutc1, 0x40000044},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x40000050},             // ets_delay_us
+    {R::UartTxOneChar, 0x40000068},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x4000006C},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000070},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000080},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000084},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x40000088},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000090},                 // software_reset
+    {R::GetUartDevice, 0x400000B0},                 // GetUartDevice
+    {R::SetUserStart, 0x400000BC},                  // ets_set_user_start
+    {R::Inflate, 0x400000F4},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x4000010C},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x40000110},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x40000118},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x4000011C}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x40000120},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseBlock, 0x40000124},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashEraseSector, 0x40000128},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashWrite, 0x4000012C},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000130},                  // esp_rom_spiflash_read
+    {R::SpiFlashConfigParam, 0x40000134},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUnlock, 0x40000140},                // esp_rom_spiflash_unlock
+    {R::SpiFlashUpdateId, 0x4000014C},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x4000015C},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000160},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x40000164},                // esp_rom_spiflash_attach
+    {R::SpiFlashWriteEnable, 0x40000210},           // SPI_write_enable
+    {R::Memset, 0x40000354},                        // memset
+    {R::Memcpy, 0x40000358},                        // memcpy
+    {R::Memmove, 0x4000035C},                       // memmove
+    {R::UpdateCpuFrequency, 0x40000588},            // ets_update_cpu_frequency
+    {R::GetXtalFrequency, 0x40000598},              // ets_get_xtal_freq
+    {R::GpioPadSelect, 0x400005C8},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x400005E0},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x400005F8},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x400005FC},               // ets_intr_unlock
+    {R::InterruptAttach, 0x40000604},               // ets_isr_attach
+    {R::InterruptMask, 0x40000608},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x4000060C},               // ets_isr_unmask
+    {R::Md5Init, 0x40000614},                       // MD5Init
+    {R::Md5Update, 0x40000618},                     // MD5Update
+    {R::Md5Final, 0x4000061C},                      // MD5Final
+    {R::EfuseGetSpiConfig, 0x4000071C},             // ets_efuse_get_spiconfig
+    {R::GetSecurityInfo, 0x4004B9DA},               // GetSecurityInfoProcEco1
+    {R::GetSecurityInfo, 0x4004D51E},               // GetSecurityInfoProc
+    {R::GetSecurityInfo, 0x4004D51E},               // GetSecurityInfoProcEco7
+};
+constexpr RomFunction kEsp32c5RomFunctions[] = {
+    {R::Printf, 0x40000024},                        // ets_printf
+    {R::InstallPutc1, 0x40000028},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x4000003C},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x40000044},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x40000054},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4000007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000094},                 // software_reset
+    {R::GetUartDevice, 0x400000B8},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000C0},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000C8},                  // ets_set_user_start
+    {R::Inflate, 0x400000FC},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x40000120},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x40000124},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x4000012C},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x40000130}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x40000134},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x40000154},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x40000158},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x4000015C},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000160},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x40000164},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x4000016C},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x40000170},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x40000184},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x40000194},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000198},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x400001F0},                // spi_flash_attach
+    {R::Memset, 0x400004B8},                        // memset
+    {R::Memcpy, 0x400004BC},                        // memcpy
+    {R::Memmove, 0x400004C0},                       // memmove
+    {R::GetXtalFrequency, 0x40000700},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x40000734},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x40000744},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x40000764},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x40000768},               // ets_intr_unlock
+    {R::InterruptAttach, 0x4000076C},               // ets_isr_attach
+    {R::InterruptMask, 0x40000770},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x40000774},               // ets_isr_unmask
+    {R::Md5Init, 0x40000798},                       // MD5Init
+    {R::Md5Update, 0x4000079C},                     // MD5Update
+    {R::Md5Final, 0x400007A0},                      // MD5Final
+    {R::SdioDownloadBegin, 0x40001558},             // sip_download_begin
+};
+constexpr RomFunction kEsp32c6RomFunctions[] = {
+    {R::Printf, 0x40000028},                        // ets_printf
+    {R::InstallPutc1, 0x4000002C},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x40000040},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x40000048},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x4000005C},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4000007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000090},                 // software_reset
+    {R::GetUartDevice, 0x400000B4},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000BC},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000C4},                  // ets_set_user_start
+    {R::Inflate, 0x400000F8},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x40000110},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x40000114},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x4000011C},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x40000120}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x40000124},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x40000144},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x40000148},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x4000014C},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000150},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x40000154},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x4000015C},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x40000160},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x40000174},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x40000184},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000188},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x400001DC},                // spi_flash_attach
+    {R::Memset, 0x400004A8},                        // memset
+    {R::Memcpy, 0x400004AC},                        // memcpy
+    {R::Memmove, 0x400004B0},                       // memmove
+    {R::GetXtalFrequency, 0x400006C4},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x40000700},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x40000718},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x40000734},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x40000738},               // ets_intr_unlock
+    {R::InterruptAttach, 0x4000073C},               // ets_isr_attach
+    {R::InterruptMask, 0x40000740},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x40000744},               // ets_isr_unmask
+    {R::Md5Init, 0x4000074C},                       // MD5Init
+    {R::Md5Update, 0x40000750},                     // MD5Update
+    {R::Md5Final, 0x40000754},                      // MD5Final
+    {R::SdioDownloadBegin, 0x40000A9C},             // sip_download_begin
+};
+constexpr RomFunction kEsp32c61RomFunctions[] = {
+    {R::Printf, 0x40000024},                        // ets_printf
+    {R::InstallPutc1, 0x40000028},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x4000003C},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x40000044},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x40000054},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4000007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000094},                 // software_reset
+    {R::GetUartDevice, 0x400000B8},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000C0},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000C8},                  // ets_set_user_start
+    {R::Inflate, 0x400000FC},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x40000120},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x40000124},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x4000012C},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x40000130}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x40000134},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x40000154},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x40000158},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x4000015C},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000160},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x40000164},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x4000016C},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x40000170},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x40000184},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x40000194},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000198},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x400001F0},                // spi_flash_attach
+    {R::Memset, 0x400004B8},                        // memset
+    {R::Memcpy, 0x400004BC},                        // memcpy
+    {R::Memmove, 0x400004C0},                       // memmove
+    {R::GetXtalFrequency, 0x400006E4},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x40000718},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x40000728},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x40000748},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x4000074C},               // ets_intr_unlock
+    {R::InterruptAttach, 0x40000750},               // ets_isr_attach
+    {R::InterruptMask, 0x40000754},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x40000758},               // ets_isr_unmask
+    {R::Md5Init, 0x4000077C},                       // MD5Init
+    {R::Md5Update, 0x40000780},                     // MD5Update
+    {R::Md5Final, 0x40000784},                      // MD5Final
+};
+constexpr RomFunction kEsp32h2RomFunctions[] = {
+    {R::Printf, 0x40000028},                        // ets_printf
+    {R::InstallPutc1, 0x4000002C},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x40000040},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x40000048},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x4000005C},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4000007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000090},                 // software_reset
+    {R::GetUartDevice, 0x400000B4},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000BC},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000C4},                  // ets_set_user_start
+    {R::Inflate, 0x400000F8},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x40000108},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x4000010C},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x40000114},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x40000118}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x4000011C},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x4000013C},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x40000140},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x40000144},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000148},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x4000014C},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x40000154},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x40000158},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x4000016C},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x4000017C},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000180},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x400001D4},                // spi_flash_attach
+    {R::Memset, 0x400004A0},                        // memset
+    {R::Memcpy, 0x400004A4},                        // memcpy
+    {R::Memmove, 0x400004A8},                       // memmove
+    {R::GetXtalFrequency, 0x40000698},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x400006CC},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x400006E4},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x40000700},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x40000704},               // ets_intr_unlock
+    {R::InterruptAttach, 0x40000708},               // ets_isr_attach
+    {R::InterruptMask, 0x4000070C},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x40000710},               // ets_isr_unmask
+    {R::Md5Init, 0x40000718},                       // MD5Init
+    {R::Md5Update, 0x4000071C},                     // MD5Update
+    {R::Md5Final, 0x40000720},                      // MD5Final
+};
+constexpr RomFunction kEsp32h4RomFunctions[] = {
+    {R::Printf, 0x40000024},                        // ets_printf
+    {R::InstallPutc1, 0x40000028},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x4000003C},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x40000044},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x40000054},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4000007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000094},                 // software_reset
+    {R::GetUartDevice, 0x400000B4},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000BC},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000C4},                  // ets_set_user_start
+    {R::Inflate, 0x400000F8},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x40000114},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x40000118},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x40000120},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x40000124}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x40000128},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x40000148},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x4000014C},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x40000150},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000154},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x40000158},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x40000160},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x40000164},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x40000178},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x40000188},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x4000018C},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x400001E4},                // spi_flash_attach
+    {R::Memset, 0x40000498},                        // memset
+    {R::Memcpy, 0x4000049C},                        // memcpy
+    {R::Memmove, 0x400004A0},                       // memmove
+    {R::GetXtalFrequency, 0x40000668},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x4000069C},                 // rom_gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x400006AC},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x400006CC},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x400006D0},               // ets_intr_unlock
+    {R::InterruptAttach, 0x400006D4},               // ets_isr_attach
+    {R::InterruptMask, 0x400006D8},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x400006DC},               // ets_isr_unmask
+    {R::Md5Init, 0x40000700},                       // MD5Init
+    {R::Md5Update, 0x40000704},                     // MD5Update
+    {R::Md5Final, 0x40000708},                      // MD5Final
+};
+constexpr RomFunction kEsp32p4RomFunctions[] = {
+    {R::Printf, 0x4FC00024},                        // ets_printf
+    {R::InstallPutc1, 0x4FC00028},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x4FC0003C},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x4FC00044},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x4FC00054},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x4FC00058},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x4FC00060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x4FC00074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x4FC00078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4FC0007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x4FC00094},                 // software_reset
+    {R::GetUartDevice, 0x4FC000B4},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x4FC000BC},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x4FC000C4},                  // ets_set_user_start
+    {R::Inflate, 0x4FC000F8},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x4FC00118},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x4FC0011C},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x4FC00124},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x4FC00128}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x4FC0012C},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x4FC0014C},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x4FC00150},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x4FC00154},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x4FC00158},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x4FC0015C},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x4FC00164},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x4FC00168},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x4FC0017C},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x4FC0018C},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x4FC00190},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x4FC001E8},                // spi_flash_attach
+    {R::Memset, 0x4FC00268},                        // memset
+    {R::Memcpy, 0x4FC0026C},                        // memcpy
+    {R::Memmove, 0x4FC00270},                       // memmove
+    {R::GetXtalFrequency, 0x4FC00550},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x4FC00584},                 // rom_gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x4FC005AC},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x4FC005C8},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x4FC005CC},               // ets_intr_unlock
+    {R::InterruptAttach, 0x4FC005D0},               // ets_isr_attach
+    {R::InterruptMask, 0x4FC005D4},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x4FC005D8},               // ets_isr_unmask
+    {R::Md5Init, 0x4FC005E0},                       // MD5Init
+    {R::Md5Update, 0x4FC005E4},                     // MD5Update
+    {R::Md5Final, 0x4FC005E8},                      // MD5Final
+};
+constexpr RomFunction kEsp32s31RomFunctions[] = {
+    {R::Printf, 0x2F800024},                        // ets_printf
+    {R::InstallPutc1, 0x2F800028},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x2F80003C},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x2F800044},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x2F800054},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x2F800058},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x2F800060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x2F800074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x2F800078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x2F80007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x2F800094},                 // software_reset
+    {R::GetUartDevice, 0x2F8000BC},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x2F8000C4},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x2F8000CC},                  // ets_set_user_start
+    {R::Inflate, 0x2F800100},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x2F80012C},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x2F800130},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x2F800138},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x2F80013C}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x2F800140},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x2F800160},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x2F800164},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x2F800168},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x2F80016C},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x2F800170},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x2F800178},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x2F80017C},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x2F800194},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x2F8001A4},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x2F8001A8},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x2F800200},                // spi_flash_attach
+    {R::Memset, 0x2F8004C0},                        // memset
+    {R::Memcpy, 0x2F8004C4},                        // memcpy
+    {R::Memmove, 0x2F8004C8},                       // memmove
+    {R::GetXtalFrequency, 0x2F800708},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x2F80073C},                 // rom_gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x2F800750},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x2F800770},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x2F800774},               // ets_intr_unlock
+    {R::InterruptAttach, 0x2F800778},               // ets_isr_attach
+    {R::InterruptMask, 0x2F80077C},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x2F800780},               // ets_isr_unmask
+    {R::Md5Init, 0x2F8007A4},                       // MD5Init
+    {R::Md5Update, 0x2F8007A8},                     // MD5Update
+    {R::Md5Final, 0x2F8007AC},                      // MD5Final
+};
+constexpr RomFunction kEsp32h21RomFunctions[] = {
+    {R::Printf, 0x40000028},                        // ets_printf
+    {R::InstallPutc1, 0x4000002C},                  // ets_install_putc1
+    {R::DelayMicroseconds, 0x40000040},             // ets_delay_us
+    {R::UpdateCpuFrequency, 0x40000048},            // ets_update_cpu_frequency
+    {R::UartTxOneChar, 0x40000058},                 // uart_tx_one_char
+    {R::UartTxOneChar, 0x4000005C},                 // uart_tx_one_char2
+    {R::UartRxOneChar, 0x40000060},                 // uart_rx_one_char
+    {R::UartTxFlush, 0x40000074},                   // uart_tx_flush
+    {R::UartTxWaitIdle, 0x40000078},                // uart_tx_wait_idle
+    {R::UartDivModify, 0x4000007C},                 // uart_div_modify
+    {R::SoftwareReset, 0x40000090},                 // software_reset
+    {R::GetUartDevice, 0x400000B4},                 // GetUartDevice
+    {R::GetSecurityInfo, 0x400000BC},               // GetSecurityInfoProc
+    {R::SetUserStart, 0x400000C4},                  // ets_set_user_start
+    {R::Inflate, 0x400000F8},                       // tinfl_decompress
+    {R::SpiFlashWaitIdle, 0x40000108},              // esp_rom_spiflash_wait_idle
+    {R::SpiFlashWriteEncrypted, 0x4000010C},        // esp_rom_spiflash_write_encrypted
+    {R::SpiFlashWriteEncryptedEnable, 0x40000114},  // esp_rom_spiflash_write_encrypted_enable
+    {R::SpiFlashWriteEncryptedDisable, 0x40000118}, // esp_rom_spiflash_write_encrypted_disable
+    {R::SpiFlashEraseChip, 0x4000011C},             // esp_rom_spiflash_erase_chip
+    {R::SpiFlashEraseSector, 0x4000013C},           // esp_rom_spiflash_erase_sector
+    {R::SpiFlashEraseBlock, 0x40000140},            // esp_rom_spiflash_erase_block
+    {R::SpiFlashWrite, 0x40000144},                 // esp_rom_spiflash_write
+    {R::SpiFlashRead, 0x40000148},                  // esp_rom_spiflash_read
+    {R::SpiFlashUnlock, 0x4000014C},                // esp_rom_spiflash_unlock
+    {R::SpiFlashWriteEnable, 0x40000154},           // SPI_write_enable
+    {R::SpiFlashConfigParam, 0x40000158},           // esp_rom_spiflash_config_param
+    {R::SpiFlashUpdateId, 0x4000016C},              // esp_rom_spi_flash_update_id
+    {R::SpiFlashReadStatusHigh, 0x4000017C},        // esp_rom_spiflash_read_statushigh
+    {R::SpiFlashWriteStatus, 0x40000180},           // esp_rom_spiflash_write_status
+    {R::SpiFlashAttach, 0x400001D4},                // spi_flash_attach
+    {R::Memset, 0x40000498},                        // memset
+    {R::Memcpy, 0x4000049C},                        // memcpy
+    {R::Memmove, 0x400004A0},                       // memmove
+    {R::GetXtalFrequency, 0x40000694},              // ets_clk_get_xtal_freq
+    {R::GpioPadSelect, 0x400006C8},                 // gpio_pad_select_gpio
+    {R::InterruptSetPriority, 0x400006E0},          // esprv_intc_int_set_priority
+    {R::InterruptLock, 0x400006FC},                 // ets_intr_lock
+    {R::InterruptUnlock, 0x40000700},               // ets_intr_unlock
+    {R::InterruptAttach, 0x40000704},               // ets_isr_attach
+    {R::InterruptMask, 0x40000708},                 // ets_isr_mask
+    {R::InterruptUnmask, 0x4000070C},               // ets_isr_unmask
+    {R::Md5Init, 0x40000714},                       // MD5Init
+    {R::Md5Update, 0x40000718},                     // MD5Update
+    {R::Md5Final, 0x4000071C},                      // MD5Final
+};
 
 // esptool v5.3.1 targets/<chip>.py: RTC_CNTL_WDT* and RTC_CNTL_SWD*, and which chips' own
 // watchdog_reset it runs (C5 and C61 take the C3's, C6, H2 and H4 the classic hard reset).
@@ -377,8 +827,9 @@ constexpr RomCapabilities kModernRom{.flash_begin_encrypt_word = true, .security
 constexpr SpiRegisters kEsp8266Spi{0x60000200,   0x1C,         0x20, 0x24,
                                    std::nullopt, std::nullopt, 0x40, true};
 constexpr SpiRegisters kEsp32Spi{0x3FF42000, 0x1C, 0x20, 0x24, 0x28, 0x2C, 0x80, true};
+// ESP-IDF soc/spi_mem_reg.h: USER, USER1, USER2, MOSI_DLEN, MISO_DLEN, W0, RD_STATUS.
 constexpr SpiRegisters modernSpi(uint32_t base) {
-    return SpiRegisters{base, 0x18, 0x1C, 0x20, 0x24, 0x28, 0x58, false};
+    return SpiRegisters{base, 0x18, 0x1C, 0x20, 0x24, 0x28, 0x58, false, 0x2C};
 }
 
 constexpr RegisterField field(uint32_t address, uint8_t high_bit, uint8_t low_bit) {
@@ -538,6 +989,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32c3RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x3FCDFFF0,
         .image_min_rev_is_minor = true,
         .key_purposes = kEsp32c3KeyPurposes,
     },
@@ -561,6 +1014,8 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x60008844, 21, 20, 19, 16),
         .rom = kModernRom,
         .rom_functions = kEsp32c2RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x3FCDFFF0,
     },
     {
         .name = "esp32c6",
@@ -589,6 +1044,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32c6RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x4087FFEC,
         .key_purposes = kEsp32c3KeyPurposes,
     },
     {
@@ -620,7 +1077,9 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
-        .rom_functions = kEsp32c5RomFunctions,
+        .rom_functions = kEsp32c61RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x4084FFEC,
         .key_purposes = kEsp32c61KeyPurposes,
     },
     {
@@ -649,6 +1108,8 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B484C, 5, 4, 3, 0),
         .rom = kModernRom,
         .rom_functions = kEsp32c5RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x4085FFEC,
         .key_purposes = kEsp32c5KeyPurposes,
     },
     {
@@ -700,6 +1161,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
         .rom_functions = kEsp32h2RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x4084FFEC,
         .key_purposes = kEsp32h2KeyPurposes,
     },
     {
@@ -726,6 +1189,9 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
         .stub_supported = false,
+        .rom_functions = kEsp32h21RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x4084FFEC,
         .key_purposes = kEsp32h21KeyPurposes,
     },
     {
@@ -768,6 +1234,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32p4RomFunctions,
+        .peripheral_registers = {0x50000000, 0x50100000},
+        .rom_flash_record_pointer = 0x4FFBFFE8,
         .older_stub_name = "esp32p4-rev1",
         .older_stub_below_revision = 300,
         .key_purposes = kEsp32e22KeyPurposes,
@@ -803,6 +1271,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 32,
         .rom_functions = kEsp32h4RomFunctions,
+        .peripheral_registers = {0x60000000, 0x60100000},
+        .rom_flash_record_pointer = 0x4085FFE8,
         .key_purposes = kEsp32h4KeyPurposes,
     },
     {
@@ -834,6 +1304,8 @@ constexpr ChipDescription kChips[] = {
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
         .rom_functions = kEsp32s31RomFunctions,
+        .peripheral_registers = {0x50000000, 0x50100000},
+        .rom_flash_record_pointer = 0x2F07FFE0,
         .key_purposes = kEsp32s31KeyPurposes,
         .efuse_max_key = 4,
     },
@@ -863,6 +1335,73 @@ std::optional<std::string_view> lookupName(std::span<const FlashCode> table, uin
 }
 
 } // namespace
+
+std::optional<RomRoutine> romRoutineForSymbol(std::string_view symbol) {
+    struct Named {
+        std::string_view symbol;
+        RomRoutine routine;
+    };
+    static constexpr Named kSymbols[] = {
+        {"uart_tx_one_char", RomRoutine::UartTxOneChar},
+        {"uart_tx_one_char2", RomRoutine::UartTxOneChar},
+        {"uart_rx_one_char", RomRoutine::UartRxOneChar},
+        {"uart_tx_flush", RomRoutine::UartTxFlush},
+        {"uart_tx_wait_idle", RomRoutine::UartTxWaitIdle},
+        {"uart_div_modify", RomRoutine::UartDivModify},
+        {"GetUartDevice", RomRoutine::GetUartDevice},
+        {"ets_printf", RomRoutine::Printf},
+        {"ets_install_putc1", RomRoutine::InstallPutc1},
+        {"ets_delay_us", RomRoutine::DelayMicroseconds},
+        {"software_reset", RomRoutine::SoftwareReset},
+        {"ets_set_user_start", RomRoutine::SetUserStart},
+        {"ets_update_cpu_frequency", RomRoutine::UpdateCpuFrequency},
+        {"ets_get_xtal_freq", RomRoutine::GetXtalFrequency},
+        {"ets_clk_get_xtal_freq", RomRoutine::GetXtalFrequency},
+        {"gpio_pad_select_gpio", RomRoutine::GpioPadSelect},
+        {"rom_gpio_pad_select_gpio", RomRoutine::GpioPadSelect},
+        {"ets_efuse_get_spiconfig", RomRoutine::EfuseGetSpiConfig},
+        {"GetSecurityInfoProc", RomRoutine::GetSecurityInfo},
+        {"GetSecurityInfoProcEco1", RomRoutine::GetSecurityInfo},
+        {"GetSecurityInfoProcEco7", RomRoutine::GetSecurityInfo},
+        {"sip_download_begin", RomRoutine::SdioDownloadBegin},
+        {"esprv_intc_int_set_priority", RomRoutine::InterruptSetPriority},
+        {"ets_isr_attach", RomRoutine::InterruptAttach},
+        {"ets_isr_mask", RomRoutine::InterruptMask},
+        {"ets_isr_unmask", RomRoutine::InterruptUnmask},
+        {"ets_intr_lock", RomRoutine::InterruptLock},
+        {"ets_intr_unlock", RomRoutine::InterruptUnlock},
+        {"esp_rom_spiflash_attach", RomRoutine::SpiFlashAttach},
+        {"spi_flash_attach", RomRoutine::SpiFlashAttach},
+        {"esp_rom_spiflash_read", RomRoutine::SpiFlashRead},
+        {"esp_rom_spiflash_write", RomRoutine::SpiFlashWrite},
+        {"esp_rom_spiflash_erase_sector", RomRoutine::SpiFlashEraseSector},
+        {"esp_rom_spiflash_erase_block", RomRoutine::SpiFlashEraseBlock},
+        {"esp_rom_spiflash_erase_chip", RomRoutine::SpiFlashEraseChip},
+        {"esp_rom_spiflash_unlock", RomRoutine::SpiFlashUnlock},
+        {"esp_rom_spiflash_config_param", RomRoutine::SpiFlashConfigParam},
+        {"esp_rom_spiflash_read_statushigh", RomRoutine::SpiFlashReadStatusHigh},
+        {"esp_rom_spiflash_write_status", RomRoutine::SpiFlashWriteStatus},
+        {"SPI_write_enable", RomRoutine::SpiFlashWriteEnable},
+        {"esp_rom_spiflash_wait_idle", RomRoutine::SpiFlashWaitIdle},
+        {"esp_rom_spi_flash_update_id", RomRoutine::SpiFlashUpdateId},
+        {"esp_rom_spiflash_write_encrypted", RomRoutine::SpiFlashWriteEncrypted},
+        {"esp_rom_spiflash_write_encrypted_enable", RomRoutine::SpiFlashWriteEncryptedEnable},
+        {"esp_rom_spiflash_write_encrypted_disable", RomRoutine::SpiFlashWriteEncryptedDisable},
+        {"tinfl_decompress", RomRoutine::Inflate},
+        {"MD5Init", RomRoutine::Md5Init},
+        {"MD5Update", RomRoutine::Md5Update},
+        {"MD5Final", RomRoutine::Md5Final},
+        {"mbedtls_md5_starts_ret", RomRoutine::MbedtlsMd5Starts},
+        {"mbedtls_md5_update_ret", RomRoutine::MbedtlsMd5Update},
+        {"mbedtls_md5_finish_ret", RomRoutine::MbedtlsMd5Finish},
+        {"memset", RomRoutine::Memset},
+        {"memcpy", RomRoutine::Memcpy},
+        {"memmove", RomRoutine::Memmove},
+    };
+    for (const auto &named : kSymbols)
+        if (named.symbol == symbol) return named.routine;
+    return std::nullopt;
+}
 
 std::span<const ChipDescription> allChips() {
     return kChips;

@@ -1,6 +1,10 @@
 #include "riscv_cpu.h"
 
+#include "rom_routines.h"
+
 #include <algorithm>
+#include <array>
+#include <map>
 
 #include <unicorn/unicorn.h>
 
@@ -16,97 +20,190 @@ llvm::Error unicornError(const char *what, uc_err code) {
 
 } // namespace
 
-struct RiscVCore::Machine {
-    Machine(const chipdb::ChipDescription &chip, Bus &bus) : chip(chip), bus(bus) {}
+struct RiscVCore::Machine final : GuestMemory {
+    Machine(const chipdb::ChipDescription &chip, Bus &bus)
+        : chip(chip), bus(bus), routines(chip, bus, *this) {}
     Machine(const Machine &) = delete;
     Machine &operator=(const Machine &) = delete;
 
     const chipdb::ChipDescription &chip;
     Bus &bus;
+    RomRoutines routines;
     uc_engine *uc = nullptr;
     uint32_t pc = 0;
-    uint32_t return_address = 0; // in the ROM window: reaching it means the entry returned
+    uint32_t return_address = 0;       // in the ROM window: reaching it means the entry returned
+    uint32_t interrupt_return = 0;     // ... and here, that an interrupt handler returned
+    std::optional<uint32_t> resume_at; // where a run stopped inside a served routine goes on
     std::string fault;
     bool idle = false;
     bool returned = false;
+    bool software_reset = false;
+    bool handler_returned = false;
+    bool spinning = false;
+    uc_context *interrupted = nullptr; // the code's registers while a handler runs
 
-    ~Machine() {
+    // Spin detection: code that loops with nothing changing waits for an interrupt.
+    static constexpr uint64_t kQuietBlocks = 20000, kProbeBlocks = 4096;
+    uint64_t quiet_blocks = 0; // basic blocks run since the last register access or ROM call
+    std::map<uint32_t, std::array<uint32_t, 31>> probe; // block address -> registers there
+
+    ~Machine() override {
+        if (interrupted) uc_context_free(interrupted);
         if (uc) uc_close(uc);
     }
 
+    bool read(uint32_t address, std::span<uint8_t> out) override {
+        return uc_mem_read(uc, address, out.data(), out.size()) == UC_ERR_OK;
+    }
+    bool write(uint32_t address, std::span<const uint8_t> bytes) override {
+        return uc_mem_write(uc, address, bytes.data(), bytes.size()) == UC_ERR_OK;
+    }
+
     // Loads and stores on the chip's internal buses (0x20000000 to 0x7FFFFFFF: caches, RAM, ROM,
-    // RTC memory, peripherals) that reach memory or a register this model does not hold get a
-    // page that reads as zeros and keeps what is written. A model choice: no Espressif source
-    // lists which of these addresses fault on silicon, but esptool's own hardware tests read and
-    // write 0x400C0000 and dump 0x50000000 through its stub on every chip but the P4
-    // (test_esptool.py TestMemoryOperations), so there they do not. Outside the buses, the access
-    // faults.
-    static bool onUnmappedData(uc_engine *uc, uc_mem_type, uint64_t address, int, int64_t, void *) {
+    // RTC memory, peripherals) that reach nothing this model holds: a register in the chip's
+    // peripheral window reads 0 and ignores writes (so a self-clearing bit is clear at once);
+    // anywhere else a page that reads as zeros and keeps what is written. A model choice: no
+    // Espressif source lists which of these addresses fault on silicon, but esptool's own hardware
+    // tests read and write 0x400C0000 and dump 0x50000000 through its stub on every chip but the
+    // P4 (test_esptool.py TestMemoryOperations), so there they do not. Outside the buses, the
+    // access faults.
+    static bool onUnmappedData(uc_engine *uc, uc_mem_type, uint64_t address, int, int64_t,
+                               void *user) {
         if (address < 0x20000000 || address > 0x7FFFFFFF) return false;
-        return uc_mem_map(uc, address & ~0xFFFull, 0x1000, UC_PROT_READ | UC_PROT_WRITE) ==
-               UC_ERR_OK;
+        const auto &window = static_cast<Machine *>(user)->chip.peripheral_registers;
+        const uint64_t page = address & ~0xFFFull;
+        if (address >= window.start && address < window.end)
+            return uc_mmio_map(uc, page, 0x1000, &Machine::readsZero, nullptr,
+                               &Machine::ignoresWrites, nullptr) == UC_ERR_OK;
+        return uc_mem_map(uc, page, 0x1000, UC_PROT_READ | UC_PROT_WRITE) == UC_ERR_OK;
+    }
+    static uint64_t readsZero(uc_engine *, uint64_t, unsigned, void *) { return 0; }
+    static void ignoresWrites(uc_engine *, uint64_t, unsigned, uint64_t, void *) {}
+
+    void somethingHappened() {
+        quiet_blocks = 0;
+        if (!probe.empty()) probe.clear();
     }
 
     void stopIfIdle() {
+        somethingHappened();
         if (bus.idle()) {
             idle = true;
             uc_emu_stop(uc);
         }
     }
 
+    // At each basic block: after a long stretch with no register access and no ROM call, the
+    // registers at each block are noted for a while; finding them again at the same block means
+    // the code goes round a loop that changes nothing (polling a flag an interrupt handler sets).
+    static void onBlock(uc_engine *uc, uint64_t address, uint32_t, void *user) {
+        auto &m = *static_cast<Machine *>(user);
+        if (++m.quiet_blocks < kQuietBlocks) return;
+        if (m.quiet_blocks > kQuietBlocks + kProbeBlocks) return m.somethingHappened();
+        std::array<int, 31> ids;
+        std::array<uint32_t, 31> values;
+        std::array<void *, 31> pointers;
+        for (int i = 0; i < 31; ++i) ids[i] = UC_RISCV_REG_X1 + i, pointers[i] = &values[i];
+        uc_reg_read_batch(uc, ids.data(), pointers.data(), 31);
+        auto [seen, fresh] = m.probe.try_emplace(uint32_t(address), values);
+        if (!fresh && seen->second == values) {
+            m.spinning = true;
+            m.resume_at = uint32_t(address);
+            uc_emu_stop(uc);
+            return;
+        }
+        seen->second = values;
+    }
+
     // Before each instruction in the ROM window: a known routine runs on the host, then the `ret`
     // planted there returns to the caller.
     static void onRomInstruction(uc_engine *uc, uint64_t address, uint32_t, void *user) {
         auto &machine = *static_cast<Machine *>(user);
+        machine.somethingHappened();
         if (address == machine.return_address) {
             machine.returned = true;
             uc_emu_stop(uc);
             return;
         }
+        if (address == machine.interrupt_return && machine.interrupted) {
+            machine.handler_returned = true;
+            uc_emu_stop(uc);
+            return;
+        }
         for (const auto &function : machine.chip.rom_functions) {
             if (function.address != address) continue;
-            uint32_t a0 = 0, result = 0;
-            uc_reg_read(uc, UC_RISCV_REG_A0, &a0);
-            switch (function.routine) {
-            case chipdb::RomRoutine::UartTxOneChar:
-                machine.bus.uartSend(uint8_t(a0));
-                break;
-            case chipdb::RomRoutine::UartRxOneChar:
-                // uart_rx_one_char(uint8_t *out): 0 and the byte, or 1 when none has arrived.
-                if (auto byte = machine.bus.uartReceive()) {
-                    uint8_t value = *byte;
-                    uc_mem_write(uc, a0, &value, 1);
-                } else {
-                    result = 1;
-                    machine.stopIfIdle();
-                }
-                break;
-            case chipdb::RomRoutine::UartTxFlush:
-                break; // the UART model sends at line rate on its own
-            case chipdb::RomRoutine::SpiFlashAttach:
-                machine.bus.flashAttached();
-                break;
-            case chipdb::RomRoutine::GetUartDevice:
-                result = machine.bus.uartDeviceAddress();
-                if (!result) {
-                    machine.fault = "the code asked for the ROM's UartDevice record, whose place "
-                                    "in RAM no Espressif source gives for this chip";
-                    uc_emu_stop(uc);
-                    return;
-                }
-                break;
-            case chipdb::RomRoutine::DelayMicroseconds:
-                machine.bus.delay(a0);
-                machine.stopIfIdle();
-                break;
+            std::array<uint32_t, 8> args;
+            std::array<int, 8> ids;
+            std::array<void *, 8> pointers;
+            for (int i = 0; i < 8; ++i) ids[i] = UC_RISCV_REG_A0 + i, pointers[i] = &args[i];
+            uc_reg_read_batch(uc, ids.data(), pointers.data(), 8);
+            uint32_t stack = 0, ra = 0;
+            uc_reg_read(uc, UC_RISCV_REG_SP, &stack);
+            uc_reg_read(uc, UC_RISCV_REG_RA, &ra);
+            auto outcome = machine.routines.call(function.routine, args, stack);
+            if (!outcome) {
+                machine.fault = llvm::toString(outcome.takeError());
+                uc_emu_stop(uc);
+                return;
             }
-            uc_reg_write(uc, UC_RISCV_REG_A0, &result);
+            uc_reg_write(uc, UC_RISCV_REG_A0, &outcome->result);
+            if (outcome->software_reset) {
+                machine.software_reset = true;
+                uc_emu_stop(uc);
+                return;
+            }
+            // A run that stops here goes on at the caller, the routine done once.
+            if (machine.bus.idle()) {
+                machine.idle = true;
+                machine.resume_at = ra;
+                uc_emu_stop(uc);
+            }
             return;
         }
         machine.fault = "the code called ROM address 0x" + llvm::utohexstr(address, true) +
                         ", which this virtual chip does not serve";
         uc_emu_stop(uc);
     }
+
+    // An interrupt the code can take now (a raised line it unmasked and attached a handler to,
+    // interrupts on) becomes a call of its handler; the code's registers wait until it returns.
+    bool enterInterrupt() {
+        const InterruptTable &table = routines.interrupts();
+        if (interrupted || table.locked) return false;
+        uint32_t mstatus = 0;
+        uc_reg_read(uc, UC_RISCV_REG_MSTATUS, &mstatus);
+        if (!(mstatus & kMachineInterruptEnable)) return false;
+        const uint32_t lines = bus.interruptLines() & table.unmasked;
+        for (unsigned line = 0; line < table.handlers.size(); ++line) {
+            const auto &handler = table.handlers[line];
+            if (!(lines >> line & 1) || !handler.function) continue;
+            if (uc_context_alloc(uc, &interrupted) != UC_ERR_OK) return false;
+            uc_reg_write(uc, UC_RISCV_REG_PC, &pc);
+            uc_context_save(uc, interrupted);
+            // The ROM's vector saves the code's registers below its stack before the call.
+            uint32_t sp = 0;
+            uc_reg_read(uc, UC_RISCV_REG_SP, &sp);
+            sp = (sp - kTrapFrame) & ~15u;
+            uc_reg_write(uc, UC_RISCV_REG_SP, &sp);
+            uc_reg_write(uc, UC_RISCV_REG_A0, &handler.argument);
+            uc_reg_write(uc, UC_RISCV_REG_RA, &interrupt_return);
+            pc = handler.function;
+            somethingHappened();
+            return true;
+        }
+        return false;
+    }
+
+    void leaveInterrupt() {
+        uc_context_restore(uc, interrupted);
+        uc_context_free(interrupted);
+        interrupted = nullptr;
+        uc_reg_read(uc, UC_RISCV_REG_PC, &pc);
+        somethingHappened();
+    }
+
+    static constexpr uint32_t kMachineInterruptEnable = 1u << 3; // mstatus.MIE
+    static constexpr uint32_t kTrapFrame = 128;
 
     static uint64_t onRegisterRead(uc_engine *, uint64_t offset, unsigned size, void *user) {
         auto &[machine, base] = *static_cast<std::pair<Machine *, uint32_t> *>(user);
@@ -218,9 +315,16 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
                 reinterpret_cast<void *>(&Machine::onUnmappedData), machine.get(), 1, 0);
     uc_hook_add(uc, &hook, UC_HOOK_CODE, reinterpret_cast<void *>(&Machine::onRomInstruction),
                 machine.get(), rom.start, rom.end - 1);
+    uc_hook_add(uc, &hook, UC_HOOK_BLOCK, reinterpret_cast<void *>(&Machine::onBlock),
+                machine.get(), 1, 0);
     // The ROM calls the entry as a function, on its own stack near the top of DRAM.
     machine->pc = entry;
     machine->return_address = rom.start;
+    machine->interrupt_return = rom.start + 4;
+    // The ROM loader runs with interrupts on (it takes its own input by interrupt).
+    uint32_t mstatus = Machine::kMachineInterruptEnable;
+    uc_reg_write(uc, UC_RISCV_REG_MSTATUS, &mstatus);
+    if (auto error = machine->routines.initialise()) return error;
     uint32_t stack = (dram.end - 0x4000) & ~15u;
     uc_reg_write(uc, UC_RISCV_REG_SP, &stack);
     uc_reg_write(uc, UC_RISCV_REG_RA, &machine->return_address);
@@ -229,16 +333,36 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
 
 llvm::Expected<RiscVCore::Stop> RiscVCore::run(std::chrono::milliseconds budget) {
     Machine &m = *machine_;
-    if (m.returned) return Stop::Returned;
-    m.idle = false;
-    uc_err code = uc_emu_start(m.uc, m.pc, 0, uint64_t(budget.count()) * 1000, 0);
-    uc_reg_read(m.uc, UC_RISCV_REG_PC, &m.pc);
-    if (!m.fault.empty()) return llvm::createStringError(llvm::inconvertibleErrorCode(), m.fault);
-    if (code != UC_ERR_OK)
-        return llvm::createStringError(llvm::inconvertibleErrorCode(), "CPU fault at pc 0x%08x: %s",
-                                       m.pc, uc_strerror(code));
-    if (m.returned) return Stop::Returned;
-    return m.idle ? Stop::Idle : Stop::OutOfTime;
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    for (;;) {
+        if (m.returned) return Stop::Returned;
+        m.idle = m.spinning = m.handler_returned = false;
+        m.resume_at.reset();
+        m.enterInterrupt();
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return Stop::OutOfTime;
+        uc_err code = uc_emu_start(m.uc, m.pc, 0, uint64_t(left.count()), 0);
+        uc_reg_read(m.uc, UC_RISCV_REG_PC, &m.pc);
+        if (m.resume_at) m.pc = *m.resume_at;
+        if (!m.fault.empty())
+            return llvm::createStringError(llvm::inconvertibleErrorCode(), m.fault);
+        if (code != UC_ERR_OK)
+            return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                           "CPU fault at pc 0x%08x: %s", m.pc, uc_strerror(code));
+        if (m.software_reset) return Stop::SoftwareReset;
+        if (m.returned) return Stop::Returned;
+        if (m.handler_returned) {
+            m.leaveInterrupt();
+            continue;
+        }
+        if (m.spinning) {
+            if (m.bus.waitForInterrupt()) continue;
+            return Stop::Idle;
+        }
+        if (m.idle) return Stop::Idle;
+        if (std::chrono::steady_clock::now() >= deadline) return Stop::OutOfTime;
+    }
 }
 
 } // namespace esptools::vchip

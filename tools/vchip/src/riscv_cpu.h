@@ -24,27 +24,46 @@ struct LoadedSegment {
     std::vector<uint8_t> data;
 };
 
+class SpiFlash;
+
 // What running code reaches outside RAM: the chip's side of the ROM routines and registers.
 class Bus {
 public:
     virtual ~Bus() = default;
     virtual void uartSend(uint8_t byte) = 0;
     virtual std::optional<uint8_t> uartReceive() = 0;
+    // uart_tx_wait_idle: the code's time moves on until the last byte queued has left.
+    virtual void waitTransmitIdle() = 0;
+    // uart_div_modify: a new divider, (clock << 4) / baud, taking effect at once.
+    virtual void setUartDivider(uint32_t divider_sixteenths) = 0;
     virtual void delay(uint32_t microseconds) = 0;
     // The code ran the ROM's flash attach.
     virtual void flashAttached() = 0;
+    virtual SpiFlash &flash() = 0;
+    // The ROM's flash routines return when the part is idle: the flash's busy time since the last
+    // call is charged to the code's clock.
+    virtual void flashWaitIdle() = 0;
     // Where the ROM's UartDevice record lies in RAM; 0 when this model does not know.
     virtual uint32_t uartDeviceAddress() = 0;
+    // What GetSecurityInfoProc fills in: the ROM's GET_SECURITY_INFO answer.
+    virtual std::vector<uint8_t> securityInfo() = 0;
     virtual uint32_t readRegister(uint32_t address) = 0;
     virtual void writeRegister(uint32_t address, uint32_t value) = 0;
+    // The CPU interrupt lines whose sources are raised (bit n: line n), and a line whose handler
+    // the code has replaced with its own (the ROM no longer takes that source's input).
+    virtual uint32_t interruptLines() = 0;
+    virtual void interruptHandlerAttached(unsigned line) = 0;
     // Asked after each register access: true when the code only waits for input that has not
     // come, so the run may stop until the host sends more.
     virtual bool idle() = 0;
+    // The code spins with nothing to do until an interrupt: true once one is raised (time may
+    // move on to the next arrival), false when the run must stop and wait for the host.
+    virtual bool waitForInterrupt() = 0;
 };
 
 class RiscVCore {
 public:
-    enum class Stop { Idle, Returned, OutOfTime };
+    enum class Stop { Idle, Returned, OutOfTime, SoftwareReset };
 
     // Maps memory, loads the segments and sets the entry point; `peripherals` are the register
     // pages (4 KiB each) the bus serves.

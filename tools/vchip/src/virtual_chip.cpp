@@ -237,6 +237,33 @@ public:
             runSpiUserCommand();
             registers_[address] = value & ~(1u << 18); // the engine finishes at once
         }
+        if (address == spi.base && spi.rd_status && (value & kFlashOperations)) {
+            runSpiFlashOperation(value);
+            registers_[address] = 0;
+        }
+    }
+
+    // The CMD register's built-in flash operations (ESP-IDF spi_mem_reg.h: SPI_MEM_FLASH_WREN
+    // bit 30, RDSR 27, SE 24, BE 23, CE 22), which esp-stub-lib uses to erase without waiting
+    // and to poll WIP (flash.c stub_target_flash_erase_sector_start, stub_target_flash_is_busy).
+    static constexpr uint32_t kFlashWren = 1u << 30, kFlashRdsr = 1u << 27, kFlashSe = 1u << 24,
+                              kFlashBe = 1u << 23, kFlashCe = 1u << 22;
+    static constexpr uint32_t kFlashOperations =
+        kFlashWren | kFlashRdsr | kFlashSe | kFlashBe | kFlashCe;
+    void runSpiFlashOperation(uint32_t command) {
+        const auto &spi = chip_.spi;
+        const bool busy = (flash_busy_ && flash_busy_()) || Clock::now() < spi_busy_until_;
+        if (command & kFlashRdsr) {
+            constexpr uint8_t kWriteInProgress = 0x01;
+            registers_[spi.base + *spi.rd_status] =
+                flash_attached_ ? flash_->statusRegister(0) | (busy ? kWriteInProgress : 0) : 0xFF;
+        }
+        if (!flash_attached_ || busy) return; // a busy part ignores all but RDSR
+        const uint32_t address = readRegister(spi.base + 4) & 0xFFFFFF;
+        if (command & kFlashWren) flash_->transact(0x06, std::nullopt, 0, {}, 0);
+        if (command & kFlashSe) flash_->transact(0x20, address, 24, {}, 0);
+        if (command & kFlashBe) flash_->transact(0xD8, address, 24, {}, 0);
+        if (command & kFlashCe) flash_->transact(0xC7, std::nullopt, 0, {}, 0);
     }
 
     // While this says the flash is still busy with an erase or program, the flash answers only
@@ -274,8 +301,10 @@ private:
 
     void initialiseRegisters() {
         if (chip_.magic_value) registers_[chipdb::kChipDetectMagicRegister] = *chip_.magic_value;
-        // A UART divider that gives a 40 MHz crystal estimate at 115200 baud.
-        registers_[chip_.uart_clkdiv_reg] = 40'000'000 / 115200 * chip_.xtal_clk_divider;
+        // A UART divider for 115200 baud from the crystal (40 MHz where esptool estimates it), the
+        // clock ets_get_xtal_freq reports to code that sets a new rate.
+        registers_[chip_.uart_clkdiv_reg] =
+            chip_.fixed_crystal_mhz.value_or(40) * 1'000'000 / 115200 * chip_.xtal_clk_divider;
         const uint8_t *m = options_.mac;
         const uint32_t lo = uint32_t(m[2]) << 24 | m[3] << 16 | m[4] << 8 | m[5];
         switch (chip_.mac_layout) {
@@ -528,14 +557,21 @@ private:
     }
 
     void securityInfo(std::vector<uint8_t> &out) {
+        return reply(out, kGetSecurityInfo, 0, securityInfoBytes());
+    }
+
+public:
+    // No eFuse burned: flags, flash_crypt_cnt and key purposes are 0; then the chip id.
+    std::vector<uint8_t> securityInfoBytes() const {
         std::vector<uint8_t> info(chip_.rom.security_info_bytes, 0);
         if (info.size() >= 20) {
             uint32_t id = chip_.image_chip_id.value_or(0);
             for (int i = 0; i < 4; ++i) info[12 + i] = uint8_t(id >> (8 * i));
         }
-        return reply(out, kGetSecurityInfo, 0, info);
+        return info;
     }
 
+private:
     struct Download {
         uint32_t address;
         uint32_t size;
@@ -860,6 +896,7 @@ private:
         if (options_.timing) horizon_ = present;
         resume_at_.reset();
         sent_in_run_ = false;
+        delayed_in_run_ = {};
         slice_end_ = Clock::now() + std::chrono::milliseconds(100);
         auto result = core_->run(std::chrono::milliseconds(5000));
         if (!result) {
@@ -871,6 +908,10 @@ private:
             return stopCode();
         }
         if (*result == RiscVCore::Stop::Returned) stopCode();
+        if (*result == RiscVCore::Stop::SoftwareReset) {
+            stopCode();
+            bootFromFlash(kSoftwareReset);
+        }
     }
 
     // Lets code paused at the present run on up to the new present.
@@ -880,6 +921,7 @@ private:
 
     void stopCode() {
         resume_at_.reset();
+        code_owns_uart_line_ = false;
         core_.reset();
         wire_.clear();
         rx_fifo_.clear();
@@ -892,7 +934,9 @@ private:
 
     // --- the bus running code sees: UART0, USB-Serial-JTAG and the SPI flash controller --------
 
-    static constexpr uint32_t kUartFifo = 0x00, kUartClkdiv = 0x14, kUartStatus = 0x1C;
+    // ESP-IDF uart_reg.h (the RISC-V chips): FIFO, INT_RAW, INT_ST, INT_ENA, CLKDIV, STATUS.
+    static constexpr uint32_t kUartFifo = 0x00, kUartIntRaw = 0x04, kUartIntSt = 0x08,
+                              kUartClkdiv = 0x14, kUartStatus = 0x1C;
     static constexpr size_t kUartFifoSize = 128;
     // ESP-IDF usb_serial_jtag_reg.h: EP1 (the FIFO byte), EP1_CONF (WR_DONE, IN data free, OUT
     // data available); both endpoints move 64-byte packets.
@@ -910,10 +954,69 @@ private:
     static constexpr unsigned kIdlePolls = 64;
 
     // The ROM's own output routines print on the port the ROM talks on.
+    // A ROM routine prints (the run may stop after it: the routine is not repeated).
     void uartSend(uint8_t byte) override {
+        pauseWhileHostBehind();
+        transmit(byte);
+    }
+    void transmit(uint8_t byte) {
         if (usb_) return lineSend(byte);
         if (options_.timing && transmitBacklog() >= kUartFifoSize) return; // TX FIFO overflow
         lineSend(byte);
+    }
+    // Without the timing model the line is infinitely fast, but the host reads at its own pace:
+    // code that prints on and on waits (as at a full TX FIFO) until the host catches up.
+    static constexpr size_t kUnreadOutputLimit = 64 * 1024;
+    void pauseWhileHostBehind() {
+        if (options_.timing || output_.size() < kUnreadOutputLimit) return;
+        pause_ = true;
+        if (!resume_at_) resume_at_ = Clock::now();
+    }
+
+    void waitTransmitIdle() override {
+        if (options_.timing) cpu_clock_ = std::max(cpu_clock_, line_free_at_);
+    }
+
+    // uart_div_modify writes the integer part and the 4-bit fraction and commits them.
+    void setUartDivider(uint32_t sixteenths) override {
+        if (usb_link_) return;
+        clkdiv_written_ = (sixteenths >> 4) | (sixteenths & 15) << 20;
+        commitClockDivider();
+    }
+
+    SpiFlash &flash() override { return rom_.flash(); }
+    void flashWaitIdle() override {
+        auto busy = rom_.flash().takeBusyTime();
+        if (options_.timing) cpu_clock_ = std::max(cpu_clock_, flash_busy_until_) + busy;
+    }
+    std::vector<uint8_t> securityInfo() override { return rom_.securityInfoBytes(); }
+
+    // UART0's receive interrupts, level-modelled: RXFIFO_FULL and RXFIFO_TOUT are raised while
+    // the FIFO holds bytes and no more are due (a model choice: silicon raises FULL at its
+    // threshold and TOUT after the line idles a few bit-times; the handlers drain the FIFO on
+    // either). The ROM routes UART0 to CPU line 5 (esp-flasher-stub transport.c attaches there;
+    // ESP-IDF soc.h ETS_UART0_INUM).
+    static constexpr unsigned kRomUartLine = 5;
+    uint32_t uartRawInterrupts() {
+        if (usb_link_) return 0;
+        settleReceiveFifo();
+        return rx_fifo_.empty() ? 0 : kUartRxInterrupts;
+    }
+    uint32_t interruptLines() override {
+        return (uartRawInterrupts() & uart_int_ena_) ? 1u << kRomUartLine : 0;
+    }
+    void interruptHandlerAttached(unsigned line) override {
+        if (line == kRomUartLine) code_owns_uart_line_ = true;
+    }
+    bool waitForInterrupt() override {
+        for (;;) {
+            if (interruptLines()) return true;
+            if (!advanceToNextEvent()) return false; // nothing until the host sends more
+            if (pause_) {                            // the next arrival is in the future
+                pause_ = false;
+                return false;
+            }
+        }
     }
 
     // A byte leaves for the host when the line is free.
@@ -939,7 +1042,11 @@ private:
 
     uint32_t uartDeviceAddress() override {
         auto word = chipdb::romConsoleWord(*options_.chip, options_.revision);
-        return word.address ? word.address - chipdb::kConsoleNumberOffset : 0;
+        if (word.address) return word.address - chipdb::kConsoleNumberOffset;
+        // Where no source places the record but the console is UART0, a zeroed record in the
+        // ROM's data (a model choice) says what matters: console UART0, baud not recorded.
+        const uint32_t rom_data = options_.chip->rom_flash_record_pointer;
+        return !usb_link_ && rom_data ? (rom_data - 0x80) & ~3u : 0;
     }
 
     std::optional<uint8_t> uartReceive() override {
@@ -978,6 +1085,7 @@ private:
             if (!resume_at_) resume_at_ = std::max(Clock::now(), line_free_at_);
         }
         sent_since_status_poll_ = false;
+        pauseWhileHostBehind();
         settleReceiveFifo();
         if (rx_fifo_.empty() && transmitBacklog() >= transmitCapacity() / 2) {
             advanceToNextEvent();
@@ -1021,6 +1129,10 @@ private:
                 return clkdiv_written_; // what was written, committed or not
             case kUartIntEna:
                 return uart_int_ena_;
+            case kUartIntRaw:
+                return uartRawInterrupts();
+            case kUartIntSt:
+                return uartRawInterrupts() & uart_int_ena_;
             default:
                 return 0; // UART_REG_UPDATE reads 0 once the commit is done, at once here
             }
@@ -1054,7 +1166,7 @@ private:
         if (address >= chip.uart_base && address < chip.uart_base + 0x1000) {
             const uint32_t offset = address - chip.uart_base;
             // With a USB console, UART0's TX pin leads nowhere the host listens.
-            if (offset == kUartFifo && !usb_link_) uartSend(uint8_t(value));
+            if (offset == kUartFifo && !usb_link_) transmit(uint8_t(value));
             if (offset == kUartIntEna) uart_int_ena_ = value;
             if (offset == kUartClkdiv) {
                 clkdiv_written_ = value;
@@ -1093,9 +1205,20 @@ private:
     bool idle() override { return std::exchange(waiting_, false) || std::exchange(pause_, false); }
 
     void delay(uint32_t microseconds) override {
-        if (options_.timing) cpu_clock_ += std::chrono::microseconds(microseconds);
-        // Code that only waits for time to pass, with no input to handle, is idle.
-        waiting_ = wire_.empty() && rx_fifo_.empty();
+        if (options_.timing) {
+            cpu_clock_ += std::chrono::microseconds(microseconds);
+            if (cpu_clock_ > horizon_) { // the code has waited into the future: go on then
+                pause_ = true;
+                resume_at_ = cpu_clock_;
+            }
+            return;
+        }
+        // Without the timing model a delay takes no time, so code that speaks after one (a
+        // stub's greeting) is heard at once; code that only waits, long and with no input to
+        // handle, is idle until the host sends.
+        delayed_in_run_ += std::chrono::microseconds(microseconds);
+        waiting_ =
+            delayed_in_run_ > std::chrono::milliseconds(500) && wire_.empty() && rx_fifo_.empty();
     }
 
     // Host bytes that have reached the chip by the code's current time enter the RX FIFO; with the
@@ -1121,7 +1244,7 @@ private:
 
     bool romHandlerArmed() const {
         return usb_ ? (usb_int_ena_ & kUsbRxInterrupt) != 0
-                    : (uart_int_ena_ & kUartRxInterrupts) != 0;
+                    : !code_owns_uart_line_ && (uart_int_ena_ & kUartRxInterrupts) != 0;
     }
     void armRomHandlers() {
         uart_int_ena_ = usb_link_ ? 0 : kUartRxInterrupts;
@@ -1222,6 +1345,8 @@ private:
     std::vector<uint8_t> usb_in_; // USB's IN endpoint: bytes held until the packet is sent
     std::map<uint32_t, uint32_t> usb_registers_;
     uint32_t uart_int_ena_ = 0, usb_int_ena_ = 0; // interrupt enables, as the ROM left them
+    bool code_owns_uart_line_ = false; // the code attached its own handler where the ROM's was
+    std::chrono::microseconds delayed_in_run_{0};
     uint64_t taken_by_rom_handler_ = 0;
     uint64_t rx_overflows_ = 0;
     uint32_t clkdiv_ = 0;         // the divider in use

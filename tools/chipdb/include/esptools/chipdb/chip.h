@@ -83,6 +83,9 @@ struct SpiRegisters {
     std::optional<uint8_t> mosi_dlen, miso_dlen; // absent on ESP8266
     uint8_t w0 = 0;
     bool address_msb_aligned = false; // address shifted to the top of the ADDR register
+    // SPI_MEM_RD_STATUS_REG, where the CMD register's own flash operations (SPI_MEM_FLASH_RDSR
+    // and the rest, bits 31..22) leave the status; absent where this model does not run them.
+    std::optional<uint8_t> rd_status;
 };
 
 // What the chip's ROM loader implements (protocol.md §4/§6).
@@ -102,12 +105,59 @@ struct RomCapabilities {
 // A ROM routine code may call, at its fixed address (ESP-IDF
 // components/esp_rom/<chip>/ld/<chip>.rom.ld).
 enum class RomRoutine : uint8_t {
+    // the console
     UartTxOneChar,
     UartRxOneChar,
     UartTxFlush,
-    DelayMicroseconds,
-    SpiFlashAttach,
+    UartTxWaitIdle,
+    UartDivModify,
     GetUartDevice, // returns the ROM's UartDevice (its console number at kConsoleNumberOffset)
+    Printf,
+    InstallPutc1,
+    // the system
+    DelayMicroseconds,
+    SoftwareReset,
+    SetUserStart,
+    UpdateCpuFrequency,
+    GetXtalFrequency,
+    GpioPadSelect,
+    EfuseGetSpiConfig,
+    GetSecurityInfo,
+    SdioDownloadBegin, // whether the ROM is in SDIO download mode
+    InterruptSetPriority,
+    InterruptAttach,
+    InterruptMask,
+    InterruptUnmask,
+    InterruptLock,
+    InterruptUnlock,
+    // SPI flash (esp_rom_spiflash.h)
+    SpiFlashAttach,
+    SpiFlashRead,
+    SpiFlashWrite,
+    SpiFlashEraseSector,
+    SpiFlashEraseBlock,
+    SpiFlashEraseChip,
+    SpiFlashUnlock,
+    SpiFlashConfigParam,
+    SpiFlashReadStatusHigh,
+    SpiFlashWriteStatus,
+    SpiFlashWriteEnable,
+    SpiFlashWaitIdle,
+    SpiFlashUpdateId,
+    SpiFlashWriteEncrypted,
+    SpiFlashWriteEncryptedEnable,
+    SpiFlashWriteEncryptedDisable,
+    // libraries in ROM
+    Inflate, // miniz tinfl_decompress
+    Md5Init,
+    Md5Update,
+    Md5Final,
+    MbedtlsMd5Starts,
+    MbedtlsMd5Update,
+    MbedtlsMd5Finish,
+    Memset,
+    Memcpy,
+    Memmove,
 };
 struct RomFunction {
     RomRoutine routine;
@@ -228,6 +278,13 @@ struct ChipDescription {
     bool stub_supported = true;
     // ROM routines the virtual chip serves to code it runs; empty: it cannot run code yet.
     std::span<const RomFunction> rom_functions;
+    // The peripheral register window (ESP-IDF soc.h SOC_PERIPHERAL_LOW..HIGH): running code that
+    // reaches a register there this model does not hold reads 0, and its writes do nothing.
+    AddressRange peripheral_registers{0, 0};
+    // Where the ROM keeps the pointer to its flash record (rom_spiflash_legacy_data in
+    // <chip>.rom.ld): esp_rom_spiflash_chip_t (device_id, chip_size, block, sector and page size,
+    // status mask), which the ROM's flash routines fill and stubs read. 0: unknown.
+    uint32_t rom_flash_record_pointer = 0;
     // Chips whose early revisions need another stub build (esptool's esp32p4-rev1.json).
     const char *older_stub_name = nullptr;
     uint32_t older_stub_below_revision = 0; // major * 100 + minor
@@ -249,6 +306,10 @@ std::span<const ChipDescription> allChips();
 const ChipDescription *findChip(std::string_view name);
 const ChipDescription *findChipByImageId(uint16_t image_chip_id);
 const ChipDescription *findChipByMagic(uint32_t magic);
+
+// The routine a ROM linker-script symbol names (ESP-IDF <chip>.rom*.ld), for the routines the
+// virtual chip serves; several symbols may name one routine (uart_tx_one_char2).
+std::optional<RomRoutine> romRoutineForSymbol(std::string_view symbol);
 
 // "esp8266, esp32, ..." for error messages.
 std::string_view chipNameList();
