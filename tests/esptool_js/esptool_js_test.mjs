@@ -5,7 +5,9 @@
 // in the package) to the RISC-V chips, which esp-vchip runs: detection, a compressed write, the
 // stub's MD5, read-back, erase-region and erase-flash, each checked against the data and the file.
 //
-//   node esptool_js_test.mjs --vchip build/tools/vchip/esp-vchip --chip esp32c3 [--stub] [--trace] [--verbose]
+// --console usb: download mode on the chip's USB-Serial-JTAG, which the stub finds and answers on.
+//
+//   node esptool_js_test.mjs --vchip build/tools/vchip/esp-vchip --chip esp32c3 [--stub [--console usb]] [--trace] [--verbose]
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -25,7 +27,8 @@ import { TcpSerialPort } from "./tcp_transport.mjs";
 //   flashIdSize: for the ESP8266, esptool-js 0.7.0 sets SPI_MOSI_DLEN_OFFS = 0 instead of leaving it
 //     undefined, so runSpiflashCommand() takes the ESP32 path and writes the MISO length to
 //     SPI_CMD (0x60000200) instead of SPI_USR1; only the manufacturer byte comes back.
-// `revision`: the chip revision esp-vchip models, where its ROM routines are a later ROM's.
+// `revision`: the chip revision esp-vchip models for the stub, where esptool-js's stub is built for
+// a later ROM than revision 0's (the P4's ROM routines, the C61's USB console number).
 const CHIPS = {
   esp8266: { name: "ESP8266", deflate: false, md5: false, flashBegin: false, flashIdSize: false },
   esp32: { name: "ESP32", flashBegin: false },
@@ -35,7 +38,7 @@ const CHIPS = {
   esp32c3: { name: "ESP32-C3" },
   esp32c5: { name: "ESP32-C5" },
   esp32c6: { name: "ESP32-C6" },
-  esp32c61: { name: "ESP32-C61" },
+  esp32c61: { name: "ESP32-C61", revision: "300" },
   esp32h2: { name: "ESP32-H2" },
   esp32p4: { name: "ESP32-P4", revision: "300" },
 };
@@ -48,6 +51,7 @@ const { values: args } = parseArgs({
     size: { type: "string", default: String(1024 * 1024) },
     "time-limit": { type: "string", default: "120" },
     stub: { type: "boolean", default: false },
+    console: { type: "string", default: "uart" },
     trace: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
   },
@@ -119,6 +123,7 @@ function romMd5(reported) {
 async function startVchip() {
   const options = ["--chip", args.chip, "--flash-file", flashFile, "--listen", "127.0.0.1:0", "--mac", args.mac];
   if (args.stub && chip.revision) options.push("--revision", chip.revision);
+  if (args.console !== "uart") options.push("--console", args.console);
   vchip = spawn(args.vchip, options, {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -336,7 +341,7 @@ async function withStub(loader, transport, started) {
     check(first === -1, `byte 0x${first.toString(16)} of the flash file is 0x${flash[first]?.toString(16)}`);
   });
   console.log(
-    `PASS [${args.chip}] esptool-js ${loader.chip.CHIP_NAME} with its stub: detect, ${data.length}z write, ` +
+    `PASS [${args.chip}] esptool-js ${loader.chip.CHIP_NAME} with its stub over ${args.console}: detect, ${data.length}z write, ` +
       `MD5, read-back, erase-region, erase-flash (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
 }

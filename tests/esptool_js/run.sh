@@ -21,8 +21,10 @@ if [[ ! -d $here/node_modules/esptool-js ]]; then
   (cd "$here" && npm ci --no-audit --no-fund) || { echo "FAIL: npm ci in $here"; exit 1; }
 fi
 
-# esptool-js's own stub runs on the chips esp-vchip can execute code for (RISC-V).
+# esptool-js's own stub runs on the chips esp-vchip can execute code for (RISC-V), over UART0 and,
+# where the chip has one, over USB-Serial-JTAG.
 riscv=" esp32c2 esp32c3 esp32c5 esp32c6 esp32c61 esp32h2 esp32p4 "
+usb=" esp32c3 esp32c5 esp32c6 esp32c61 esp32h2 esp32p4 "
 failed=()
 start=$SECONDS
 for chip in "${chips[@]}"; do
@@ -30,6 +32,10 @@ for chip in "${chips[@]}"; do
   if [[ $riscv == *" $chip "* ]]; then
     node "$here/esptool_js_test.mjs" --vchip "$vchip" --chip "$chip" --stub --time-limit 60 ||
       failed+=("$chip(stub)")
+  fi
+  if [[ $usb == *" $chip "* ]]; then
+    node "$here/esptool_js_test.mjs" --vchip "$vchip" --chip "$chip" --stub --console usb --time-limit 60 ||
+      failed+=("$chip(stub, usb)")
   fi
 done
 if ((${#failed[@]})); then

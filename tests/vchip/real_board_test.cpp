@@ -77,6 +77,37 @@ TEST(VchipConsole, CodeReachesTheHostOnlyThroughThePortTheRomTalksOn) {
     }
 }
 
+// A stub speaks first: after the ROM's delay, its greeting leaves with no further word from the
+// host (a delay is not waiting for input).
+TEST(VchipConsole, CodeThatSpeaksAfterADelayIsHeardWithoutTheHostWriting) {
+    // ESP32-C3: ets_delay_us(10000) (0x40000050), uart_tx_one_char('!') (0x40000068), then `j .`.
+    auto code = program({0x00002537, 0x71050513, 0x400002B7, 0x050280E7, 0x02100513, 0x400002B7,
+                         0x068280E7, 0x0000006F});
+    Client client("esp32c3");
+    runCode(client, 0x40380000, code);
+    std::string output = readAll(*client.chip, std::chrono::milliseconds(200));
+    EXPECT_NE(output.find('!'), npos) << output;
+}
+
+// As Espressif's flasher stubs take their input: a handler attached to the ROM's UART0 line
+// (ets_isr_attach(5, ...), ets_isr_unmask(1 << 5)) while the main code spins on memory.
+TEST(VchipConsole, InputReachesTheInterruptHandlerTheCodeAttached) {
+    // ESP32-C3. Main: attach `handler` to line 5 (0x40000604), unmask it (0x4000060C), `j .`.
+    // handler: n = UART0 STATUS & 0x3ff; echo n bytes FIFO to FIFO; INT_CLR = ~0; ret.
+    auto code = program({0x00500513, 0x00000597, 0x02458593, 0x00000613, 0x400002B7, 0x604280E7,
+                         0x02000513, 0x400002B7, 0x60C280E7, 0x0000006F, 0x600002B7, 0x01C2A303,
+                         0x3FF37313, 0x00030A63, 0x0002A503, 0x00A2A023, 0xFFF30313, 0xFF1FF06F,
+                         0xFFF00393, 0x0072A823, 0x00008067});
+    Client client("esp32c3");
+    runCode(client, 0x40380000, code);
+    readAll(*client.chip, std::chrono::milliseconds(20));
+    for (const std::string word : {"ping", "pong"}) {
+        client.chip->write(std::vector<uint8_t>(word.begin(), word.end()));
+        std::string output = readAll(*client.chip, std::chrono::milliseconds(100));
+        EXPECT_NE(output.find(word), npos) << "sent " << word << ", heard '" << output << "'";
+    }
+}
+
 TEST(VchipConsole, TheRomsInterruptHandlerTakesInputUntilCodeMasksIt) {
     // ESP32-C3: an echo loop over UART0's STATUS (+0x1C) and FIFO registers, with and without
     // first clearing UART_INT_ENA (+0x0C), which the ROM loader leaves on.

@@ -171,6 +171,8 @@ int main(int argc, char **argv) {
         "flash size")("mac", po::value<std::string>(), "MAC address aa:bb:cc:dd:ee:ff")(
         "revision", po::value<std::string>(), "chip revision, major*100+minor")(
         "timing", po::bool_switch(), "real-time UART and flash timing")(
+        "console", po::value<std::string>(),
+        "the port download mode talks on: uart (default), usb (USB-Serial-JTAG), otg (USB-OTG)")(
         "listen", po::value<std::string>(),
         "serve raw TCP on HOST:PORT (default host 127.0.0.1; port 0 picks one)")(
         "keep-running", po::bool_switch(),
@@ -199,6 +201,7 @@ int main(int argc, char **argv) {
     if (vm.count("mac")) spec += "&mac=" + vm["mac"].as<std::string>();
     if (vm.count("revision")) spec += "&rev=" + vm["revision"].as<std::string>();
     if (vm["timing"].as<bool>()) spec += "&timing=1";
+    if (vm.count("console")) spec += "&console=" + vm["console"].as<std::string>();
     if (vm.count("fault"))
         for (const auto &fault : vm["fault"].as<std::vector<std::string>>()) spec += "&" + fault;
     auto options = vchip::parsePortSpec(spec);

@@ -302,6 +302,13 @@ constexpr uint32_t kMmu16To64[] = {0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu8To64[] = {0x2000, 0x4000, 0x8000, 0x10000};
 constexpr uint32_t kMmu32To256[] = {0x8000, 0x10000, 0x20000, 0x40000};
 
+// USB-Serial-JTAG's map registers (.usb_serial_jtag_interrupt): ESP-IDF soc headers, through
+// esp-stub-lib's copies: INTERRUPT_CORE0_USB_INTR_MAP_REG (C3 0x600C2000 + 0x68, C61 0x60010000 +
+// 0xB0), INTMTX_CORE0_USB_INTR_MAP_REG (C6 + 0xC0, H2 + 0x94),
+// INTERRUPT_CORE0_USB_SERIAL_JTAG_INTR_MAP_REG (C5 + 0xD8, H4 0x6009A000 + 0xD0),
+// INTERRUPT_CORE0_USB_DEVICE_INT_MAP_REG (P4 0x500D6000 + 0x58); the CLIC chips' (C5, C61, H4, P4)
+// take the line plus CLIC_EXT_INTR_NUM_OFFSET, 16 (clic_reg.h).
+
 // The ROM routines the virtual chip serves, at the addresses ESP-IDF's linker scripts give
 // (components/esp_rom/<chip>/ld/<chip>.rom*.ld; the ESP32-P4's are rom.eco5*.ld, chip revision 3.0
 // and later). tools/chipdb/rom/<chip>.ld holds those lines verbatim, and a test keeps the two
@@ -978,6 +985,7 @@ constexpr ChipDescription kChips[] = {
         // UARTDEV_BUF_NO: esptool v5.2 targets/esp32c3.py (UartDev at 0x3FCDF064 before v1.1,
         // 0x3FCDF060 from it; buff_uart_no 24 bytes in).
         .usb_serial_jtag_base = 0x60043000,
+        .usb_serial_jtag_interrupt = {0x600C2068, 0},
         .rom_console = {.word = {0x3FCDF078, 3},
                         .word_before = {0x3FCDF07C, 3},
                         .changes_at_revision = 101},
@@ -1035,6 +1043,7 @@ constexpr ChipDescription kChips[] = {
         .spi = modernSpi(0x60003000),
         .uart_reg_update = 0x98,
         .usb_serial_jtag_base = 0x6000F000,
+        .usb_serial_jtag_interrupt = {0x600100C0, 0},
         .rom_console = {.word = {0x4087F580, 3}}, // esptool v5.2 targets/esp32c6.py
         .watchdogs = kEsp32c6Watchdogs,
         .efuse_base = 0x600B0800,
@@ -1068,6 +1077,7 @@ constexpr ChipDescription kChips[] = {
         .uart_reg_update = 0x98,
         // esptool v5.2 targets/esp32c61.py: the word and its value changed after v0.2.
         .usb_serial_jtag_base = 0x6000F000,
+        .usb_serial_jtag_interrupt = {0x600100B0, 16},
         .rom_console = {.word = {0x4084F5E4, 4},
                         .word_before = {0x4084F5EC, 3},
                         .changes_at_revision = 3},
@@ -1100,6 +1110,7 @@ constexpr ChipDescription kChips[] = {
         .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
         .usb_serial_jtag_base = 0x6000F000,
+        .usb_serial_jtag_interrupt = {0x600100D8, 16},
         .rom_console = {.word = {0x4085F514, 3}}, // esptool v5.2 targets/esp32c5.py
         .watchdogs = kEsp32c5Watchdogs,
         .efuse_base = 0x600B4800,
@@ -1152,6 +1163,7 @@ constexpr ChipDescription kChips[] = {
         .spi = modernSpi(0x60003000),
         .uart_reg_update = 0x98,
         .usb_serial_jtag_base = 0x6000F000,
+        .usb_serial_jtag_interrupt = {0x60010094, 0},
         .rom_console = {.word = {0x4084FEFC, 3}}, // esptool v5.2 targets/esp32h2.py
         .watchdogs = kEsp32h2Watchdogs,
         .efuse_base = 0x600B0800,
@@ -1222,6 +1234,7 @@ constexpr ChipDescription kChips[] = {
         // (UartDev at 0x4FF3FEB0 before v3.0, 0x4FFBFEB0 from it; 5 for USB-OTG, after which
         // its hard_reset is always the watchdog).
         .usb_serial_jtag_base = 0x500D2000,
+        .usb_serial_jtag_interrupt = {0x500D6058, 16},
         .rom_console = {.word = {0x4FFBFEC8, 6, 5},
                         .word_before = {0x4FF3FEC8, 6, 5},
                         .changes_at_revision = 300},
@@ -1263,6 +1276,7 @@ constexpr ChipDescription kChips[] = {
         // esptool v5.2 gives the C6's UARTDEV_BUF_NO (0x4087F580), which lies past the H4's RAM
         // (ESP-IDF soc.h: SOC_DRAM_HIGH 0x40860000): where its ROM keeps the word is not known.
         .usb_serial_jtag_base = 0x6001D000,
+        .usb_serial_jtag_interrupt = {0x6009A0D0, 16},
         .watchdogs = kEsp32h4Watchdogs,
         .efuse_base = 0x600B1800,
         .mac_layout = MacLayout::StandardEui64,

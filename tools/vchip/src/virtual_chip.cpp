@@ -867,6 +867,11 @@ private:
         peripherals.push_back(chip.uart_base & ~0xFFFu);
         peripherals.push_back(chip.spi.base & ~0xFFFu);
         if (chip.usb_serial_jtag_base) peripherals.push_back(chip.usb_serial_jtag_base & ~0xFFFu);
+        // The interrupt matrix's USB map register holds what code writes (the ROM's routing).
+        if (uint32_t map = chip.usb_serial_jtag_interrupt.map_register) {
+            rom_.writeRegister(map, 0);
+            peripherals.push_back(map & ~0xFFFu);
+        }
         for (uint32_t watchdog : {chip.watchdogs.rwdt_config0, chip.watchdogs.swd_config})
             if (watchdog) peripherals.push_back(watchdog & ~0xFFFu);
         std::sort(peripherals.begin(), peripherals.end());
@@ -921,7 +926,7 @@ private:
 
     void stopCode() {
         resume_at_.reset();
-        code_owns_uart_line_ = false;
+        code_owns_uart_line_ = code_owns_usb_line_ = false;
         core_.reset();
         wire_.clear();
         rx_fifo_.clear();
@@ -1002,11 +1007,26 @@ private:
         settleReceiveFifo();
         return rx_fifo_.empty() ? 0 : kUartRxInterrupts;
     }
+    // USB-Serial-JTAG's OUT-packet interrupt (USB_SERIAL_JTAG_INT_ENA bit 2), raised while the
+    // endpoint holds bytes, on the line the code routed it to through the interrupt matrix.
+    std::optional<unsigned> usbLine() {
+        const auto &route = options_.chip->usb_serial_jtag_interrupt;
+        if (!usb_ || !route.map_register) return std::nullopt;
+        const uint32_t mapped = rom_.readRegister(route.map_register);
+        if (mapped < route.line_offset || mapped - route.line_offset >= 32) return std::nullopt;
+        return mapped - route.line_offset;
+    }
     uint32_t interruptLines() override {
-        return (uartRawInterrupts() & uart_int_ena_) ? 1u << kRomUartLine : 0;
+        uint32_t lines = (uartRawInterrupts() & uart_int_ena_) ? 1u << kRomUartLine : 0;
+        if (auto line = usbLine(); line && (usb_int_ena_ & kUsbRxInterrupt)) {
+            settleReceiveFifo();
+            if (!rx_fifo_.empty()) lines |= 1u << *line;
+        }
+        return lines;
     }
     void interruptHandlerAttached(unsigned line) override {
         if (line == kRomUartLine) code_owns_uart_line_ = true;
+        if (usbLine() == line) code_owns_usb_line_ = true;
     }
     bool waitForInterrupt() override {
         for (;;) {
@@ -1243,7 +1263,7 @@ private:
     size_t transmitCapacity() const { return usb_ ? kUsbPacket : kUartFifoSize; }
 
     bool romHandlerArmed() const {
-        return usb_ ? (usb_int_ena_ & kUsbRxInterrupt) != 0
+        return usb_ ? !code_owns_usb_line_ && (usb_int_ena_ & kUsbRxInterrupt) != 0
                     : !code_owns_uart_line_ && (uart_int_ena_ & kUartRxInterrupts) != 0;
     }
     void armRomHandlers() {
@@ -1346,6 +1366,7 @@ private:
     std::map<uint32_t, uint32_t> usb_registers_;
     uint32_t uart_int_ena_ = 0, usb_int_ena_ = 0; // interrupt enables, as the ROM left them
     bool code_owns_uart_line_ = false; // the code attached its own handler where the ROM's was
+    bool code_owns_usb_line_ = false;
     std::chrono::microseconds delayed_in_run_{0};
     uint64_t taken_by_rom_handler_ = 0;
     uint64_t rx_overflows_ = 0;

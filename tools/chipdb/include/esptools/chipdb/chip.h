@@ -260,6 +260,13 @@ struct ChipDescription {
     // EP1 +0x00 (FIFO byte), EP1_CONF +0x04 (WR_DONE bit 0, IN data free bit 1, OUT data
     // available bit 2), INT_RAW/ST/ENA/CLR +0x08/0x0C/0x10/0x14. 0: the chip has none.
     uint32_t usb_serial_jtag_base = 0;
+    // Where code routes USB-Serial-JTAG's interrupt to a CPU line: the interrupt matrix's map
+    // register for it (ESP-IDF interrupt_core0_reg.h / interrupt_matrix_reg.h), which takes the
+    // line plus line_offset (CLIC_EXT_INTR_NUM_OFFSET on the CLIC chips). 0: not modelled.
+    struct InterruptRoute {
+        uint32_t map_register = 0;
+        uint8_t line_offset = 0;
+    } usb_serial_jtag_interrupt{};
     RomConsole rom_console{};
     UsbOtgConsole usb_otg{};
     WatchdogRegisters watchdogs{};
