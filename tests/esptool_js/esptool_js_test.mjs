@@ -6,6 +6,8 @@
 // stub's MD5, read-back, erase-region and erase-flash, each checked against the data and the file.
 //
 // --console usb: download mode on the chip's USB-Serial-JTAG, which the stub finds and answers on.
+// --timing: the chip in real time (UART at its baud, datasheet flash times), so the stub's interrupt
+// handler takes bytes as they arrive while its main loop erases and writes.
 //
 //   node esptool_js_test.mjs --vchip build/tools/vchip/esp-vchip --chip esp32c3 [--stub [--console usb]] [--trace] [--verbose]
 import { spawn } from "node:child_process";
@@ -52,6 +54,7 @@ const { values: args } = parseArgs({
     "time-limit": { type: "string", default: "120" },
     stub: { type: "boolean", default: false },
     console: { type: "string", default: "uart" },
+    timing: { type: "boolean", default: false },
     trace: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
   },
@@ -124,6 +127,7 @@ async function startVchip() {
   const options = ["--chip", args.chip, "--flash-file", flashFile, "--listen", "127.0.0.1:0", "--mac", args.mac];
   if (args.stub && chip.revision) options.push("--revision", chip.revision);
   if (args.console !== "uart") options.push("--console", args.console);
+  if (args.timing) options.push("--timing");
   vchip = spawn(args.vchip, options, {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -341,7 +345,7 @@ async function withStub(loader, transport, started) {
     check(first === -1, `byte 0x${first.toString(16)} of the flash file is 0x${flash[first]?.toString(16)}`);
   });
   console.log(
-    `PASS [${args.chip}] esptool-js ${loader.chip.CHIP_NAME} with its stub over ${args.console}: detect, ${data.length}z write, ` +
+    `PASS [${args.chip}] esptool-js ${loader.chip.CHIP_NAME} with its stub over ${args.console}${args.timing ? ", timed" : ""}: detect, ${data.length}z write, ` +
       `MD5, read-back, erase-region, erase-flash (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 
 #include <unicorn/unicorn.h>
 
@@ -40,12 +41,16 @@ struct RiscVCore::Machine final : GuestMemory {
     bool software_reset = false;
     bool handler_returned = false;
     bool spinning = false;
+    bool interrupt_check = false; // look for a raised line at the next block
+    bool interrupt_due = false;   // the run stopped to take an interrupt
+    uint64_t blocks = 0;
     uc_context *interrupted = nullptr; // the code's registers while a handler runs
 
     // Spin detection: code that loops with nothing changing waits for an interrupt.
     static constexpr uint64_t kQuietBlocks = 20000, kProbeBlocks = 4096;
     uint64_t quiet_blocks = 0; // basic blocks run since the last register access or ROM call
     std::map<uint32_t, std::array<uint32_t, 31>> probe; // block address -> registers there
+    std::set<uint32_t> waiting_places;                  // blocks where the code spun before
 
     ~Machine() override {
         if (interrupted) uc_context_free(interrupted);
@@ -81,6 +86,7 @@ struct RiscVCore::Machine final : GuestMemory {
     static void ignoresWrites(uc_engine *, uint64_t, unsigned, uint64_t, void *) {}
 
     void somethingHappened() {
+        interrupt_check = true; // a register access or a ROM call may have raised a line
         quiet_blocks = 0;
         if (!probe.empty()) probe.clear();
     }
@@ -98,7 +104,22 @@ struct RiscVCore::Machine final : GuestMemory {
     // the code goes round a loop that changes nothing (polling a flag an interrupt handler sets).
     static void onBlock(uc_engine *uc, uint64_t address, uint32_t, void *user) {
         auto &m = *static_cast<Machine *>(user);
-        if (++m.quiet_blocks < kQuietBlocks) return;
+        // An interrupt is taken between blocks, as soon after the event that raised it as this
+        // model looks: after a register access or ROM call, and every 1024 blocks of plain code.
+        if ((++m.blocks & 1023) == 0) m.interrupt_check = true;
+        if (m.interrupt_check) {
+            m.interrupt_check = false;
+            if (m.deliverableLine()) {
+                m.interrupt_due = true;
+                m.resume_at = uint32_t(address);
+                uc_emu_stop(uc);
+                return;
+            }
+        }
+        // A block where the code was found waiting before is watched at once: waiting loops
+        // come back to the same place (a stub's main loop, between two interrupts).
+        const bool known = m.waiting_places.count(uint32_t(address)) != 0;
+        if (++m.quiet_blocks < kQuietBlocks && !known) return;
         if (m.quiet_blocks > kQuietBlocks + kProbeBlocks) return m.somethingHappened();
         std::array<int, 31> ids;
         std::array<uint32_t, 31> values;
@@ -107,6 +128,7 @@ struct RiscVCore::Machine final : GuestMemory {
         uc_reg_read_batch(uc, ids.data(), pointers.data(), 31);
         auto [seen, fresh] = m.probe.try_emplace(uint32_t(address), values);
         if (!fresh && seen->second == values) {
+            m.waiting_places.insert(uint32_t(address));
             m.spinning = true;
             m.resume_at = uint32_t(address);
             uc_emu_stop(uc);
@@ -167,16 +189,25 @@ struct RiscVCore::Machine final : GuestMemory {
 
     // An interrupt the code can take now (a raised line it unmasked and attached a handler to,
     // interrupts on) becomes a call of its handler; the code's registers wait until it returns.
-    bool enterInterrupt() {
+    std::optional<unsigned> deliverableLine() {
         const InterruptTable &table = routines.interrupts();
-        if (interrupted || table.locked) return false;
+        if (interrupted || table.locked) return std::nullopt;
+        uint32_t armed = 0; // unmasked lines with a handler: without one, nothing to ask the bus
+        for (unsigned line = 0; line < table.handlers.size(); ++line)
+            if ((table.unmasked >> line & 1) && table.handlers[line].function) armed |= 1u << line;
+        if (!armed) return std::nullopt;
         uint32_t mstatus = 0;
         uc_reg_read(uc, UC_RISCV_REG_MSTATUS, &mstatus);
-        if (!(mstatus & kMachineInterruptEnable)) return false;
-        const uint32_t lines = bus.interruptLines() & table.unmasked;
-        for (unsigned line = 0; line < table.handlers.size(); ++line) {
-            const auto &handler = table.handlers[line];
-            if (!(lines >> line & 1) || !handler.function) continue;
+        if (!(mstatus & kMachineInterruptEnable)) return std::nullopt;
+        const uint32_t lines = bus.interruptLines() & armed;
+        for (unsigned line = 0; line < table.handlers.size(); ++line)
+            if (lines >> line & 1) return line;
+        return std::nullopt;
+    }
+
+    bool enterInterrupt() {
+        if (auto line = deliverableLine()) {
+            const auto &handler = routines.interrupts().handlers[*line];
             if (uc_context_alloc(uc, &interrupted) != UC_ERR_OK) return false;
             uc_reg_write(uc, UC_RISCV_REG_PC, &pc);
             uc_context_save(uc, interrupted);
@@ -336,7 +367,7 @@ llvm::Expected<RiscVCore::Stop> RiscVCore::run(std::chrono::milliseconds budget)
     const auto deadline = std::chrono::steady_clock::now() + budget;
     for (;;) {
         if (m.returned) return Stop::Returned;
-        m.idle = m.spinning = m.handler_returned = false;
+        m.idle = m.spinning = m.handler_returned = m.interrupt_due = false;
         m.resume_at.reset();
         m.enterInterrupt();
         auto left = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -356,6 +387,7 @@ llvm::Expected<RiscVCore::Stop> RiscVCore::run(std::chrono::milliseconds budget)
             m.leaveInterrupt();
             continue;
         }
+        if (m.interrupt_due) continue;
         if (m.spinning) {
             if (m.bus.waitForInterrupt()) continue;
             return Stop::Idle;

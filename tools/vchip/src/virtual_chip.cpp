@@ -941,7 +941,7 @@ private:
 
     // ESP-IDF uart_reg.h (the RISC-V chips): FIFO, INT_RAW, INT_ST, INT_ENA, CLKDIV, STATUS.
     static constexpr uint32_t kUartFifo = 0x00, kUartIntRaw = 0x04, kUartIntSt = 0x08,
-                              kUartClkdiv = 0x14, kUartStatus = 0x1C;
+                              kUartClkdiv = 0x14, kUartStatus = 0x1C, kUartConf1 = 0x24;
     static constexpr size_t kUartFifoSize = 128;
     // ESP-IDF usb_serial_jtag_reg.h: EP1 (the FIFO byte), EP1_CONF (WR_DONE, IN data free, OUT
     // data available); both endpoints move 64-byte packets.
@@ -960,8 +960,17 @@ private:
 
     // The ROM's own output routines print on the port the ROM talks on.
     // A ROM routine prints (the run may stop after it: the routine is not repeated).
+    // uart_tx_one_char waits for room in the TX FIFO, so nothing it sends is lost: the code's
+    // time moves on until the oldest byte in the FIFO has left.
     void uartSend(uint8_t byte) override {
         pauseWhileHostBehind();
+        if (options_.timing && !usb_ && transmitBacklog() >= kUartFifoSize) {
+            cpu_clock_ = output_[output_.size() - kUartFifoSize].at;
+            if (cpu_clock_ > horizon_) { // the code has run into the future: go on then
+                pause_ = true;
+                resume_at_ = cpu_clock_;
+            }
+        }
         transmit(byte);
     }
     void transmit(uint8_t byte) {
@@ -996,16 +1005,24 @@ private:
     }
     std::vector<uint8_t> securityInfo() override { return rom_.securityInfoBytes(); }
 
-    // UART0's receive interrupts, level-modelled: RXFIFO_FULL and RXFIFO_TOUT are raised while
-    // the FIFO holds bytes and no more are due (a model choice: silicon raises FULL at its
-    // threshold and TOUT after the line idles a few bit-times; the handlers drain the FIFO on
-    // either). The ROM routes UART0 to CPU line 5 (esp-flasher-stub transport.c attaches there;
-    // ESP-IDF soc.h ETS_UART0_INUM).
+    // UART0's receive interrupts (ESP-IDF uart_reg.h: RXFIFO_FULL bit 0, RXFIFO_TOUT bit 8).
+    // With the timing model, FULL once the FIFO holds the threshold the code set (UART_CONF1's
+    // RXFIFO_FULL_THRHD, its low 8 bits), TOUT when no byte follows within one byte-time (the
+    // stubs' 10 bit-time timeout; a model choice: it fires as the gap starts, not after it).
+    // Without it every byte has arrived at once, so both are raised while the FIFO holds any.
+    // The ROM routes UART0 to CPU line 5 (esp-flasher-stub transport.c attaches there; ESP-IDF
+    // soc.h ETS_UART0_INUM).
     static constexpr unsigned kRomUartLine = 5;
+    static constexpr uint32_t kRxFifoFull = 1u << 0, kRxTimeout = 1u << 8;
     uint32_t uartRawInterrupts() {
         if (usb_link_) return 0;
         settleReceiveFifo();
-        return rx_fifo_.empty() ? 0 : kUartRxInterrupts;
+        if (rx_fifo_.empty()) return 0;
+        if (!options_.timing) return kUartRxInterrupts;
+        uint32_t raw = 0;
+        if (rx_fifo_.size() >= std::max<uint32_t>(uart_conf1_ & 0xFF, 1)) raw |= kRxFifoFull;
+        if (wire_.empty() || wire_.front().first > cpu_clock_ + perByte()) raw |= kRxTimeout;
+        return raw;
     }
     // USB-Serial-JTAG's OUT-packet interrupt (USB_SERIAL_JTAG_INT_ENA bit 2), raised while the
     // endpoint holds bytes, on the line the code routed it to through the interrupt matrix.
@@ -1153,6 +1170,8 @@ private:
                 return uartRawInterrupts();
             case kUartIntSt:
                 return uartRawInterrupts() & uart_int_ena_;
+            case kUartConf1:
+                return uart_conf1_;
             default:
                 return 0; // UART_REG_UPDATE reads 0 once the commit is done, at once here
             }
@@ -1188,6 +1207,7 @@ private:
             // With a USB console, UART0's TX pin leads nowhere the host listens.
             if (offset == kUartFifo && !usb_link_) transmit(uint8_t(value));
             if (offset == kUartIntEna) uart_int_ena_ = value;
+            if (offset == kUartConf1) uart_conf1_ = value;
             if (offset == kUartClkdiv) {
                 clkdiv_written_ = value;
                 if (!chip.uart_reg_update) commitClockDivider();
@@ -1252,7 +1272,11 @@ private:
                 continue;
             }
             if (usb_ && rx_fifo_.size() >= kUsbPacket) break;
-            if (options_.timing && rx_fifo_.size() >= kUartFifoSize)
+            // Code that takes its input by interrupt loses nothing here: on silicon its handler
+            // runs even while a ROM flash routine does (they run with interrupts on), which this
+            // model, running a routine whole, cannot show; the FIFO holds the bytes instead.
+            const bool handler_drains = code_owns_uart_line_ && (uart_int_ena_ & kUartRxInterrupts);
+            if (options_.timing && rx_fifo_.size() >= kUartFifoSize && !handler_drains)
                 ++rx_overflows_;
             else
                 rx_fifo_.push_back(wire_.front().second);
@@ -1367,6 +1391,7 @@ private:
     uint32_t uart_int_ena_ = 0, usb_int_ena_ = 0; // interrupt enables, as the ROM left them
     bool code_owns_uart_line_ = false; // the code attached its own handler where the ROM's was
     bool code_owns_usb_line_ = false;
+    uint32_t uart_conf1_ = 0;
     std::chrono::microseconds delayed_in_run_{0};
     uint64_t taken_by_rom_handler_ = 0;
     uint64_t rx_overflows_ = 0;
