@@ -219,6 +219,32 @@ TEST_F(RomRoutinesTest, TheRomsFlashRecordHoldsTheDeviceIdAndTheConfiguredParame
         << "beyond the configured size, as the ROM checks";
 }
 
+// esp_rom_opiflash_exec_cmd, as stubs use it for the flash id and 4-byte commands: thirteen
+// arguments, five of them on the stack.
+TEST_F(RomRoutinesTest, ExecCommandRunsOneTransactionOnThePart) {
+    const uint32_t stack = kRam + 0x300, miso = kRam + 0x400, mosi = kRam + 0x500;
+    auto exec = [&](uint32_t command, uint32_t address, uint32_t address_bits, uint32_t mosi_bits,
+                    uint32_t miso_bits, bool write_erase) {
+        for (uint32_t i = 0;
+             uint32_t value : {mosi_bits, miso, miso_bits, 1u, uint32_t(write_erase)})
+            memory.setWord(stack + 4 * i++, value);
+        return call(RomRoutine::SpiFlashExecCommand,
+                    {1, 0, command, 8, address, address_bits, 0, mosi}, stack);
+    };
+    EXPECT_EQ(exec(0x9F, 0, 0, 0, 24, false), 0u); // RDID
+    const uint32_t rdid = bus.part->jedecId();
+    EXPECT_EQ(memory.at(miso)[0], rdid & 0xFF);
+    EXPECT_EQ(memory.at(miso)[2], rdid >> 16 & 0xFF);
+    // WREN, then a page program of 4 bytes at 0x2000 through the same routine.
+    exec(0x06, 0, 0, 0, 0, false);
+    const uint8_t bytes[] = {0x12, 0x34, 0x56, 0x78};
+    memory.put(mosi, bytes);
+    exec(0x02, 0x2000, 24, 32, 0, true);
+    uint8_t stored[4];
+    bus.part->read(0x2000, stored);
+    EXPECT_TRUE(std::equal(std::begin(bytes), std::end(bytes), stored));
+}
+
 TEST_F(RomRoutinesTest, PrintfFormatsArgumentsFromRegistersAndTheStack) {
     const uint32_t format = kRam + 0x100, text = kRam + 0x200, stack = kRam + 0x300;
     const char fmt[] = "%s=%d %u 0x%08x [%4d|%-3d] %c%% %x %x %x %x";

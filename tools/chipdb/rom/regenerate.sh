@@ -19,7 +19,10 @@ symbols=(uart_tx_one_char uart_tx_one_char2 uart_rx_one_char uart_tx_flush uart_
   ets_clk_get_xtal_freq gpio_pad_select_gpio rom_gpio_pad_select_gpio esprv_intc_int_set_priority
   ets_isr_attach ets_isr_mask ets_isr_unmask ets_intr_lock ets_intr_unlock MD5Init MD5Update
   MD5Final mbedtls_md5_starts_ret mbedtls_md5_update_ret mbedtls_md5_finish_ret sip_download_begin
-  GetSecurityInfoProc GetSecurityInfoProcEco1 GetSecurityInfoProcEco7 rom_spiflash_legacy_data)
+  GetSecurityInfoProc GetSecurityInfoProcEco1 GetSecurityInfoProcEco7 rom_spiflash_legacy_data
+  esp_rom_opiflash_exec_cmd esp_rom_opiflash_exec_cmd_eco1 esp_rom_opiflash_exec_cmd_eco2
+  esp_rom_opiflash_exec_cmd_eco3 esp_rom_opiflash_exec_cmd_eco5 esp_rom_opiflash_exec_cmd_eco6
+  esp_rom_opiflash_exec_cmd_eco7)
 pattern="^[[:space:]]*(PROVIDE[[:space:]]*\([[:space:]]*)?($(IFS='|'; echo "${symbols[*]}"))[[:space:]]*="
 for chip in esp32c2 esp32c3 esp32c5 esp32c6 esp32c61 esp32h2 esp32h21 esp32h4 esp32p4 esp32s31; do
   dir=$root/$chip/ld

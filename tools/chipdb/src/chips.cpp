@@ -458,6 +458,8 @@ constexpr RomFunction kEsp32c5RomFunctions[] = {
     {R::Md5Update, 0x4000079C},                     // MD5Update
     {R::Md5Final, 0x400007A0},                      // MD5Final
     {R::SdioDownloadBegin, 0x40001558},             // sip_download_begin
+    {R::SpiFlashExecCommand, 0x4002C42A},           // esp_rom_opiflash_exec_cmd_eco2
+    {R::SpiFlashExecCommand, 0x4002E9F4},           // esp_rom_opiflash_exec_cmd_eco3
 };
 constexpr RomFunction kEsp32c6RomFunctions[] = {
     {R::Printf, 0x40000028},                        // ets_printf
@@ -553,6 +555,7 @@ constexpr RomFunction kEsp32c61RomFunctions[] = {
     {R::Md5Init, 0x4000077C},                       // MD5Init
     {R::Md5Update, 0x40000780},                     // MD5Update
     {R::Md5Final, 0x40000784},                      // MD5Final
+    {R::SpiFlashExecCommand, 0x4002ACEA},           // esp_rom_opiflash_exec_cmd
 };
 constexpr RomFunction kEsp32h2RomFunctions[] = {
     {R::Printf, 0x40000028},                        // ets_printf
@@ -694,6 +697,11 @@ constexpr RomFunction kEsp32p4RomFunctions[] = {
     {R::Md5Init, 0x4FC005E0},                       // MD5Init
     {R::Md5Update, 0x4FC005E4},                     // MD5Update
     {R::Md5Final, 0x4FC005E8},                      // MD5Final
+    {R::SpiFlashExecCommand, 0x4FC0FE76},           // esp_rom_opiflash_exec_cmd_eco1
+    {R::SpiFlashExecCommand, 0x4FC10320},           // esp_rom_opiflash_exec_cmd_eco2
+    {R::SpiFlashExecCommand, 0x4FC109E4},           // esp_rom_opiflash_exec_cmd_eco5
+    {R::SpiFlashExecCommand, 0x4FC10A60},           // esp_rom_opiflash_exec_cmd_eco6
+    {R::SpiFlashExecCommand, 0x4FC10B40},           // esp_rom_opiflash_exec_cmd_eco7
 };
 constexpr RomFunction kEsp32s31RomFunctions[] = {
     {R::Printf, 0x2F800024},                        // ets_printf
@@ -711,6 +719,7 @@ constexpr RomFunction kEsp32s31RomFunctions[] = {
     {R::GetSecurityInfo, 0x2F8000C4},               // GetSecurityInfoProc
     {R::SetUserStart, 0x2F8000CC},                  // ets_set_user_start
     {R::Inflate, 0x2F800100},                       // tinfl_decompress
+    {R::SpiFlashExecCommand, 0x2F800118},           // esp_rom_opiflash_exec_cmd
     {R::SpiFlashWaitIdle, 0x2F80012C},              // esp_rom_spiflash_wait_idle
     {R::SpiFlashWriteEncrypted, 0x2F800130},        // esp_rom_spiflash_write_encrypted
     {R::SpiFlashWriteEncryptedEnable, 0x2F800138},  // esp_rom_spiflash_write_encrypted_enable
@@ -831,9 +840,11 @@ constexpr RomCapabilities kEsp32Rom{.security_info_bytes = 0};
 constexpr RomCapabilities kEsp32s2Rom{.flash_begin_encrypt_word = true, .security_info_bytes = 12};
 constexpr RomCapabilities kModernRom{.flash_begin_encrypt_word = true, .security_info_bytes = 20};
 
-constexpr SpiRegisters kEsp8266Spi{0x60000200,   0x1C,         0x20, 0x24,
-                                   std::nullopt, std::nullopt, 0x40, true};
-constexpr SpiRegisters kEsp32Spi{0x3FF42000, 0x1C, 0x20, 0x24, 0x28, 0x2C, 0x80, true};
+// No running code drives the Xtensa chips' CMD-register flash operations here: no RD_STATUS.
+constexpr SpiRegisters kEsp8266Spi{0x60000200,   0x1C, 0x20, 0x24,        std::nullopt,
+                                   std::nullopt, 0x40, true, std::nullopt};
+constexpr SpiRegisters kEsp32Spi{0x3FF42000, 0x1C, 0x20, 0x24,        0x28,
+                                 0x2C,       0x80, true, std::nullopt};
 // ESP-IDF soc/spi_mem_reg.h: USER, USER1, USER2, MOSI_DLEN, MISO_DLEN, W0, RD_STATUS.
 constexpr SpiRegisters modernSpi(uint32_t base) {
     return SpiRegisters{base, 0x18, 0x1C, 0x20, 0x24, 0x28, 0x58, false, 0x2C};
@@ -1378,6 +1389,13 @@ std::optional<RomRoutine> romRoutineForSymbol(std::string_view symbol) {
         {"GetSecurityInfoProcEco1", RomRoutine::GetSecurityInfo},
         {"GetSecurityInfoProcEco7", RomRoutine::GetSecurityInfo},
         {"sip_download_begin", RomRoutine::SdioDownloadBegin},
+        {"esp_rom_opiflash_exec_cmd", RomRoutine::SpiFlashExecCommand},
+        {"esp_rom_opiflash_exec_cmd_eco1", RomRoutine::SpiFlashExecCommand},
+        {"esp_rom_opiflash_exec_cmd_eco2", RomRoutine::SpiFlashExecCommand},
+        {"esp_rom_opiflash_exec_cmd_eco3", RomRoutine::SpiFlashExecCommand},
+        {"esp_rom_opiflash_exec_cmd_eco5", RomRoutine::SpiFlashExecCommand},
+        {"esp_rom_opiflash_exec_cmd_eco6", RomRoutine::SpiFlashExecCommand},
+        {"esp_rom_opiflash_exec_cmd_eco7", RomRoutine::SpiFlashExecCommand},
         {"esprv_intc_int_set_priority", RomRoutine::InterruptSetPriority},
         {"ets_isr_attach", RomRoutine::InterruptAttach},
         {"ets_isr_mask", RomRoutine::InterruptMask},

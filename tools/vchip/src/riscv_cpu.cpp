@@ -283,7 +283,7 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
         return unicornError("unicorn", code);
     uc_engine *uc = machine->uc;
 
-    // RAM windows from the memory map, each mapped once; the ROM window is filled with `ret`.
+    // RAM windows from the memory map, each mapped once; the ROM window is filled with returns.
     std::vector<chipdb::AddressRange> mapped;
     auto mapRange = [&](chipdb::AddressRange range) -> llvm::Error {
         uint32_t start = range.start & ~0xFFFu, end = (range.end + 0xFFF) & ~0xFFFu;
@@ -306,9 +306,9 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
         if (auto error = mapRange(chip.more_internal_ram)) return error;
     if (auto error = mapRange(rom)) return error;
     std::vector<uint8_t> returns((rom.end - rom.start + 3) / 4 * 4);
-    for (size_t i = 0; i < returns.size(); i += 4) { // jalr x0, 0(ra)
-        returns[i] = 0x67, returns[i + 1] = 0x80, returns[i + 2] = 0x00, returns[i + 3] = 0x00;
-    }
+    // c.jr ra in every halfword: some routines start at an odd halfword (ESP32-C5's
+    // esp_rom_opiflash_exec_cmd_eco2 at 0x4002C42A), and each must return once served.
+    for (size_t i = 0; i < returns.size(); i += 2) returns[i] = 0x82, returns[i + 1] = 0x80;
     // The chip-detect "register" is a word of ROM contents, read by a stub's READ_REG too.
     if (chip.magic_value && chipdb::kChipDetectMagicRegister >= rom.start &&
         chipdb::kChipDetectMagicRegister + 4 <= rom.end)

@@ -206,10 +206,11 @@ RomRoutines::call(RomRoutine routine, std::span<const uint32_t, 8> args, uint32_
     case RomRoutine::SpiFlashWriteEnable:
     case RomRoutine::SpiFlashWaitIdle:
     case RomRoutine::SpiFlashUpdateId:
+    case RomRoutine::SpiFlashExecCommand:
     case RomRoutine::SpiFlashWriteEncrypted:
     case RomRoutine::SpiFlashWriteEncryptedEnable:
     case RomRoutine::SpiFlashWriteEncryptedDisable:
-        return value(flash(routine, args));
+        return value(flash(routine, args, stack));
     case RomRoutine::Inflate:
         return value(inflate(args));
     case RomRoutine::Md5Init:
@@ -227,7 +228,8 @@ RomRoutines::call(RomRoutine routine, std::span<const uint32_t, 8> args, uint32_
     return fault("a ROM routine this model lists but does not serve");
 }
 
-llvm::Expected<uint32_t> RomRoutines::flash(RomRoutine routine, std::span<const uint32_t, 8> args) {
+llvm::Expected<uint32_t> RomRoutines::flash(RomRoutine routine, std::span<const uint32_t, 8> args,
+                                            uint32_t stack) {
     SpiFlash &part = bus_.flash();
     const uint32_t a0 = args[0], a1 = args[1], a2 = args[2];
     auto finish = [&](bool ok) {
@@ -300,6 +302,26 @@ llvm::Expected<uint32_t> RomRoutines::flash(RomRoutine routine, std::span<const 
     }
     case RomRoutine::SpiFlashWaitIdle:
         return finish(true);
+    case RomRoutine::SpiFlashExecCommand: {
+        // esp_rom_opiflash_exec_cmd(spi_num, mode, cmd, cmd_bits, addr, addr_bits, dummy_bits,
+        // mosi, mosi_bits | on the stack: miso, miso_bits, cs_mask, is_write_erase): one
+        // transaction on the part, whose command is the low byte in SPI mode.
+        std::array<uint32_t, 5> more{};
+        for (size_t i = 0; i < more.size(); ++i) {
+            auto word = readWord(stack + 4 * uint32_t(i), "esp_rom_opiflash_exec_cmd");
+            if (!word) return word.takeError();
+            more[i] = *word;
+        }
+        const uint32_t address_bits = args[5], mosi_bits = more[0], miso_bits = more[2];
+        auto mosi = readGuest(args[7], (mosi_bits + 7) / 8, "esp_rom_opiflash_exec_cmd");
+        if (!mosi) return mosi.takeError();
+        auto miso = part.transact(uint8_t(args[2]),
+                                  address_bits ? std::optional<uint32_t>(args[4]) : std::nullopt,
+                                  address_bits, *mosi, (miso_bits + 7) / 8);
+        if (auto error = writeGuest(more[1], miso, "esp_rom_opiflash_exec_cmd")) return error;
+        if (more[4]) bus_.flashWaitIdle(); // a write or erase: the ROM waits for the part
+        return kFlashOk;
+    }
     case RomRoutine::SpiFlashWriteEncrypted:
         // This model has no flash encryption: the write fails, as on a part the ROM cannot
         // program, rather than store plaintext where ciphertext belongs.

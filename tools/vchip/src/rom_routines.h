@@ -61,7 +61,8 @@ private:
     struct Inflater;
     llvm::Expected<uint32_t> inflate(std::span<const uint32_t, 8> args);
     llvm::Expected<uint32_t> md5(chipdb::RomRoutine routine, std::span<const uint32_t, 8> args);
-    llvm::Expected<uint32_t> flash(chipdb::RomRoutine routine, std::span<const uint32_t, 8> args);
+    llvm::Expected<uint32_t> flash(chipdb::RomRoutine routine, std::span<const uint32_t, 8> args,
+                                   uint32_t stack);
     llvm::Expected<uint32_t> printf(std::span<const uint32_t, 8> args, uint32_t stack);
     llvm::Expected<uint32_t> copy(chipdb::RomRoutine routine, std::span<const uint32_t, 8> args);
     llvm::Error fault(const std::string &what) const;

@@ -144,6 +144,7 @@ enum class RomRoutine : uint8_t {
     SpiFlashWriteEnable,
     SpiFlashWaitIdle,
     SpiFlashUpdateId,
+    SpiFlashExecCommand, // esp_rom_opiflash_exec_cmd: one command, any address and data length
     SpiFlashWriteEncrypted,
     SpiFlashWriteEncryptedEnable,
     SpiFlashWriteEncryptedDisable,
