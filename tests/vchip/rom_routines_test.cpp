@@ -273,6 +273,28 @@ TEST_F(RomRoutinesTest, MemmoveCopiesOverlappingRangesAndBadPointersAreNamed) {
     const std::string message = llvm::toString(outcome.takeError());
     EXPECT_NE(message.find("memcpy"), std::string::npos) << message;
     EXPECT_NE(message.find("0x10"), std::string::npos) << message;
+    // A length no chip's RAM holds is refused before anything is allocated for it.
+    for (auto [routine, name] :
+         {std::pair{RomRoutine::Memset, "memset"}, std::pair{RomRoutine::Memcpy, "memcpy"}}) {
+        std::array<uint32_t, 8> huge{at, at, 0xF0000000};
+        auto refused = routines.call(routine, huge, 0);
+        ASSERT_FALSE(bool(refused)) << name;
+        const std::string why = llvm::toString(refused.takeError());
+        EXPECT_NE(why.find(name), std::string::npos) << why;
+        EXPECT_NE(why.find("more than any chip's RAM"), std::string::npos) << why;
+    }
+    // MD5 takes its data in pieces, so it stops where the memory does.
+    std::array<uint32_t, 8> long_update{at, at, 0xF0000000};
+    auto stopped = routines.call(RomRoutine::Md5Update, long_update, 0);
+    ASSERT_FALSE(bool(stopped));
+    EXPECT_NE(llvm::toString(stopped.takeError()).find("is not memory"), std::string::npos);
+    memory.setWord(at, 1);              // a stream in progress
+    memory.setWord(at + 4, 0);          // *in_size
+    memory.setWord(at + 8, 0xFFFFFFF0); // *out_size
+    std::array<uint32_t, 8> inflate{at, at, at + 4, at, at, at + 8, 0};
+    auto refused = routines.call(RomRoutine::Inflate, inflate, 0);
+    ASSERT_FALSE(bool(refused));
+    EXPECT_NE(llvm::toString(refused.takeError()).find("tinfl_decompress"), std::string::npos);
 }
 
 } // namespace

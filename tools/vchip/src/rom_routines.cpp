@@ -31,6 +31,10 @@ uint32_t load32(const uint8_t *p) {
 // esp_rom_spiflash_result_t (esp_rom_spiflash.h).
 constexpr uint32_t kFlashOk = 0, kFlashError = 1;
 
+// No chip has this much RAM: a length beyond it is a bad argument, refused before anything is
+// allocated for it.
+constexpr size_t kLargestGuestBlock = 16u << 20;
+
 // miniz tinfl (ESP-IDF esp_rom/include/<chip>/rom/miniz.h): flags and status codes.
 constexpr uint32_t kParseZlibHeader = 1, kHasMoreInput = 2;
 constexpr int32_t kStatusFailedCannotMakeProgress = -4, kStatusFailed = -1, kStatusDone = 0,
@@ -40,7 +44,8 @@ constexpr int32_t kStatusFailedCannotMakeProgress = -4, kStatusFailed = -1, kSta
 // MD5): total[2] in bytes, state[4], buffer[64].
 constexpr size_t kMd5ContextSize = 88;
 
-// The record's device_id: RDID's three bytes, manufacturer first (the capacity byte lowest).
+// The record's device_id: RDID's three bytes, manufacturer first (the capacity byte lowest), as
+// esp-stub-lib's flash.c rebuilds it from SPI_MEM_FLASH_RDID's W0 (device_id_from_spi_rdid).
 uint32_t deviceId(const SpiFlash &part) {
     const uint32_t rdid = part.jedecId(); // as sent: manufacturer, type, capacity
     return (rdid & 0xFF) << 16 | (rdid >> 8 & 0xFF) << 8 | (rdid >> 16 & 0xFF);
@@ -86,6 +91,9 @@ llvm::Error RomRoutines::fault(const std::string &what) const {
 
 llvm::Expected<std::vector<uint8_t>> RomRoutines::readGuest(uint32_t address, size_t size,
                                                             const char *what) {
+    if (size > kLargestGuestBlock)
+        return fault(std::string(what) + ": the code passed a length of " + std::to_string(size) +
+                     " bytes, more than any chip's RAM");
     std::vector<uint8_t> bytes(size);
     if (size && !memory_.read(address, bytes))
         return fault(std::string(what) + ": the code passed 0x" + llvm::utohexstr(address) + " (" +
@@ -160,7 +168,8 @@ RomRoutines::call(RomRoutine routine, std::span<const uint32_t, 8> args, uint32_
     case RomRoutine::InterruptSetPriority:
         return outcome; // nothing this model reads afterwards
     case RomRoutine::GetXtalFrequency:
-        // In Hz (rom/rtc.h); the UART divider the ROM left matches it (see the ROM model).
+        // In Hz: esp-stub-lib's uart.c divides (esp_rom_get_xtal_freq() << 4) by the baud for
+        // uart_div_modify. The UART divider the ROM model starts with matches it.
         outcome.result = chip_.fixed_crystal_mhz.value_or(40) * 1'000'000;
         return outcome;
     case RomRoutine::EfuseGetSpiConfig:
@@ -267,7 +276,8 @@ llvm::Expected<uint32_t> RomRoutines::flash(RomRoutine routine, std::span<const 
     case RomRoutine::SpiFlashEraseChip:
         return finish(part.eraseChip() == SpiFlash::Result::Ok);
     case RomRoutine::SpiFlashUnlock: {
-        // The ROM clears every protection bit and keeps only QE (SR2 bit 1).
+        // "Clear all SR bits except QE bit" (ESP-IDF esp_rom/include/<chip>/rom/spi_flash.h);
+        // QE is SR2 bit 1 on the modelled part.
         const uint8_t status[] = {0, uint8_t(part.statusRegister(1) & 0x02)};
         part.transact(0x06, std::nullopt, 0, {}, 0);
         part.transact(0x01, std::nullopt, 0, status, 0);
@@ -279,7 +289,9 @@ llvm::Expected<uint32_t> RomRoutines::flash(RomRoutine routine, std::span<const 
             return error;
         return kFlashOk;
     }
-    case RomRoutine::SpiFlashReadStatusHigh: { // (chip, uint32_t *status): SR2 in bits 8..15
+    case RomRoutine::SpiFlashReadStatusHigh: {
+        // (chip, uint32_t *status): RDSR2 (35h) shifted into bits 8..15, as ESP-IDF's
+        // spi_flash_rom_patch.c implements it.
         uint8_t bytes[4];
         store32(bytes, uint32_t(part.statusRegister(1)) << 8);
         if (auto error = writeGuest(a1, bytes, "esp_rom_spiflash_read_statushigh")) return error;
@@ -353,6 +365,9 @@ llvm::Expected<uint32_t> RomRoutines::inflate(std::span<const uint32_t, 8> args)
     }
     auto input = readGuest(in_next, *in_size, "tinfl_decompress");
     if (!input) return input.takeError();
+    if (*out_size > kLargestGuestBlock)
+        return fault("tinfl_decompress: the code passed an output size of " +
+                     std::to_string(*out_size) + " bytes, more than any chip's RAM");
     std::vector<uint8_t> output(*out_size);
     z_stream &z = inflater->stream;
     z.next_in = input->data();
@@ -454,6 +469,9 @@ llvm::Expected<uint32_t> RomRoutines::copy(RomRoutine routine, std::span<const u
                                                        : "memmove";
     std::vector<uint8_t> bytes;
     if (routine == RomRoutine::Memset) {
+        if (length > kLargestGuestBlock)
+            return fault("memset: the code passed a length of " + std::to_string(length) +
+                         " bytes, more than any chip's RAM");
         bytes.assign(length, uint8_t(source));
     } else {
         auto read = readGuest(source, length, name); // whole first: memmove's overlap is safe
