@@ -23,6 +23,9 @@ enum stub_opcode {
     OP_ERASE_FLASH = 0xD0,
     OP_ERASE_REGION = 0xD1,
     OP_READ_FLASH = 0xD2,
+    /* Ours, outside the range Espressif's stubs use (0x00-0xEF): the MD5 of each sector of a
+     * region, in one reply (esp-loader's fast reflash). */
+    OP_SPI_FLASH_SECTOR_DIGESTS = 0xF0,
 };
 
 enum stub_response {
@@ -42,5 +45,8 @@ enum stub_response {
 /* Largest data block a host sends the stub (FLASH_DATA payload), and the whole request frame. */
 #define STUB_BLOCK_SIZE 0x4000u
 #define STUB_FRAME_CAPACITY (8u + 16u + STUB_BLOCK_SIZE + 64u)
+/* SPI_FLASH_SECTOR_DIGESTS: sectors of 4 KiB to 64 KiB (a power of two), at most this many per
+ * request, so that one reply stays within a 16-bit data length. */
+#define STUB_MAX_SECTOR_DIGESTS 4000u
 
 #endif

@@ -238,15 +238,12 @@ static uint16_t inflate_to_flash(const uint8_t *input, uint32_t length) {
     return RESPONSE_OK;
 }
 
-static void spi_flash_md5(const uint8_t *data, uint32_t size) {
-    if (size != 16) return respond(OP_SPI_FLASH_MD5, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
-    uint32_t address = get32(data), length = get32(data + 4);
-    uint8_t digest[16];
-    if (flash_writer_digest(address, length, digest))
-        return respond(OP_SPI_FLASH_MD5, 0, digest, 16, RESPONSE_OK);
+/* The MD5 of [address, address + length) as the flash holds it, read a piece at a time with the
+ * UART kept drained. */
+static void flash_md5(uint32_t address, uint32_t length, uint8_t digest[16]) {
     struct md5_context md5;
     md5_init(&md5);
-    uint8_t chunk[1024];
+    uint8_t chunk[1024] __attribute__((aligned(4)));
     while (length > 0) {
         uint32_t n = length < sizeof chunk ? length : sizeof chunk;
         flash_read(address, chunk, n);
@@ -256,7 +253,44 @@ static void spi_flash_md5(const uint8_t *data, uint32_t size) {
         length -= n;
     }
     md5_final(&md5, digest);
+}
+
+static void spi_flash_md5(const uint8_t *data, uint32_t size) {
+    if (size != 16) return respond(OP_SPI_FLASH_MD5, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
+    uint32_t address = get32(data), length = get32(data + 4);
+    uint8_t digest[16];
+    if (!flash_writer_digest(address, length, digest)) flash_md5(address, length, digest);
     respond(OP_SPI_FLASH_MD5, 0, digest, 16, RESPONSE_OK);
+}
+
+/* SPI_FLASH_SECTOR_DIGESTS (address, length, sector size, 0): the MD5 of each sector-sized piece
+ * of [address, address + length), the last one shorter where length ends inside a sector, sent in
+ * one reply as each is computed (no buffer for them all). */
+static void sector_digests(const uint8_t *data, uint32_t size) {
+    const uint8_t op = OP_SPI_FLASH_SECTOR_DIGESTS;
+    if (size != 16) return respond(op, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
+    uint32_t address = get32(data), length = get32(data + 4), sector = get32(data + 8);
+    if (sector < 0x1000 || sector > 0x10000 || (sector & (sector - 1)) || length == 0)
+        return respond(op, 0, 0, 0, RESPONSE_BAD_BLOCK_SIZE);
+    uint32_t count = length / sector + (length % sector != 0);
+    if (count > STUB_MAX_SECTOR_DIGESTS || address + length < address)
+        return respond(op, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
+    uint8_t header[8] = {0x01, op, (uint8_t)(count * 16 + 2), (uint8_t)((count * 16 + 2) >> 8)};
+    put32(header + 4, 0);
+    send_raw(SLIP_END);
+    send_escaped(header, 8);
+    while (length > 0) {
+        uint32_t piece = length < sector ? length : sector;
+        uint8_t digest[16];
+        flash_md5(address, piece, digest);
+        send_escaped(digest, 16);
+        address += piece;
+        length -= piece;
+    }
+    static const uint8_t status[2] = {RESPONSE_OK >> 8, RESPONSE_OK & 0xFF};
+    send_escaped(status, 2);
+    send_raw(SLIP_END);
+    hal_uart_flush();
 }
 
 /* READ_FLASH: raw data frames, each acknowledged by the host with the total it has received;
@@ -265,7 +299,7 @@ static void read_flash(const uint8_t *data, uint32_t size) {
     if (size != 16) return respond(OP_READ_FLASH, 0, 0, 0, RESPONSE_BAD_DATA_LENGTH);
     uint32_t address = get32(data), length = get32(data + 4), packet = get32(data + 8),
              in_flight = get32(data + 12);
-    static uint8_t buffer[0x1000];
+    static uint8_t buffer[0x1000] __attribute__((aligned(4)));
     if (packet == 0 || packet > sizeof buffer)
         return respond(OP_READ_FLASH, 0, 0, 0, RESPONSE_BAD_BLOCK_SIZE);
     if (in_flight == 0) in_flight = 1;
@@ -323,6 +357,7 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
     case OP_FLASH_END:
     case OP_FLASH_DEFL_END:
     case OP_SPI_FLASH_MD5:
+    case OP_SPI_FLASH_SECTOR_DIGESTS:
     case OP_READ_FLASH:
         break;
     default:
@@ -432,6 +467,8 @@ static void handle(const uint8_t *frame, uint32_t frame_length, bool too_long) {
     }
     case OP_READ_FLASH:
         return read_flash(data, size);
+    case OP_SPI_FLASH_SECTOR_DIGESTS:
+        return sector_digests(data, size);
     default:
         return respond(op, 0, 0, 0, RESPONSE_INVALID_COMMAND);
     }

@@ -158,7 +158,10 @@ void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bit
     REG(SPI_CMD) = SPI_CMD_USR;
     while (REG(SPI_CMD) & SPI_CMD_USR) {
     }
-    for (uint32_t i = 0; i < miso_len; i += 4) {
+    uint32_t i = 0;
+    if (((uintptr_t)miso & 3) == 0) /* whole words where the buffer allows (a flash read's do) */
+        for (; i + 4 <= miso_len; i += 4) *(uint32_t *)(miso + i) = REG(SPI_W0 + i);
+    for (; i < miso_len; i += 4) {
         uint32_t word = REG(SPI_W0 + i);
         for (uint32_t j = 0; j < 4 && i + j < miso_len; ++j)
             miso[i + j] = (uint8_t)(word >> (8 * j));

@@ -168,13 +168,63 @@ TEST_P(LoaderE2E, SurvivesCorruptedBytesOnTheLink) {
             ++count;
         return count;
     };
-    LoaderRun clean = loader({"--trace", "write-flash", "0x0", path("data.bin")});
+    // --write-all: the second write must send its data again, not find it already in flash.
+    LoaderRun clean = loader({"--trace", "write-flash", "--write-all", "0x0", path("data.bin")});
     ASSERT_EQ(clean.exit_code, 0) << clean.err;
-    LoaderRun run = loader({"--trace", "write-flash", "0x0", path("data.bin")}, port(damage));
+    LoaderRun run =
+        loader({"--trace", "write-flash", "--write-all", "0x0", path("data.bin")}, port(damage));
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
     EXPECT_GT(requests(run.out), requests(clean.out)) << "no request was sent again";
     run = loader({"verify-flash", "0x0", path("data.bin")});
     EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+}
+
+size_t countOf(const std::string &text, const std::string &what) {
+    size_t count = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++count;
+    return count;
+}
+
+// write-flash asks the chip which sectors already hold the file and writes only the others; the
+// answer comes from the flash itself, so a sector changed behind the host's back is rewritten.
+TEST_P(LoaderE2E, RewritesOnlyTheSectorsTheFlashDoesNotHold) {
+    if (chip() == "esp8266") GTEST_SKIP() << "the ESP8266 ROM has no MD5 to compare sectors with";
+    auto data = randomFile("app.bin", 16 * 4096 - 100, 7); // the last sector partly erased
+    LoaderRun run = loader({"write-flash", "0x10000", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_EQ(run.out.find("unchanged"), std::string::npos) << run.out; // blank flash: all differ
+
+    run = loader({"write-flash", "0x10000", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("16 of 16 sectors unchanged, skipped."), std::string::npos) << run.out;
+    EXPECT_EQ(run.out.find("Wrote "), std::string::npos) << run.out;
+
+    data[5000] ^= 1;  // sector 1
+    data[40000] ^= 1; // sector 9
+    data[44000] ^= 1; // sector 10: one run with sector 9
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("app.bin"), data)));
+    run = loader({"write-flash", "0x10000", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("13 of 16 sectors unchanged, skipped."), std::string::npos) << run.out;
+    EXPECT_EQ(countOf(run.out, "Wrote 4096 bytes"), 1u) << run.out;
+    EXPECT_EQ(countOf(run.out, "Wrote 8192 bytes"), 1u) << run.out;
+    EXPECT_NE(run.out.find("Hash of data verified."), std::string::npos) << run.out;
+    EXPECT_EQ(loader({"verify-flash", "0x10000", path("app.bin")}).exit_code, 0);
+
+    // A sector changed by another write is found by its digest, not by what the host remembers.
+    ASSERT_FALSE(
+        bool(esptools::cli::writeFileAtomically(path("zeros.bin"), std::vector<uint8_t>(4096, 0))));
+    ASSERT_EQ(loader({"write-flash", "0x13000", path("zeros.bin")}).exit_code, 0);
+    run = loader({"write-flash", "0x10000", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("15 of 16 sectors unchanged, skipped."), std::string::npos) << run.out;
+    EXPECT_EQ(loader({"verify-flash", "0x10000", path("app.bin")}).exit_code, 0);
+
+    run = loader({"write-flash", "--write-all", "0x10000", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_EQ(run.out.find("unchanged"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("Wrote 65436 bytes"), std::string::npos) << run.out;
 }
 
 // READ_FLASH_SLOW replies carry no checksum: a byte damaged on the way must not reach the file.

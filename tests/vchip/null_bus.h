@@ -27,6 +27,8 @@ struct NullBus : Bus {
     void interruptHandlerAttached(unsigned) override {}
     bool idle() override { return false; }
     bool waitForInterrupt() override { return false; }
+    void retire(uint64_t cycles) override { retired_cycles += cycles; }
+    uint64_t retired_cycles = 0;
 };
 
 } // namespace esptools::vchip::testing

@@ -117,7 +117,10 @@ std::map<std::string, Command> commands() {
                             "changed sectors are written")(
                 "trust-flash-content", po::bool_switch(),
                 "no MD5 check of files found unchanged (with --diff-with)")(
-                "skip-flashed,s", po::bool_switch(), "skip files the flash already holds");
+                "skip-flashed,s", po::bool_switch(), "skip files the flash already holds")(
+                "write-all", po::bool_switch(),
+                "write every sector (by default the sectors the chip already holds, as its "
+                "digests show, are skipped)");
         },
         [pairs, early_files](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
             if (vm["compress"].as<bool>() && vm["no-compress"].as<bool>())
@@ -129,6 +132,7 @@ std::map<std::string, Command> commands() {
             options.force = vm["force"].as<bool>();
             options.trust_flash_content = vm["trust-flash-content"].as<bool>();
             options.skip_flashed = vm["skip-flashed"].as<bool>();
+            options.skip_unchanged_sectors = !vm["write-all"].as<bool>();
             if (vm.count("diff-with"))
                 for (const auto &name : vm["diff-with"].as<std::vector<std::string>>()) {
                     if (name == "skip") {

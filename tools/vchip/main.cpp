@@ -24,6 +24,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -102,7 +104,14 @@ void serve(int fd, vchip::VirtualChip &chip, int control_fd, ControlLink &contro
     std::string &control_line = control.line;
     while (!stop_requested) {
         pollfd fds[3] = {{fd, POLLIN, 0}, {control_fd, POLLIN, 0}, {control_client, POLLIN, 0}};
-        poll(fds, 3, 5);
+        // Wakes when the chip has output due or code to resume, at most 5 ms on.
+        auto wait = std::chrono::nanoseconds(std::chrono::milliseconds(5));
+        if (auto next = chip.nextEvent())
+            wait = std::clamp<std::chrono::nanoseconds>(*next - std::chrono::steady_clock::now(),
+                                                        std::chrono::nanoseconds(0), wait);
+        const timespec wait_spec{time_t(wait.count() / 1'000'000'000),
+                                 long(wait.count() % 1'000'000'000)};
+        ppoll(fds, 3, &wait_spec, nullptr);
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t got = ::read(fd, buffer.data(), buffer.size());
             if (got <= 0) {

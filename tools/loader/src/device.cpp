@@ -572,6 +572,31 @@ Device::flashMd5Checked(uint32_t address, uint32_t size, const std::array<uint8_
     return previous;
 }
 
+llvm::Expected<std::vector<std::array<uint8_t, 16>>>
+Device::sectorDigests(uint32_t address, uint32_t size, uint32_t sector_size) {
+    if (!stub_ || !stub_->sector_digests)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "this stub cannot list sector digests");
+    std::vector<std::array<uint8_t, 16>> digests;
+    while (size > 0) {
+        const uint32_t length = std::min<uint64_t>(size, uint64_t(kMaxSectorDigests) * sector_size);
+        const uint32_t count = (length + sector_size - 1) / sector_size;
+        std::vector<uint8_t> data;
+        for (uint32_t word : {address, length, sector_size, 0u}) put32(data, word);
+        auto reply = command(kSpiFlashSectorDigests, data, 0,
+                             timeouts_.scaled(timeouts_.md5_per_mb_ms, length), size_t(count) * 16);
+        if (!reply) return reply.takeError();
+        for (uint32_t i = 0; i < count; ++i) {
+            std::array<uint8_t, 16> digest{};
+            std::copy_n(reply->data.begin() + i * 16, 16, digest.begin());
+            digests.push_back(digest);
+        }
+        address += length;
+        size -= length;
+    }
+    return digests;
+}
+
 llvm::Expected<std::array<uint8_t, 16>> Device::flashMd5(uint32_t address, uint32_t size) {
     std::vector<uint8_t> data;
     for (uint32_t word : {address, size, 0u, 0u}) put32(data, word);
@@ -910,6 +935,7 @@ llvm::Error Device::runStub(StubImage stub) {
         llvm::outs() << "Stub flasher is already running. No upload is necessary.\n";
         stub_ = std::move(stub);
         stub_->numbers_data_answers = false; // it may be another tool's stub
+        stub_->sector_digests = false;
         return llvm::Error::success();
     }
     if (chip_ && chip_->rom.security_info_bytes) {

@@ -29,7 +29,11 @@ enum : uint8_t {
     kEraseFlash = 0xD0,
     kEraseRegion = 0xD1,
     kReadFlash = 0xD2,
+    // Our stub's (stub/core/protocol.h): the MD5 of each sector of a region, in one reply.
+    kSpiFlashSectorDigests = 0xF0,
 };
+// The most sectors one SPI_FLASH_SECTOR_DIGESTS request may name (STUB_MAX_SECTOR_DIGESTS).
+inline constexpr uint32_t kMaxSectorDigests = 4000;
 
 inline void put32(std::vector<uint8_t> &out, uint32_t value) {
     for (int i = 0; i < 4; ++i) out.push_back(uint8_t(value >> (8 * i)));

@@ -213,6 +213,7 @@ llvm::Expected<std::optional<StubImage>> findStub(const std::string &name,
             auto stub = parseStubJson(embedded->json, "embedded stub " + name);
             if (!stub) return stub.takeError();
             stub->numbers_data_answers = true;
+            stub->sector_digests = true;
             return std::optional<StubImage>(std::move(*stub));
         }
     for (const auto &path : espressifStubFiles(name))

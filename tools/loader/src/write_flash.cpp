@@ -88,6 +88,40 @@ changedSectors(const std::vector<uint8_t> &old_data, const std::vector<uint8_t> 
     return runs;
 }
 
+// The sectors [first, first + image.size()) as a full write leaves them hold `image` (the file's
+// bytes over erased ones). Which of them the flash does not hold yet, from the chip's own digests
+// (nothing the host remembers is trusted): our stub lists every sector's MD5 in one reply; through
+// the ROM or another stub, one SPI_FLASH_MD5 per group of 16 sectors, then one per sector of a
+// group that differs.
+llvm::Expected<std::vector<bool>> sectorsToWrite(Device &device, uint32_t first,
+                                                 std::span<const uint8_t> image) {
+    const size_t count = image.size() / kSectorSize;
+    std::vector<bool> differs(count, false);
+    auto sector = [&](size_t index, size_t sectors = 1) {
+        return image.subspan(index * kSectorSize, std::min(sectors, count - index) * kSectorSize);
+    };
+    if (device.stub() && device.stub()->sector_digests) {
+        auto digests = device.sectorDigests(first, uint32_t(image.size()), kSectorSize);
+        if (!digests) return digests.takeError();
+        for (size_t i = 0; i < count; ++i) differs[i] = (*digests)[i] != md5Of(sector(i));
+        return differs;
+    }
+    constexpr size_t kGroup = 16;
+    for (size_t group = 0; group < count; group += kGroup) {
+        const auto piece = sector(group, kGroup);
+        auto digest =
+            device.flashMd5(first + uint32_t(group * kSectorSize), uint32_t(piece.size()));
+        if (!digest) return digest.takeError();
+        if (*digest == md5Of(piece)) continue;
+        for (size_t i = group; i < std::min(count, group + kGroup); ++i) {
+            auto one = device.flashMd5(first + uint32_t(i * kSectorSize), kSectorSize);
+            if (!one) return one.takeError();
+            differs[i] = *one != md5Of(sector(i));
+        }
+    }
+    return differs;
+}
+
 } // namespace
 
 llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::string> &words) {
@@ -428,6 +462,54 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                     continue;
                 }
                 llvm::outs() << "Note: Data not found in flash, flashing the whole image...\n";
+            }
+        }
+        // By default the chip says which sectors already hold the file (the final MD5 check of
+        // each written run stays): only the others are written.
+        const bool device_diff = options.skip_unchanged_sectors && why_not.empty() && verifiable &&
+                                 !reflashing && !skip_flashed && options.diff_with.empty();
+        if (device_diff) {
+            const uint32_t first = file.address & ~(kSectorSize - 1);
+            const uint64_t end =
+                (uint64_t(file.address) + size + kSectorSize - 1) & ~uint64_t(kSectorSize - 1);
+            std::vector<uint8_t> sectors(size_t(end - first), 0xFF);
+            std::copy(image.begin(), image.end(), sectors.begin() + (file.address - first));
+            auto differs = sectorsToWrite(device, first, sectors);
+            if (!differs) return differs.takeError();
+            const size_t total = differs->size();
+            const size_t unchanged = size_t(std::count(differs->begin(), differs->end(), false));
+            if (unchanged > 0) {
+                llvm::outs() << quoted << " at " << hex(file.address) << ": " << unchanged << " of "
+                             << total << " sectors unchanged, skipped.\n";
+                if (unchanged == total) continue;
+                std::vector<std::pair<uint32_t, std::vector<uint8_t>>> runs;
+                for (size_t i = 0; i < total; ++i) {
+                    if (!(*differs)[i]) continue;
+                    const uint32_t at = first + uint32_t(i * kSectorSize);
+                    if (runs.empty() || runs.back().first + runs.back().second.size() != at)
+                        runs.push_back({at, {}});
+                    auto from = sectors.begin() + ptrdiff_t(i * kSectorSize);
+                    runs.back().second.insert(runs.back().second.end(), from, from + kSectorSize);
+                }
+                for (auto &[address, data] : runs)
+                    if (auto failure =
+                            writeBlob(address, data, file.name, "changed sectors of " + quoted, {}))
+                        return failure;
+                llvm::outs() << "Verifying written data...\n";
+                for (auto &[address, data] : runs) {
+                    const auto expected = md5Of(data);
+                    auto flash_md5 =
+                        device.flashMd5Checked(address, uint32_t(data.size()), expected);
+                    if (!flash_md5) return flash_md5.takeError();
+                    if (*flash_md5 != expected) {
+                        llvm::outs() << "Input MD5: " << llvm::toHex(expected, true)
+                                     << "\nFlash MD5: " << llvm::toHex(*flash_md5, true) << "\n";
+                        return error("MD5 of the sectors written at " + hex(address) +
+                                     " does not match data in flash!");
+                    }
+                }
+                llvm::outs() << "Hash of data verified.\n";
+                continue;
             }
         }
         if (reflashing) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include <unicorn/unicorn.h>
 
@@ -45,6 +46,25 @@ struct RiscVCore::Machine final : GuestMemory {
     bool interrupt_due = false;   // the run stopped to take an interrupt
     uint64_t blocks = 0;
     uc_context *interrupted = nullptr; // the code's registers while a handler runs
+
+    // Instructions run and not yet reported to the bus (the timing model charges them), and the
+    // instruction count of each translated block (keyed by address and byte length).
+    uint64_t unreported_cycles = 0;
+    std::unordered_map<uint64_t, uint32_t> block_instructions;
+
+    uint32_t instructionsIn(uint64_t address, uint32_t size) {
+        auto [entry, fresh] = block_instructions.try_emplace(address << 32 | size, 0);
+        if (!fresh) return entry->second;
+        std::vector<uint8_t> code(size);
+        if (uc_mem_read(uc, address, code.data(), size) != UC_ERR_OK) return entry->second = 1;
+        // RISC-V lengths: low bits 11 mark a 32-bit instruction, anything else a compressed one.
+        uint32_t count = 0;
+        for (uint32_t at = 0; at < size; at += (code[at] & 3) == 3 ? 4 : 2) ++count;
+        return entry->second = count;
+    }
+    void reportCycles() {
+        if (unreported_cycles) bus.retire(std::exchange(unreported_cycles, 0));
+    }
 
     // Spin detection: code that loops with nothing changing waits for an interrupt.
     static constexpr uint64_t kQuietBlocks = 20000, kProbeBlocks = 4096;
@@ -102,13 +122,15 @@ struct RiscVCore::Machine final : GuestMemory {
     // At each basic block: after a long stretch with no register access and no ROM call, the
     // registers at each block are noted for a while; finding them again at the same block means
     // the code goes round a loop that changes nothing (polling a flag an interrupt handler sets).
-    static void onBlock(uc_engine *uc, uint64_t address, uint32_t, void *user) {
+    static void onBlock(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
         auto &m = *static_cast<Machine *>(user);
+        m.unreported_cycles += m.instructionsIn(address, size);
         // An interrupt is taken between blocks, as soon after the event that raised it as this
         // model looks: after a register access or ROM call, and every 1024 blocks of plain code.
         if ((++m.blocks & 1023) == 0) m.interrupt_check = true;
         if (m.interrupt_check) {
             m.interrupt_check = false;
+            m.reportCycles(); // the lines raised by now
             if (m.deliverableLine()) {
                 m.interrupt_due = true;
                 m.resume_at = uint32_t(address);
@@ -141,6 +163,7 @@ struct RiscVCore::Machine final : GuestMemory {
     // planted there returns to the caller.
     static void onRomInstruction(uc_engine *uc, uint64_t address, uint32_t, void *user) {
         auto &machine = *static_cast<Machine *>(user);
+        machine.reportCycles();
         machine.somethingHappened();
         if (address == machine.return_address) {
             machine.returned = true;
@@ -169,6 +192,7 @@ struct RiscVCore::Machine final : GuestMemory {
                 return;
             }
             uc_reg_write(uc, UC_RISCV_REG_A0, &outcome->result);
+            if (outcome->cycles) machine.bus.retire(outcome->cycles);
             if (outcome->software_reset) {
                 machine.software_reset = true;
                 uc_emu_stop(uc);
@@ -239,6 +263,7 @@ struct RiscVCore::Machine final : GuestMemory {
     static uint64_t onRegisterRead(uc_engine *, uint64_t offset, unsigned size, void *user) {
         auto &[machine, base] = *static_cast<std::pair<Machine *, uint32_t> *>(user);
         uint32_t address = base + uint32_t(offset);
+        machine->reportCycles(); // the access happens at the code's time
         uint32_t word = machine->bus.readRegister(address & ~3u);
         machine->stopIfIdle();
         return (word >> (8 * (address & 3))) & (size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1);
@@ -248,6 +273,7 @@ struct RiscVCore::Machine final : GuestMemory {
                                 void *user) {
         auto &[machine, base] = *static_cast<std::pair<Machine *, uint32_t> *>(user);
         uint32_t address = base + uint32_t(offset);
+        machine->reportCycles();
         if (size < 4) { // a narrow store changes only its bytes of the register
             uint32_t shift = 8 * (address & 3), mask = ((1u << (8 * size)) - 1) << shift;
             uint32_t old = machine->bus.readRegister(address & ~3u);
@@ -374,6 +400,7 @@ llvm::Expected<RiscVCore::Stop> RiscVCore::run(std::chrono::milliseconds budget)
             deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return Stop::OutOfTime;
         uc_err code = uc_emu_start(m.uc, m.pc, 0, uint64_t(left.count()), 0);
+        m.reportCycles();
         uc_reg_read(m.uc, UC_RISCV_REG_PC, &m.pc);
         if (m.resume_at) m.pc = *m.resume_at;
         if (!m.fault.empty())

@@ -59,6 +59,10 @@ public:
     // The code spins with nothing to do until an interrupt: true once one is raised (time may
     // move on to the next arrival), false when the run must stop and wait for the host.
     virtual bool waitForInterrupt() = 0;
+    // CPU cycles the code has used since the last call: one per instruction the core ran, plus
+    // what a ROM routine run on the host would have taken. The timing model moves the code's clock
+    // on by them; without it they cost nothing.
+    virtual void retire(uint64_t cycles) = 0;
 };
 
 class RiscVCore {

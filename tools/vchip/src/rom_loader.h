@@ -7,6 +7,7 @@
 
 #include "esptools/slip/slip.h"
 #include "esptools/vchip/vchip.h"
+#include "rom_routines.h"
 #include "spi_flash.h"
 
 #include <llvm/ADT/StringExtras.h>
@@ -83,6 +84,8 @@ public:
     Rom &operator=(const Rom &) = delete;
 
     SpiFlash &flash() { return *flash_; }
+    // CPU cycles the ROM's own work took since the last call (its MD5), for the timing model.
+    uint64_t takeCycles() { return std::exchange(cycles_, 0); }
 
     // Handles one request frame; appends reply frames (SLIP-encoded) to out.
     void handle(const std::vector<uint8_t> &frame, std::vector<uint8_t> &out) {
@@ -534,6 +537,7 @@ private:
             return reply(out, kSpiFlashMd5, 0, {}, kInvalidParameter);
         std::vector<uint8_t> bytes(size);
         readFlash(address, bytes);
+        cycles_ += uint64_t(size) * kMd5CyclesPerByte;
         llvm::MD5 hash;
         hash.update(llvm::ArrayRef<uint8_t>(bytes.data(), bytes.size()));
         llvm::MD5::MD5Result result;
@@ -590,6 +594,7 @@ private:
     bool boot_requested_ = false;
     bool flash_attached_ = false;
     Clock::time_point spi_busy_until_{}; // the flash's own work, started by the host's WRITE_REG
+    uint64_t cycles_ = 0;
     std::optional<Clock::time_point> watchdog_fires_at_;
     std::optional<uint32_t> run_entry_;
     std::function<bool()> flash_busy_;

@@ -117,9 +117,11 @@ llvm::Expected<uint32_t> RomRoutines::readWord(uint32_t address, const char *wha
 llvm::Expected<RomRoutines::Outcome>
 RomRoutines::call(RomRoutine routine, std::span<const uint32_t, 8> args, uint32_t stack) {
     Outcome outcome;
+    cycles_ = 0;
     auto value = [&](llvm::Expected<uint32_t> result) -> llvm::Expected<Outcome> {
         if (!result) return result.takeError();
         outcome.result = *result;
+        outcome.cycles = cycles_;
         return outcome;
     };
     const uint32_t a0 = args[0], a1 = args[1], a2 = args[2];
@@ -393,6 +395,7 @@ llvm::Expected<uint32_t> RomRoutines::inflate(std::span<const uint32_t, 8> args)
     }
     const uint32_t consumed = uint32_t(input->size() - z.avail_in),
                    produced = uint32_t(output.size() - z.avail_out);
+    cycles_ += uint64_t(produced) * kInflateCyclesPerByte;
     if (auto error = writeGuest(out_next, std::span(output).first(produced), "tinfl_decompress"))
         return error;
     uint8_t word[4];
@@ -437,6 +440,7 @@ llvm::Expected<uint32_t> RomRoutines::md5(RomRoutine routine, std::span<const ui
             auto data = readGuest(args[1] + done, piece, name);
             if (!data) return data.takeError();
             MD5_Update(&ctx, data->data(), data->size());
+            cycles_ += piece * kMd5CyclesPerByte;
             done += piece;
         }
     }
@@ -464,6 +468,7 @@ llvm::Expected<uint32_t> RomRoutines::md5(RomRoutine routine, std::span<const ui
 
 llvm::Expected<uint32_t> RomRoutines::copy(RomRoutine routine, std::span<const uint32_t, 8> args) {
     const uint32_t destination = args[0], source = args[1], length = args[2];
+    cycles_ += length / 4 * 2 + 8; // a load and a store per word (memset: the store alone)
     const char *name = routine == RomRoutine::Memset   ? "memset"
                        : routine == RomRoutine::Memcpy ? "memcpy"
                                                        : "memmove";

@@ -20,6 +20,12 @@ namespace esptools::vchip {
 
 class Bus;
 
+// What the ROM's MD5 and inflater cost the CPU per byte (hashed, or inflated output), for the
+// timing model. MD5: this project's stub's md5_block (stub/core/md5.c, all 64 steps written out)
+// is about 850 RV32IMC instructions per 64-byte block; the ROM's C is taken to be no faster.
+// Inflate: an estimate, not measured (a Huffman decode or a match copy per output byte).
+inline constexpr uint64_t kMd5CyclesPerByte = 14, kInflateCyclesPerByte = 12;
+
 // The code's memory, as a routine reads and writes it; false where nothing is mapped.
 class GuestMemory {
 public:
@@ -46,6 +52,7 @@ public:
     struct Outcome {
         uint32_t result = 0;         // a0 on return
         bool software_reset = false; // the chip resets: the code's run ends here
+        uint64_t cycles = 0;         // what the routine would take on the chip's CPU
     };
     // `args` are a0..a7; `stack` is sp at the call (where further arguments lie). An error is a
     // call this model cannot complete as the ROM would, said in terms of the routine.
@@ -81,6 +88,7 @@ private:
     uint32_t putc_function_ = 0;   // ets_install_putc1's; 0: the ROM's UART output
     uint32_t flash_chip_size_ = 0; // esp_rom_spiflash_config_param's; 0: the part's own size
     uint32_t flash_record_ = 0;    // where the ROM's esp_rom_spiflash_chip_t lies; 0: none
+    uint64_t cycles_ = 0;          // the current call's work on the chip's CPU
 };
 
 } // namespace esptools::vchip

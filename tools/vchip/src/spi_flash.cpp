@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace esptools::vchip {
 namespace {
@@ -28,6 +29,10 @@ constexpr std::chrono::microseconds kSectorErase{50'000};
 constexpr std::chrono::microseconds kBlock32Erase{150'000};
 constexpr std::chrono::microseconds kBlock64Erase{250'000};
 constexpr std::chrono::microseconds kChipErasePerMiB{3'500'000};
+// The bus clock: the ROMs' SPI_init(SLOWRD_MODE, 4), one data line at the 80 MHz source divided
+// by 4 (esp-stub-lib src/target/esp32s3/src/flash.c, stub_target_spi_init: "Trimmed version of
+// ROM SPI_init(SLOWRD_MODE, 4)", freqbits "precalculated for SPI_CLK_DIV(4)").
+constexpr std::chrono::nanoseconds kBusBitTime{50}; // 20 MHz
 
 llvm::Error fileError(const std::string &path, const char *what) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s: %s", path.c_str(), what,
@@ -47,6 +52,7 @@ struct SpiFlash::State {
     bool deep_power_down = false;
     bool four_byte_mode = false; // B7h: the 3-byte commands take 4-byte addresses until E9h
     std::chrono::microseconds busy{0};
+    std::chrono::nanoseconds transfer{0}; // on the bus (kBusBitTime per bit)
 
     ~State() {
         if (fd >= 0) {
@@ -196,6 +202,8 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
                                         unsigned address_bits, std::span<const uint8_t> mosi,
                                         size_t miso_length) {
     State &s = *state_;
+    s.transfer +=
+        kBusBitTime * (8 + (address ? address_bits : 0) + 8 * (mosi.size() + miso_length));
     std::vector<uint8_t> miso(miso_length, 0xFF);
     if (s.deep_power_down && command != 0xAB) return miso;
     const bool large = s.config.size > kThreeByteLimit;
@@ -218,7 +226,7 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
         if (!large) break; // a 16 MB part has no 4-byte commands
         auto at = taken(32);
         if (!at) break;
-        if (command == 0x13) read(*at, miso);
+        if (command == 0x13) readContents(*at, miso);
         if (command == 0x12) programPageRaw(*at, mosi);
         if (command == 0x21) s.erase(*at, kSectorSize, kSectorErase);
         if (command == 0x5C) s.erase(*at, 0x8000, kBlock32Erase);
@@ -264,7 +272,7 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
         break;
     }
     case 0x03:
-        if (auto at = taken(mode_bits)) read(*at, miso);
+        if (auto at = taken(mode_bits)) readContents(*at, miso);
         break;
     case 0x02:
         if (auto at = taken(mode_bits)) programPageRaw(*at, mosi);
@@ -334,11 +342,17 @@ SpiFlash::Result SpiFlash::eraseChip() {
     return state_->erase(0, state_->config.size, kChipErasePerMiB * (state_->config.size >> 20));
 }
 SpiFlash::Result SpiFlash::programPage(uint32_t address, std::span<const uint8_t> data) {
+    state_->transfer += kBusBitTime * (8 + 8 + 24 + 8 * data.size()); // WREN, then PP 02h
     state_->writeEnable(false);
     return programPageRaw(address, data);
 }
 
-void SpiFlash::read(uint32_t address, std::span<uint8_t> out) const {
+void SpiFlash::read(uint32_t address, std::span<uint8_t> out) {
+    state_->transfer += kBusBitTime * (8 + 24 + 8 * out.size()); // READ 03h, one data line
+    readContents(address, out);
+}
+
+void SpiFlash::readContents(uint32_t address, std::span<uint8_t> out) const {
     for (size_t i = 0; i < out.size(); ++i) {
         uint64_t at = uint64_t(address) + i;
         out[i] = at < state_->config.size ? state_->contents[at] : 0xFF;
@@ -359,6 +373,10 @@ std::chrono::microseconds SpiFlash::takeBusyTime() {
     auto busy = state_->busy;
     state_->busy = std::chrono::microseconds{0};
     return busy;
+}
+
+std::chrono::nanoseconds SpiFlash::takeTransferTime() {
+    return std::exchange(state_->transfer, std::chrono::nanoseconds{0});
 }
 
 llvm::Error SpiFlash::flush() {

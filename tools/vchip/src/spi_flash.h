@@ -58,13 +58,16 @@ public:
     Result eraseBlock64(uint32_t address); // 64 KiB
     Result eraseChip();
     Result programPage(uint32_t address, std::span<const uint8_t> data); // wraps inside the page
-    void read(uint32_t address, std::span<uint8_t> out) const;
+    void read(uint32_t address, std::span<uint8_t> out); // charges the bus time of a READ
 
     uint8_t statusRegister(int index) const; // 0..2
     void powerCycle();                       // volatile status bits revert to non-volatile values
 
     // Datasheet-typical busy time of everything since the last call (timing model).
     std::chrono::microseconds takeBusyTime();
+    // Time the commands since the last call spent on the SPI bus (timing model): what the code
+    // waits for while the controller moves a read's data, apart from the part's busy time.
+    std::chrono::nanoseconds takeTransferTime();
 
     // Writes contents and non-volatile status to the backing file (also done by the destructor).
     llvm::Error flush();
@@ -72,6 +75,7 @@ public:
 private:
     struct State;
     Result programPageRaw(uint32_t address, std::span<const uint8_t> data); // WEL already set
+    void readContents(uint32_t address, std::span<uint8_t> out) const;      // no bus time
     explicit SpiFlash(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };

@@ -130,6 +130,13 @@ public:
 
     void setBaudRate(uint32_t baud) override { host_baud_ = baud; }
 
+    std::optional<Clock::time_point> nextEvent() const override {
+        std::optional<Clock::time_point> next;
+        if (!output_.empty()) next = output_.front().at;
+        if (core_ && resume_at_ && (!next || *resume_at_ < *next)) next = *resume_at_;
+        return next;
+    }
+
     // A new divider scales the rate the ROM measured (integer part, 4-bit fraction).
     void commitClockDivider() {
         if (!clkdiv_written_ || !clkdiv_) return;
@@ -311,6 +318,8 @@ private:
         auto core = RiscVCore::create(chip, loaded, entry, peripherals, *this);
         if (!core) return say("esp-vchip: " + llvm::toString(core.takeError()) + "\r\n");
         core_ = std::move(*core);
+        rom_.flash().takeTransferTime(); // the boot's own reads are not the code's
+        unreported_cycle_fraction_ = 0;
         clkdiv_ = clkdiv_written_ = rom_.readRegister(chip.uart_clkdiv_reg);
         runCore();
     }
@@ -382,6 +391,7 @@ private:
     static constexpr uint32_t kUartIntEna = 0x0C, kUsbIntEna = 0x10;
     static constexpr uint32_t kUartRxInterrupts = 1u << 0 | 1u << 8, kUsbRxInterrupt = 1u << 2;
     static constexpr unsigned kIdlePolls = 64;
+    static constexpr uint64_t kWorkBetweenPolls = 2000; // cycles
 
     // The ROM's own output routines print on the port the ROM talks on.
     // A ROM routine prints (the run may stop after it: the routine is not repeated).
@@ -426,7 +436,31 @@ private:
     SpiFlash &flash() override { return rom_.flash(); }
     void flashWaitIdle() override {
         auto busy = rom_.flash().takeBusyTime();
-        if (options_.timing) cpu_clock_ = std::max(cpu_clock_, flash_busy_until_) + busy;
+        auto transfer = rom_.flash().takeTransferTime();
+        if (options_.timing) cpu_clock_ = std::max(cpu_clock_, flash_busy_until_) + transfer + busy;
+    }
+
+    // The timing model charges running code for its work: each instruction one cycle of the CPU
+    // clock, as the ROM leaves it (the crystal: "on power on reset ... ROM bootloader is running
+    // at 40 MHz", ESP-IDF components/bootloader_support/src/bootloader_clock_init.c), and the
+    // SPI bus time of its flash commands.
+    static constexpr std::chrono::microseconds kRunAhead{1000};
+    uint64_t cpuMegahertz() const { return options_.chip->fixed_crystal_mhz.value_or(40); }
+    void retire(uint64_t cycles) override {
+        cycles_since_poll_ += cycles;
+        if (!options_.timing) return;
+        const uint64_t scaled = cycles * 1000 + unreported_cycle_fraction_;
+        unreported_cycle_fraction_ = scaled % cpuMegahertz();
+        cpu_clock_ += std::chrono::nanoseconds(scaled / cpuMegahertz());
+        cpu_clock_ += rom_.flash().takeTransferTime();
+    }
+    // Code that has computed past the present pauses at its next console poll (the one access a
+    // run can stop at and repeat), as a delay does, so what it sends leaves when silicon's would.
+    void pauseIfAhead() {
+        if (options_.timing && cpu_clock_ > horizon_ + kRunAhead) {
+            pause_ = true;
+            resume_at_ = cpu_clock_;
+        }
     }
     std::vector<uint8_t> securityInfo() override { return rom_.securityInfoBytes(); }
 
@@ -534,6 +568,7 @@ private:
     // The console's status poll: the one access a run may stop at and repeat. Time passes to the
     // next event when nothing has come; a run of empty polls is code waiting for input.
     void pollConsole() {
+        pauseIfAhead();
         if (Clock::now() >= slice_end_) { // see runCore
             pause_ = true;
             if (!resume_at_) resume_at_ = Clock::now();
@@ -547,6 +582,9 @@ private:
             if (!resume_at_) resume_at_ = std::max(Clock::now(), line_free_at_);
         }
         sent_since_status_poll_ = false;
+        // Polls with work between them (a stub hashing a region polls after each piece) are not
+        // a loop waiting for input.
+        if (std::exchange(cycles_since_poll_, 0) > kWorkBetweenPolls) empty_polls_ = 0;
         pauseWhileHostBehind();
         settleReceiveFifo();
         if (rx_fifo_.empty() && transmitBacklog() >= transmitCapacity() / 2) {
@@ -658,6 +696,7 @@ private:
             return;
         }
         rom_.writeRegister(address, value);
+        if (options_.timing) cpu_clock_ += rom_.flash().takeTransferTime();
         auto busy = rom_.flash().takeBusyTime();
         if (options_.timing && busy.count() > 0)
             flash_busy_until_ = std::max(cpu_clock_, flash_busy_until_) + busy;
@@ -768,7 +807,9 @@ private:
         auto ready = std::max(request_end, line_free_at_);
         ready = std::max(ready, stall_until_); // a stalled chip answers when it wakes
         auto busy = rom_.flash().takeBusyTime();
-        if (options_.timing) ready += busy;
+        auto transfer = rom_.flash().takeTransferTime();
+        const auto work = std::chrono::nanoseconds(rom_.takeCycles() * 1000 / cpuMegahertz());
+        if (options_.timing) ready += busy + transfer + work;
         const auto per_byte = options_.timing ? perByte() : std::chrono::nanoseconds(0);
         for (uint8_t byte : bytes) {
             if (fault(options_.faults.drop_rate)) continue;
@@ -818,6 +859,8 @@ private:
     bool code_owns_usb_line_ = false;
     uint32_t uart_conf1_ = 0;
     std::chrono::microseconds delayed_in_run_{0};
+    uint64_t unreported_cycle_fraction_ = 0; // of a nanosecond, in cycles x 1000 / MHz
+    uint64_t cycles_since_poll_ = 0;
     uint64_t taken_by_rom_handler_ = 0;
     uint64_t rx_overflows_ = 0;
     uint32_t clkdiv_ = 0;         // the divider in use

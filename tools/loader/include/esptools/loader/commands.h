@@ -31,6 +31,9 @@ struct WriteFlashOptions {
     std::vector<std::optional<std::vector<uint8_t>>> diff_with;
     bool trust_flash_content = false; // no MD5 check of a file found unchanged
     bool skip_flashed = false;        // a file whose MD5 the flash already has is not written
+    // Off: every sector is written. On (the default): the chip's digests of the sectors a file
+    // covers are compared with the file's, and only the sectors that differ are written.
+    bool skip_unchanged_sectors = true;
 };
 
 // Reads ADDR FILE pairs (Intel HEX files bring their own addresses) and refuses sector overlaps.

@@ -96,6 +96,10 @@ public:
     llvm::Expected<std::array<uint8_t, 16>>
     flashMd5Checked(uint32_t address, uint32_t size, const std::array<uint8_t, 16> &expected);
     llvm::Expected<std::array<uint8_t, 16>> flashMd5(uint32_t address, uint32_t size);
+    // The MD5 of each sector_size piece of [address, address + size) in as few requests as our
+    // stub allows (StubImage::sector_digests; an error with any other stub or the ROM).
+    llvm::Expected<std::vector<std::array<uint8_t, 16>>>
+    sectorDigests(uint32_t address, uint32_t size, uint32_t sector_size);
     // READ_FLASH with acknowledgements through the stub, READ_FLASH_SLOW through the ROM.
     llvm::Expected<std::vector<uint8_t>> readFlash(uint32_t address, uint32_t size,
                                                    const std::function<void(uint32_t)> &progress);

@@ -31,6 +31,8 @@ struct StubImage {
     std::optional<uint32_t> bss_start;
     // Ours (embedded): answers to *_DATA carry the block's sequence number in the value field.
     bool numbers_data_answers = false;
+    // Ours: answers SPI_FLASH_SECTOR_DIGESTS (the MD5 of each sector of a region, one reply).
+    bool sector_digests = false;
 
     // The RAM the running stub occupies (esptool's overlap rule, protocol.md §15.1).
     bool overlaps(uint32_t start, uint32_t end) const;

@@ -68,6 +68,10 @@ public:
     virtual size_t read(std::span<uint8_t> buffer, std::chrono::milliseconds timeout) = 0;
     virtual void setBaudRate(uint32_t baud) = 0;
     virtual bool connected() const = 0;
+    // When read() will next have something new: output due to arrive, or paused code due to run
+    // on (the timing model); nullopt when only the host's next write can start anything. A
+    // server that waits for the host in between wakes then, not a polling interval later.
+    virtual std::optional<std::chrono::steady_clock::time_point> nextEvent() const = 0;
 
     // Control lines as wired on Espressif dev boards (DTR -> GPIO0 via transistor, RTS -> EN):
     // EN low then high with GPIO0 low enters download mode, with GPIO0 high boots from flash.
