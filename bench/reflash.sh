@@ -20,12 +20,15 @@ work=$(mktemp -d)
 server=
 trap '[[ -n $server ]] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
 
-# Firmware-like bytes: the project's own test ELF repeated to 1 MB (compresses as code does).
-own="$build/tests/data/inputs/esp32c6_app.elf"
-while [[ ! -s $work/app.bin || $(stat -c %s "$work/app.bin") -lt 1048576 ]]; do
-  cat "$own" >> "$work/app.bin"
-done
-truncate -s 1048576 "$work/app.bin"
+# Firmware-like bytes: the first 1 MB of ../shared/corpus's ESP32 app ELF where it exists, else of
+# esp-loader's own executable (machine code and tables: it compresses about as firmware does).
+corpus_elf="$root/../shared/corpus/inputs/esp32-app-template.elf"
+if [[ -f $corpus_elf && $(stat -c %s "$corpus_elf") -ge 1048576 ]]; then
+  head -c 1048576 "$corpus_elf" > "$work/app.bin"
+else
+  head -c 1048576 "$loader" > "$work/app.bin"
+fi
+echo "image: $(gzip -9 < "$work/app.bin" | wc -c) bytes gzipped of 1048576"
 cp "$work/app.bin" "$work/app2.bin"
 printf 'CHANGED!' | dd of="$work/app2.bin" bs=1 seek=524300 conv=notrunc status=none
 

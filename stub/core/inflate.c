@@ -218,6 +218,7 @@ static unsigned mod31(unsigned x) {
 
 void inflate_init(struct inflate_state *s, uint8_t *window) {
     s->window = window;
+    s->output_slice = 0;
     s->bitbuf = 0;
     s->adler = 1;
     s->total_out = 0;
@@ -299,6 +300,11 @@ inflate_status inflate_run(struct inflate_state *s, const uint8_t **in_p, size_t
     unsigned bitcnt = s->bitcnt;
     uint8_t *const win = s->window;
     unsigned wpos = s->wpos;
+    /* With an output slice, a call yields at most that much, so the caller gets control back (to
+     * drain its UART) after bounded work even where a few input bytes expand to kilobytes. */
+    const unsigned stop = s->output_slice && s->flush_pos + s->output_slice < WSIZE
+                              ? s->flush_pos + s->output_slice
+                              : WSIZE;
     unsigned mode = s->mode;
     unsigned len = s->len;
     unsigned dist = s->dist;
@@ -352,11 +358,11 @@ inflate_status inflate_run(struct inflate_state *s, const uint8_t **in_p, size_t
             while (len != 0) {
                 unsigned n = len, avail;
                 size_t have_in = (size_t)(in_end - in);
-                if (wpos == WSIZE) {
+                if (wpos >= stop) {
                     ret = INFLATE_OUTPUT_FULL;
                     goto suspend;
                 }
-                if (n > WSIZE - wpos) n = WSIZE - wpos;
+                if (n > stop - wpos) n = stop - wpos;
                 avail = have_in < n ? (unsigned)have_in : n;
                 if (avail == 0) goto need_input;
                 len -= avail;
@@ -458,7 +464,7 @@ inflate_status inflate_run(struct inflate_state *s, const uint8_t **in_p, size_t
                         if (sym == DECODE_NEED) goto need_input;
                         FAIL(INFLATE_ERR_SYMBOL);
                     }
-                    if (wpos == WSIZE) {
+                    if (wpos >= stop) {
                         ret = INFLATE_OUTPUT_FULL;
                         goto suspend;
                     }
@@ -523,11 +529,11 @@ inflate_status inflate_run(struct inflate_state *s, const uint8_t **in_p, size_t
         case M_COPY:
             while (len != 0) {
                 unsigned n = len, src;
-                if (wpos == WSIZE) {
+                if (wpos >= stop) {
                     ret = INFLATE_OUTPUT_FULL;
                     goto suspend;
                 }
-                if (n > WSIZE - wpos) n = WSIZE - wpos;
+                if (n > stop - wpos) n = stop - wpos;
                 len -= n;
                 src = (wpos - dist) & WMASK;
                 if (src + n <= WSIZE) {

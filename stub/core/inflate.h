@@ -49,7 +49,7 @@ extern "C" {
 
 typedef enum {
     INFLATE_NEED_INPUT = 0,  /* all input consumed (*in_len == 0); feed more */
-    INFLATE_OUTPUT_FULL = 1, /* window full: take the output, then run again */
+    INFLATE_OUTPUT_FULL = 1, /* window full (or output_slice made): take the output, run again */
     INFLATE_DONE = 2,        /* stream complete and Adler-32 verified; take the remaining output */
 
     INFLATE_ERR_HEADER =
@@ -91,6 +91,8 @@ struct inflate_state {
     uint16_t ndist;         /* dynamic header: distance code count */
     uint16_t ncode;         /* dynamic header: code-length code count */
     uint16_t idx;           /* dynamic header: lengths read so far */
+    uint16_t output_slice;  /* most output per inflate_run() (0: up to a full window); the
+                               caller sets it after inflate_init() to bound each call's work */
     uint8_t bitcnt;         /* valid bits in bitbuf (0..32) */
     uint8_t mode;           /* state machine position */
     uint8_t final;          /* current block is the last one */

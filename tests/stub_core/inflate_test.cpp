@@ -445,6 +445,33 @@ TEST(Inflate, StopsAtStreamEnd) {
     }
 }
 
+// With output_slice set, no call yields more than that (the stub drains its UART between calls),
+// whatever the input's expansion: a long run of one byte expands ~1000-fold.
+TEST(Inflate, OutputSliceBoundsEachCall) {
+    Bytes runs(200000, 0x5A);
+    const Bytes &far = DataSet("far");
+    runs.insert(runs.end(), far.begin(), far.begin() + 100000);
+    Bytes z = Compress(runs, 9);
+    auto s = std::make_unique<inflate_state>();
+    std::unique_ptr<uint8_t[]> w(new uint8_t[kWindow]);
+    inflate_init(s.get(), w.get());
+    s->output_slice = 256;
+    const uint8_t *in = z.data();
+    size_t len = z.size();
+    Bytes out;
+    for (;;) {
+        inflate_status st = inflate_run(s.get(), &in, &len);
+        ASSERT_GE(st, 0);
+        const uint8_t *piece;
+        size_t n;
+        inflate_take_output(s.get(), &piece, &n);
+        ASSERT_LE(n, 256u);
+        out.insert(out.end(), piece, piece + n);
+        if (st == INFLATE_DONE) break;
+    }
+    EXPECT_TRUE(out == runs);
+}
+
 // After DONE, more calls keep returning DONE and consume nothing.
 TEST(Inflate, DoneIsSticky) {
     Bytes data = TextLike(5000, 3);
