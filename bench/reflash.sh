@@ -20,26 +20,14 @@ work=$(mktemp -d)
 server=
 trap '[[ -n $server ]] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
 
-# Firmware-like bytes: the first 1 MB of ../shared/corpus's ESP32 app ELF where it exists, else of
-# esp-loader's own executable (machine code and tables: it compresses about as firmware does).
-corpus_elf="$root/../shared/corpus/inputs/esp32-app-template.elf"
-if [[ -f $corpus_elf && $(stat -c %s "$corpus_elf") -ge 1048576 ]]; then
-  head -c 1048576 "$corpus_elf" > "$work/app.bin"
-else
-  head -c 1048576 "$loader" > "$work/app.bin"
-fi
+source "$root/bench/common.sh"
+firmware_bytes "$work/app.bin"
 echo "image: $(gzip -9 < "$work/app.bin" | wc -c) bytes gzipped of 1048576"
 cp "$work/app.bin" "$work/app2.bin"
 printf 'CHANGED!' | dd of="$work/app2.bin" bs=1 seek=524300 conv=notrunc status=none
 
-"$vchip" --chip esp32c3 --timing --flash-file "$work/flash.bin" --listen 127.0.0.1:0 > "$work/vchip.log" 2>&1 &
-server=$!
-for _ in $(seq 50); do
-  port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/vchip.log")
-  [[ -n $port ]] && break
-  sleep 0.1
-done
-[[ -n $port ]] || { echo "esp-vchip did not start" >&2; cat "$work/vchip.log" >&2; exit 1; }
+read -r server port < <(start_timed_vchip board)
+[[ -n $port ]] || exit 1
 
 seconds() { # tool command...: wall time of one run, in seconds
   local start end

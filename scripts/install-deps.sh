@@ -8,6 +8,7 @@ packages=(
   libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev libdeflate-dev libssl-dev
   libunicorn-dev pkg-config
   python3-serial # pyserial's RFC 2217 server, the independent peer of the rfc2217:// test
+  ser2net        # RFC 2217 as board farms serve it, in front of esp-vchip --pty (many boards)
   # The ESP8266 stub's cross compiler, and QEMU's lx106 core for its smoke test (tests/stub_esp8266).
   gcc-xtensa-lx106 binutils-xtensa-lx106 qemu-system-misc
 )

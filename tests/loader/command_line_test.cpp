@@ -2,6 +2,9 @@
 // opened, click's option rules, argument files, and the commands' esptool spellings.
 #include "loader_fixture.h"
 
+#include "esptools/cli/json.h"
+
+#include <cstring>
 #include <fstream>
 #include <optional>
 
@@ -240,6 +243,77 @@ TEST_P(CommandLine, ImageCommandsAcceptAndIgnoreConnectionOptions) {
     llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef("/dev/null"),
                                                    llvm::None};
     EXPECT_EQ(llvm::sys::ExecuteAndWait(ESPTOOLS_IMAGEGEN, argv, llvm::None, redirects, 60), 0);
+}
+
+// Several --port options run the command on every board at once, each with its own chip
+// detection and stub; the summary and the --json records say what each did, and the exit code is
+// 0 only when every board succeeded.
+TEST_P(CommandLine, ManyBoardsAtOnceWithARecordEach) {
+    auto data = randomFile("app.bin", 40000, 5);
+    const std::string c3 = "vchip:esp32c3?flash=" + path("c3.bin");
+    const std::string c6 = "vchip:esp32c6?flash=" + path("c6.bin");
+    LoaderRun run = runLoader({"--port", c3, "--port", c6, "--json", path("boards.json"),
+                               "write-flash", "0x10000", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_NE(run.out.find("All 2 boards succeeded."), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("ESP32-C3"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("ESP32-C6"), std::string::npos) << run.out;
+    for (const char *flash : {"c3.bin", "c6.bin"}) {
+        std::string contents = readText(path(flash));
+        ASSERT_GE(contents.size(), 0x10000u + data.size()) << flash;
+        EXPECT_EQ(0, std::memcmp(contents.data() + 0x10000, data.data(), data.size())) << flash;
+    }
+    auto records = esptools::cli::parseJsonRecords(readText(path("boards.json")), "boards.json");
+    ASSERT_TRUE(bool(records)) << llvm::toString(records.takeError());
+    ASSERT_EQ(records->size(), 2u);
+    auto text = [](const esptools::cli::JsonRecord &record, const char *key) {
+        auto found = record.find(key);
+        return found == record.end() ? std::string("(absent)") : found->second.text;
+    };
+    using Kind = esptools::cli::JsonScalar::Kind;
+    for (size_t i = 0; i < 2; ++i) {
+        const auto &board = (*records)[i];
+        EXPECT_EQ(text(board, "port"), i == 0 ? c3 : c6);
+        EXPECT_EQ(text(board, "chip"), i == 0 ? "ESP32-C3" : "ESP32-C6");
+        EXPECT_EQ(text(board, "mac").size(), 17u);
+        EXPECT_EQ(text(board, "command"), "write-flash");
+        EXPECT_EQ(text(board, "bytes"), std::to_string(data.size()));
+        EXPECT_EQ(text(board, "sectors_written"), "10");
+        ASSERT_TRUE(board.count("verified") && board.at("verified").kind == Kind::Bool);
+        EXPECT_TRUE(board.at("verified").flag);
+        ASSERT_TRUE(board.count("error"));
+        EXPECT_EQ(board.at("error").kind, Kind::Null);
+    }
+
+    // A board that fails fails the run; the others still do their work. ESPTOOL_PORT takes the
+    // list, separated by ':' as PATH is.
+    randomFile("app2.bin", 40000, 6);
+    run = runLoader({"--json", path("boards.json"), "write-flash", "0x10000", path("app2.bin")},
+                    Variables{"ESPTOOL_PORT=" + c3 + ":/dev/esptools-no-such-port"});
+    EXPECT_NE(run.exit_code, 0) << run.out;
+    EXPECT_NE(run.out.find("1 of 2 boards failed."), std::string::npos) << run.out;
+    records = esptools::cli::parseJsonRecords(readText(path("boards.json")), "boards.json");
+    ASSERT_TRUE(bool(records)) << llvm::toString(records.takeError());
+    ASSERT_EQ(records->size(), 2u);
+    EXPECT_EQ((*records)[0].at("error").kind, Kind::Null);
+    EXPECT_NE(text((*records)[1], "error").find("no-such-port"), std::string::npos);
+}
+
+// --json with one board: its record, with the sectors the chip already held counted as skipped.
+TEST_P(CommandLine, OneBoardsRecordCountsSkippedSectors) {
+    randomFile("app.bin", 3 * 4096, 9);
+    const std::string port = "vchip:esp32c3?flash=" + path("flash.bin");
+    ASSERT_EQ(runLoader({"--port", port, "write-flash", "0x0", path("app.bin")}).exit_code, 0);
+    LoaderRun run = runLoader(
+        {"--port", port, "--json", path("one.json"), "write-flash", "0x0", path("app.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    auto records = esptools::cli::parseJsonRecords(readText(path("one.json")), "one.json");
+    ASSERT_TRUE(bool(records)) << llvm::toString(records.takeError());
+    ASSERT_EQ(records->size(), 1u);
+    const auto &board = records->front();
+    EXPECT_EQ(board.at("sectors_skipped").text, "3");
+    EXPECT_EQ(board.at("sectors_written").text, "0");
+    EXPECT_GT(std::stod(board.at("seconds").text), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Rom, CommandLine, testing::Values(Target{"esp32c3", false}),

@@ -1,5 +1,6 @@
 // The connection layer without a device: reset sequences, their choice, the configuration file,
-// and USB serial port discovery over a sysfs-like tree built here.
+// USB serial port discovery over a sysfs-like tree built here, and ESPTOOL_PORT's port lists.
+#include "esptools/loader/boards.h"
 #include "esptools/loader/config.h"
 #include "esptools/loader/port.h"
 #include "esptools/loader/reset.h"
@@ -241,4 +242,17 @@ TEST(StubDiscovery, EspressifsStubIsFoundWhereEsptoolKeepsIt) {
         EXPECT_TRUE((*stub)->numbers_data_answers) << (*stub)->origin;
     }
     llvm::sys::fs::remove_directories(dir);
+}
+
+// ESPTOOL_PORT's list: ':' separates ports as in PATH, but not the one inside HOST:PORT or after
+// vchip.
+TEST(PortList, SplitsAtColonsOutsidePortNames) {
+    EXPECT_EQ(splitPortList("socket://127.0.0.1:5555:/dev/ttyUSB0:rfc2217://farm.local:4001:"
+                            "vchip:esp32c3?flash=/tmp/a.bin:/dev/ttyACM1"),
+              (std::vector<std::string>{"socket://127.0.0.1:5555", "/dev/ttyUSB0",
+                                        "rfc2217://farm.local:4001",
+                                        "vchip:esp32c3?flash=/tmp/a.bin", "/dev/ttyACM1"}));
+    EXPECT_EQ(splitPortList("/dev/ttyUSB0"), std::vector<std::string>{"/dev/ttyUSB0"});
+    EXPECT_EQ(splitPortList("::/dev/ttyUSB0::"), std::vector<std::string>{"/dev/ttyUSB0"});
+    EXPECT_TRUE(splitPortList("").empty());
 }

@@ -1,14 +1,20 @@
 // esp-loader: esptool's device commands through the chip's ROM loader.
 #include "esptools/cli/cli.h"
 #include "esptools/cli/options.h"
+#include "esptools/loader/boards.h"
 #include "esptools/loader/commands.h"
 #include "esptools/loader/config.h"
 #include "esptools/loader/reset.h"
 
 #include <boost/program_options.hpp>
 #include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Format.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <future>
@@ -62,6 +68,9 @@ struct Command {
 };
 
 using PreparedFiles = llvm::Expected<std::vector<loader::PreparedFlashFile>>;
+
+// What write-flash did in this run, for the record --json writes.
+loader::WriteFlashStats write_stats;
 
 formats::FlashParams flashParams(const po::variables_map &vm) {
     return {vm["flash-mode"].as<std::string>(), vm["flash-freq"].as<std::string>(),
@@ -133,6 +142,7 @@ std::map<std::string, Command> commands() {
             options.trust_flash_content = vm["trust-flash-content"].as<bool>();
             options.skip_flashed = vm["skip-flashed"].as<bool>();
             options.skip_unchanged_sectors = !vm["write-all"].as<bool>();
+            options.stats = &write_stats;
             if (vm.count("diff-with"))
                 for (const auto &name : vm["diff-with"].as<std::vector<std::string>>()) {
                     if (name == "skip") {
@@ -481,6 +491,99 @@ void printConfigNotes(const std::optional<loader::ToolConfig> &config) {
                      << llvm::join(config->unknown_keys, ", ") << "\n";
 }
 
+// How many words a global option takes on the command line (1, or 2 with its value), read from
+// its description rather than kept in a second list.
+size_t optionWords(const std::string &arg, const po::options_description &global,
+                   const po::option_description **found = nullptr) {
+    const po::option_description *option = nullptr;
+    if (arg.rfind("--", 0) == 0)
+        option = global.find_nothrow(arg.substr(2, arg.find('=') - 2), false);
+    else if (arg.size() == 2)
+        option = global.find_nothrow(arg, false);
+    if (found) *found = option;
+    const bool takes_value =
+        arg.find('=') == std::string::npos && option && option->semantic()->max_tokens() > 0;
+    return takes_value ? 2 : 1;
+}
+
+// Many boards: esp-loader again for each port, side by side, with the same arguments but the
+// port selection; a status line per board while they run (plain lines when output is not a
+// terminal), then a summary. Exit 0 only when every board succeeded.
+int runOnEveryBoard(const char *argv0, const std::vector<std::string> &args, size_t command_index,
+                    const std::vector<std::string> &ports, const po::options_description &global,
+                    const std::optional<std::string> &json_path) {
+    std::vector<std::string> common;
+    for (size_t i = 0; i < command_index;) {
+        const po::option_description *option = nullptr;
+        const size_t words = optionWords(args[i], global, &option);
+        const std::string name = option ? option->long_name() : "";
+        if (name != "port" && name != "port-filter" && name != "all-ports" && name != "json")
+            common.insert(common.end(), args.begin() + ptrdiff_t(i),
+                          args.begin() + ptrdiff_t(std::min(i + words, command_index)));
+        i += words;
+    }
+    llvm::SmallString<128> scratch;
+    if (auto code = llvm::sys::fs::createUniqueDirectory("esp-loader-boards", scratch))
+        return cli::reportError(
+            kTool, cli::makeError("cannot make a scratch folder: %s", code.message().c_str()));
+    std::vector<loader::BoardJob> jobs;
+    for (size_t i = 0; i < ports.size(); ++i) {
+        loader::BoardJob job{ports[i], common,
+                             (scratch + "/board-" + std::to_string(i) + ".json").str()};
+        job.arguments.insert(job.arguments.end(), {"--port", ports[i], "--json", job.report_path});
+        job.arguments.insert(job.arguments.end(), args.begin() + ptrdiff_t(command_index),
+                             args.end());
+        jobs.push_back(std::move(job));
+    }
+    const std::string executable =
+        llvm::sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&runOnEveryBoard));
+    llvm::outs() << "Running '" << args[command_index] << "' on " << ports.size()
+                 << " boards at once...\n";
+    llvm::outs().flush();
+    const bool terminal = isatty(1);
+    std::vector<std::string> lines(ports.size());
+    bool drawn = false;
+    auto show = [&](const loader::BoardEvent &event) {
+        std::string line = ports[event.board] + ": " + event.text;
+        if (!terminal) {
+            if (event.finished) llvm::outs() << line << "\n";
+            llvm::outs().flush();
+            return;
+        }
+        lines[event.board] = line.substr(0, 118);
+        if (drawn) llvm::outs() << "\x1b[" << lines.size() << "A";
+        for (const auto &text : lines) llvm::outs() << "\x1b[2K" << text << "\n";
+        drawn = true;
+        llvm::outs().flush();
+    };
+    auto reports = loader::runBoards(executable, jobs, scratch.str().str(), show);
+    llvm::sys::fs::remove_directories(scratch);
+
+    size_t port_width = 4, failures = 0;
+    for (const auto &report : reports) port_width = std::max(port_width, report.port.size());
+    llvm::outs() << "\n"
+                 << llvm::left_justify("Port", port_width) << "  " << llvm::left_justify("Chip", 10)
+                 << "  " << llvm::left_justify("MAC", 17) << "  "
+                 << llvm::right_justify("Seconds", 7) << "  Result\n";
+    for (const auto &report : reports) {
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%.1f", report.seconds);
+        failures += !report.error.empty();
+        llvm::outs() << llvm::left_justify(report.port, port_width) << "  "
+                     << llvm::left_justify(report.chip.empty() ? "-" : report.chip, 10) << "  "
+                     << llvm::left_justify(report.mac.empty() ? "-" : report.mac, 17) << "  "
+                     << llvm::right_justify(seconds, 7) << "  "
+                     << (report.error.empty() ? "ok" : "FAILED: " + report.error) << "\n";
+    }
+    llvm::outs() << (failures ? std::to_string(failures) + " of " + std::to_string(reports.size()) +
+                                    " boards failed.\n"
+                              : "All " + std::to_string(reports.size()) + " boards succeeded.\n");
+    if (json_path)
+        if (auto failure = loader::writeBoardReports(*json_path, reports))
+            return cli::reportError(kTool, std::move(failure));
+    return failures ? cli::kExitFatal : cli::kExitSuccess;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -499,9 +602,13 @@ int main(int argc, char **argv) {
     po::options_description global("global options");
     global.add_options()("help,h", "show this help")("version", "show the version")(
         "chip,c", po::value<std::string>()->default_value(envOr("ESPTOOL_CHIP", "auto")),
-        "chip, or auto")("port,p",
-                         po::value<std::string>()->default_value(envOr("ESPTOOL_PORT", "")),
-                         "serial port, socket://, rfc2217:// or vchip:")(
+        "chip, or auto")("port,p", po::value<std::vector<std::string>>()->composing(),
+                         "serial port, socket://, rfc2217:// or vchip: (repeat it to run the "
+                         "command on every board at once; ESPTOOL_PORT takes a list: A:B)")(
+        "all-ports", po::bool_switch(),
+        "run the command on every port found (that --port-filter matches) at once")(
+        "json", po::value<std::string>(),
+        "write a record of what each board did (port, chip, MAC, result) to FILE as JSON")(
         "port-filter", po::value<std::vector<std::string>>()->multitoken()->composing(),
         "vid=N, pid=N, name=SUBSTR or serial=SUBSTR (without --port)")(
         "baud,b", po::value<std::string>()->default_value(envOr("ESPTOOL_BAUD", "115200")),
@@ -527,15 +634,7 @@ int main(int argc, char **argv) {
     while (command_index < args.size()) {
         const std::string &arg = args[command_index];
         if (!arg.empty() && arg[0] != '-') break;
-        // Which options take a value is read from their descriptions, not kept in a second list.
-        const po::option_description *option = nullptr;
-        if (arg.rfind("--", 0) == 0)
-            option = global.find_nothrow(arg.substr(2), false);
-        else if (arg.size() == 2)
-            option = global.find_nothrow(arg, false);
-        bool takes_value =
-            arg.find('=') == std::string::npos && option && option->semantic()->max_tokens() > 0;
-        command_index += takes_value ? 2 : 1;
+        command_index += optionWords(arg, global);
     }
     po::variables_map gvm;
     try {
@@ -567,6 +666,35 @@ int main(int argc, char **argv) {
         return cli::reportError(
             kTool, cli::makeError("unknown command '%s' (try --help)", command_name.c_str()));
     Command &command = found->second;
+    // The record --json writes: filled in as the session goes, written however it ends.
+    const std::optional<std::string> json_path =
+        gvm.count("json") ? std::optional(gvm["json"].as<std::string>()) : std::nullopt;
+    loader::BoardReport report;
+    report.command = command_name;
+    const auto session_start = std::chrono::steady_clock::now();
+    bool every_board_run = false; // the boards' own runs write their records
+    auto finish = [&](int code) {
+        report.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
+        if (command_name == "write-flash") {
+            report.bytes = write_stats.bytes;
+            report.sectors_written = write_stats.sectors_written;
+            report.sectors_skipped = write_stats.sectors_skipped;
+            if (report.error.empty()) report.verified = write_stats.verified;
+        }
+        if (code != cli::kExitSuccess && report.error.empty())
+            report.error = "exit code " + std::to_string(code);
+        if (json_path && !every_board_run)
+            if (auto failure = loader::writeBoardReports(*json_path, {&report, 1})) {
+                cli::reportError(kTool, std::move(failure));
+                return cli::kExitFatal;
+            }
+        return code;
+    };
+    auto fail = [&](llvm::Error error) {
+        report.error = llvm::toString(std::move(error));
+        return finish(cli::reportError(kTool, cli::makeError("%s", report.error.c_str())));
+    };
     std::vector<std::string> command_args(args.begin() + command_index + 1, args.end());
     po::variables_map vm;
     try {
@@ -597,11 +725,9 @@ int main(int argc, char **argv) {
         }
         po::notify(vm);
     } catch (const po::error &error) {
-        return cli::reportError(kTool,
-                                cli::makeError("%s: %s", command_name.c_str(), error.what()));
+        return fail(cli::makeError("%s: %s", command_name.c_str(), error.what()));
     }
-    if (auto failure = checkArguments(command_name, vm))
-        return cli::reportError(kTool, std::move(failure));
+    if (auto failure = checkArguments(command_name, vm)) return fail(std::move(failure));
 
     std::string before = canonicalChoice(gvm["before"].as<std::string>());
     std::string after = canonicalChoice(gvm["after"].as<std::string>());
@@ -619,42 +745,42 @@ int main(int argc, char **argv) {
         {"no-reset-stub", loader::AfterReset::NoneStub},
         {"watchdog-reset", loader::AfterReset::Watchdog}};
     if (!kBefore.count(before))
-        return cli::reportError(kTool,
-                                cli::makeError("%s is not a valid reset mode.", before.c_str()));
+        return fail(cli::makeError("%s is not a valid reset mode.", before.c_str()));
     if (!kAfter.count(after))
-        return cli::reportError(kTool,
-                                cli::makeError("%s is not a valid reset mode.", after.c_str()));
+        return fail(cli::makeError("%s is not a valid reset mode.", after.c_str()));
     const chipdb::ChipDescription *expected = nullptr;
     std::string chip_name = gvm["chip"].as<std::string>();
     if (chip_name != "auto") {
         expected = chipdb::findChip(chip_name);
         if (!expected)
-            return cli::reportError(kTool,
-                                    cli::makeError("invalid --chip '%s' (choose from auto, %s)",
-                                                   chip_name.c_str(),
-                                                   std::string(chipdb::chipNameList()).c_str()));
+            return fail(cli::makeError("invalid --chip '%s' (choose from auto, %s)",
+                                       chip_name.c_str(),
+                                       std::string(chipdb::chipNameList()).c_str()));
     }
     auto baud = number(gvm["baud"].as<std::string>());
-    if (!baud)
-        return cli::reportError(
-            kTool, cli::makeError("--baud: %s", llvm::toString(baud.takeError()).c_str()));
+    if (!baud) return fail(cli::makeError("--baud: %s", llvm::toString(baud.takeError()).c_str()));
     printConfigNotes(config);
 
-    std::vector<std::string> candidates;
-    if (std::string port_name = gvm["port"].as<std::string>(); !port_name.empty()) {
-        candidates.push_back(port_name);
-    } else {
+    std::vector<std::string> candidates = gvm.count("port")
+                                              ? gvm["port"].as<std::vector<std::string>>()
+                                              : loader::splitPortList(envOr("ESPTOOL_PORT", ""));
+    const bool every_board = candidates.size() > 1 || gvm["all-ports"].as<bool>();
+    if (candidates.empty()) {
         std::vector<std::string> filters;
         if (gvm.count("port-filter")) filters = gvm["port-filter"].as<std::vector<std::string>>();
         auto found = loader::filterPorts(loader::listUsbSerialPorts(), filters);
-        if (!found) return cli::reportError(kTool, found.takeError());
+        if (!found) return fail(found.takeError());
         for (const auto &port : *found) candidates.push_back(port.device);
         llvm::outs() << "Found " << candidates.size() << " serial ports...\n";
         if (candidates.empty())
-            return cli::reportError(
-                kTool, cli::makeError("No serial ports found. Connect a device, or set --port or "
-                                      "ESPTOOL_PORT (e.g. /dev/ttyUSB0, socket://127.0.0.1:5555 or "
-                                      "vchip:esp32c3)."));
+            return fail(
+                cli::makeError("No serial ports found. Connect a device, or set --port or "
+                               "ESPTOOL_PORT (e.g. /dev/ttyUSB0, socket://127.0.0.1:5555 or "
+                               "vchip:esp32c3)."));
+    }
+    if (every_board && candidates.size() > 1) {
+        every_board_run = true;
+        return runOnEveryBoard(argv[0], args, command_index, candidates, global, json_path);
     }
 
     auto before_mode = kBefore.at(before);
@@ -669,7 +795,7 @@ int main(int argc, char **argv) {
                                           : std::min<uint32_t>(*baud, 115200);
         auto opened = loader::openPort(candidate, opening_baud);
         if (!opened) {
-            if (candidates.size() == 1) return cli::reportError(kTool, opened.takeError());
+            if (candidates.size() == 1) return fail(opened.takeError());
             llvm::outs() << llvm::toString(opened.takeError()) << "\n";
             continue;
         }
@@ -690,7 +816,7 @@ int main(int argc, char **argv) {
                                 "to bootloader manually to avoid this warning.\n";
             if (before_mode != loader::BeforeReset::None && (*opened)->hasControlLines()) {
                 auto strategies = loader::resetStrategies(**opened, settings->reset);
-                if (!strategies) return cli::reportError(kTool, strategies.takeError());
+                if (!strategies) return fail(strategies.takeError());
                 resets = std::move(*strategies);
             }
             failure = device->connect(resets, gvm["connect-attempts"].as<int>());
@@ -700,30 +826,37 @@ int main(int argc, char **argv) {
             connected = std::move(device);
             break;
         }
-        if (candidates.size() == 1) return cli::reportError(kTool, std::move(failure));
+        if (candidates.size() == 1) return fail(std::move(failure));
         llvm::outs() << llvm::toString(std::move(failure)) << "\n";
     }
     if (!connected)
-        return cli::reportError(kTool, cli::makeError("Could not connect to an Espressif device on "
-                                                      "any of the %zu available serial ports.",
-                                                      candidates.size()));
+        return fail(cli::makeError("Could not connect to an Espressif device on "
+                                   "any of the %zu available serial ports.",
+                                   candidates.size()));
     loader::Device &device = *connected;
     llvm::outs() << "\n";
     auto chip = device.detect(expected);
-    if (!chip) return cli::reportError(kTool, chip.takeError());
+    if (!chip) return fail(chip.takeError());
+    report.port = port_name;
+    report.chip = (*chip)->display_name;
     if (!expected) llvm::outs() << "Detecting chip type... " << (*chip)->display_name << "\n";
     auto console = loader::romConsole(device);
-    if (!console) return cli::reportError(kTool, console.takeError());
+    if (!console) return fail(console.takeError());
     device.setConsole(*console);
     const bool usb_serial_jtag = *console == loader::Console::UsbSerialJtag;
-    if (auto failure = loader::printChipInfo(device))
-        return cli::reportError(kTool, std::move(failure));
+    if (auto failure = loader::printChipInfo(device)) return fail(std::move(failure));
+    if (json_path) {
+        auto mac = loader::readMacAddress(device);
+        if (mac)
+            report.mac = loader::macText(mac->base);
+        else
+            llvm::consumeError(mac.takeError());
+    }
     // A reset over USB-Serial-JTAG leaves the RTC watchdogs as the app had them: they would reset
     // the chip in the middle of the work (esptool's disable_watchdogs).
     if (usb_serial_jtag && !device.stubAlreadyRunning() &&
         before_mode != loader::BeforeReset::NoneNoSync)
-        if (auto failure = device.disableWatchdogs())
-            return cli::reportError(kTool, std::move(failure));
+        if (auto failure = device.disableWatchdogs()) return fail(std::move(failure));
     if (command.prepare) command.prepare(**chip, vm);
     bool use_stub = !gvm["no-stub"].as<bool>();
     if (auto why = port->whyCodeCannotRun(); use_stub && !why.empty()) {
@@ -735,16 +868,15 @@ int main(int argc, char **argv) {
     // A ROM that can change its rate does so before the stub upload, which then goes at the fast
     // rate; the stub keeps the UART as the ROM left it.
     if (change_baud && use_stub && (*chip)->rom.change_baudrate && !device.stubAlreadyRunning()) {
-        if (auto failure = device.changeBaud(*baud))
-            return cli::reportError(kTool, std::move(failure));
+        if (auto failure = device.changeBaud(*baud)) return fail(std::move(failure));
         baud_changed = true;
     }
     if (use_stub) {
         auto revision = loader::chipRevision(device);
-        if (!revision) return cli::reportError(kTool, revision.takeError());
+        if (!revision) return fail(revision.takeError());
         const std::string name = loader::stubName(**chip, *revision);
         auto stub = loader::findStub(name, gvm["stub-dir"].as<std::string>());
-        if (!stub) return cli::reportError(kTool, stub.takeError());
+        if (!stub) return fail(stub.takeError());
         if (*stub && (*stub)->numbers_data_answers && *console == loader::Console::UsbOtg) {
             // Ours answers on UART0 or USB-Serial-JTAG only: uploaded, it would be deaf here.
             llvm::outs() << "NOTE: our flasher stub does not speak USB-OTG; using the ROM loader "
@@ -753,8 +885,7 @@ int main(int argc, char **argv) {
             if (!(*stub)->numbers_data_answers && gvm["stub-dir"].as<std::string>().empty())
                 llvm::outs() << "Using Espressif's flasher stub " << (*stub)->origin << "\n";
             auto failure = device.runStub(std::move(**stub));
-            if (failure && gvm["stub-only"].as<bool>())
-                return cli::reportError(kTool, std::move(failure));
+            if (failure && gvm["stub-only"].as<bool>()) return fail(std::move(failure));
             if (failure) {
                 // A stub that does not start must not end the session: the ROM can still do it.
                 llvm::outs() << "WARNING: " << llvm::toString(std::move(failure))
@@ -762,19 +893,17 @@ int main(int argc, char **argv) {
                                 "(--stub-only makes this an error).\n";
                 if (!port->hasControlLines() || before_mode == loader::BeforeReset::None ||
                     before_mode == loader::BeforeReset::NoneNoSync)
-                    return cli::reportError(
-                        kTool, cli::makeError("the stub did not start, and the chip cannot be "
-                                              "reset into download mode without control lines "
-                                              "(--before %s): nothing was written",
-                                              gvm["before"].as<std::string>().c_str()));
+                    return fail(cli::makeError("the stub did not start, and the chip cannot be "
+                                               "reset into download mode without control lines "
+                                               "(--before %s): nothing was written",
+                                               gvm["before"].as<std::string>().c_str()));
                 auto resets = loader::resetStrategies(*port, settings->reset);
-                if (!resets) return cli::reportError(kTool, resets.takeError());
+                if (!resets) return fail(resets.takeError());
                 if (auto again = device.reconnect(*resets, gvm["connect-attempts"].as<int>()))
-                    return cli::reportError(kTool, std::move(again));
+                    return fail(std::move(again));
                 llvm::outs() << "\n";
                 if (usb_serial_jtag)
-                    if (auto again = device.disableWatchdogs())
-                        return cli::reportError(kTool, std::move(again));
+                    if (auto again = device.disableWatchdogs()) return fail(std::move(again));
                 baud_changed = false;
             }
         } else {
@@ -786,24 +915,28 @@ int main(int argc, char **argv) {
         }
     }
     if (change_baud && !baud_changed)
-        if (auto failure = device.changeBaud(*baud))
-            return cli::reportError(kTool, std::move(failure));
+        if (auto failure = device.changeBaud(*baud)) return fail(std::move(failure));
     if (vm.count("spi-connection")) {
         auto pins = spiConnection(vm["spi-connection"].as<std::string>(), **chip);
-        if (!pins) return cli::reportError(kTool, pins.takeError());
+        if (!pins) return fail(pins.takeError());
         device.setSpiConnection(*pins);
     }
     llvm::outs() << "\n";
     llvm::outs().flush();
     auto result = command.run(device, vm);
     int exit_code = cli::kExitSuccess;
-    if (result) exit_code = cli::reportError(kTool, std::move(result));
+    if (result) {
+        report.error = llvm::toString(std::move(result));
+        exit_code = cli::reportError(kTool, cli::makeError("%s", report.error.c_str()));
+    }
     llvm::outs() << "\n";
     // load-ram leaves the loaded code running ("Exiting immediately."); run ends with the
     // after-action, which starts the app where a stub ignored FLASH_END(1).
     if (command_name != "load-ram")
         if (auto failure = device.reset(kAfter.at(after))) {
-            int code = cli::reportError(kTool, std::move(failure));
+            std::string text = llvm::toString(std::move(failure));
+            if (report.error.empty()) report.error = text;
+            int code = cli::reportError(kTool, cli::makeError("%s", text.c_str()));
             if (exit_code == cli::kExitSuccess) exit_code = code;
         }
     // A chip reset by `run` starts again at the boot ROM's 115200 baud, and so does what it boots.
@@ -841,5 +974,5 @@ int main(int argc, char **argv) {
             llvm::outs().flush();
         }
     }
-    return exit_code;
+    return finish(exit_code);
 }

@@ -1,5 +1,6 @@
 // image-info: esptool v5's text, byte for byte, or the same facts as JSON (--json, our addition).
 #include "esptools/cli/cli.h"
+#include "esptools/cli/json.h"
 #include "esptools/formats/descriptors.h"
 #include "esptools/formats/ihex.h"
 #include "esptools/formats/image.h"
@@ -171,78 +172,7 @@ void printText(llvm::raw_ostream &out, const formats::Image &image,
     }
 }
 
-// A small JSON emitter: LLVM 14's JSON.h does not compile as C++20 with clang and libstdc++ 12.
-class Json {
-public:
-    explicit Json(std::string &out) : out_(out) {}
-    Json &open(char bracket) {
-        comma();
-        out_ += bracket;
-        first_ = true;
-        return *this;
-    }
-    Json &close(char bracket) {
-        out_ += bracket;
-        first_ = false;
-        return *this;
-    }
-    Json &key(std::string_view name) {
-        comma();
-        string(name);
-        out_ += ':';
-        first_ = true;
-        return *this;
-    }
-    Json &value(std::string_view text) {
-        comma();
-        string(text);
-        return *this;
-    }
-    Json &value(const char *text) { return value(std::string_view(text)); }
-    Json &value(uint64_t number) {
-        comma();
-        out_ += std::to_string(number);
-        return *this;
-    }
-    Json &value(bool flag) {
-        comma();
-        out_ += flag ? "true" : "false";
-        return *this;
-    }
-    Json &null() {
-        comma();
-        out_ += "null";
-        return *this;
-    }
-    template <typename T> Json &field(std::string_view name, T v) { return key(name).value(v); }
-    Json &field(std::string_view name, std::optional<std::string_view> v) {
-        key(name);
-        return v ? value(*v) : null();
-    }
-
-private:
-    void comma() {
-        if (!first_) out_ += ',';
-        first_ = false;
-    }
-    void string(std::string_view text) {
-        out_ += '"';
-        for (unsigned char c : text) {
-            if (c == '"' || c == '\\') {
-                out_ += '\\';
-                out_ += char(c);
-            } else if (c < 0x20) {
-                char escaped[8];
-                std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-                out_ += escaped;
-            } else
-                out_ += char(c);
-        }
-        out_ += '"';
-    }
-    std::string &out_;
-    bool first_ = true;
-};
+using Json = cli::JsonWriter;
 
 // JSON fields: chip, image_size, image_version, entry, flash_size/flash_freq/flash_mode (null when
 // the code is unknown), extended_header {wp_pin, drive_settings, chip_id, min_rev, min_rev_full,

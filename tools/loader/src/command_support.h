@@ -67,6 +67,7 @@ public:
             llvm::outs().flush();
         } else if (percent >= next_percent_) {
             llvm::outs() << verb_ << " at " << hex(address_ + done) << " (" << percent << " %)\n";
+            llvm::outs().flush(); // a log being watched (many boards at once) sees it now
             next_percent_ = percent / 10 * 10 + 10;
         }
     }

@@ -38,10 +38,11 @@ llvm::Expected<uint32_t> chipRevision(Device &device) {
     return major_value * 100 + *minor;
 }
 
-llvm::Expected<std::string> readMacText(Device &device) {
+llvm::Expected<MacAddress> readMacAddress(Device &device) {
     const auto &chip = *device.chip();
-    uint8_t mac[6];
-    std::optional<std::pair<uint8_t, uint8_t>> extension;
+    MacAddress address;
+    auto &mac = address.base;
+    auto &extension = address.extension;
     if (chip.mac_layout == chipdb::MacLayout::Esp8266Otp) {
         auto mac0 = device.readRegister(0x3FF00050), mac1 = device.readRegister(0x3FF00054),
              mac3 = device.readRegister(0x3FF0005C);
@@ -69,20 +70,29 @@ llvm::Expected<std::string> readMacText(Device &device) {
         if (chip.mac_layout == chipdb::MacLayout::StandardEui64)
             extension = {uint8_t(*hi >> 24), uint8_t(*hi >> 16)};
     }
-    auto format = [](std::span<const uint8_t> bytes) {
-        std::string text;
-        for (uint8_t byte : bytes) {
-            if (!text.empty()) text += ':';
-            text += llvm::utohexstr(byte, true, 2);
-        }
-        return text;
-    };
-    if (!extension) return "MAC:                " + format(mac);
+    return address;
+}
+
+std::string macText(std::span<const uint8_t> bytes) {
+    std::string text;
+    for (uint8_t byte : bytes) {
+        if (!text.empty()) text += ':';
+        text += llvm::utohexstr(byte, true, 2);
+    }
+    return text;
+}
+
+llvm::Expected<std::string> readMacText(Device &device) {
+    auto address = readMacAddress(device);
+    if (!address) return address.takeError();
+    const auto &mac = address->base;
+    const auto &extension = address->extension;
+    if (!extension) return "MAC:                " + macText(mac);
     uint8_t eui64[8] = {mac[0], mac[1], mac[2], extension->first, extension->second,
                         mac[3], mac[4], mac[5]};
     uint8_t ext[2] = {extension->first, extension->second};
-    return "MAC:                " + format(eui64) + "\nBASE MAC:           " + format(mac) +
-           "\nMAC_EXT:            " + format(ext);
+    return "MAC:                " + macText(eui64) + "\nBASE MAC:           " + macText(mac) +
+           "\nMAC_EXT:            " + macText(ext);
 }
 
 llvm::Expected<Console> romConsole(Device &device) {

@@ -1,5 +1,7 @@
 #include "esptools/loader/stub.h"
 
+#include "esptools/cli/json.h"
+
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -32,55 +34,20 @@ llvm::Expected<std::vector<uint8_t>> decodeBase64(std::string_view text,
     return out;
 }
 
-// The stub JSONs are one flat object of numbers and strings; anything else is refused. (LLVM 14's
-// JSON.h does not compile under clang in C++20, and this is all the JSON the loader reads.)
+// The stub JSONs are one object of numbers and strings (arrays, such as newer esptool stubs'
+// plugin tables, are skipped); anything else is refused.
 llvm::Expected<std::map<std::string, std::string>> parseFlatObject(std::string_view text,
                                                                    const std::string &origin) {
+    auto records = cli::parseJsonRecords(text, origin);
+    if (!records) return records.takeError();
+    if (records->size() != 1) return stubError(origin, "not a JSON object");
     std::map<std::string, std::string> fields;
-    size_t at = 0;
-    auto skipSpace = [&] {
-        while (at < text.size() && llvm::isSpace(text[at])) ++at;
-    };
-    auto expect = [&](char c) {
-        skipSpace();
-        if (at < text.size() && text[at] == c) {
-            ++at;
-            return true;
-        }
-        return false;
-    };
-    auto readString = [&]() -> std::optional<std::string> {
-        if (!expect('"')) return std::nullopt;
-        size_t end = text.find('"', at);
-        if (end == std::string_view::npos) return std::nullopt;
-        std::string value(text.substr(at, end - at));
-        at = end + 1;
-        return value;
-    };
-    if (!expect('{')) return stubError(origin, "not a JSON object");
-    if (expect('}')) return fields;
-    do {
-        auto key = readString();
-        if (!key || !expect(':'))
-            return stubError(origin, "malformed JSON near offset " + std::to_string(at));
-        skipSpace();
-        if (at < text.size() && text[at] == '"') {
-            auto value = readString();
-            if (!value) return stubError(origin, "unterminated string for '" + *key + "'");
-            fields[*key] = *value;
-        } else if (at < text.size() && text[at] == '[') {
-            // Plugin tables of newer esptool stubs: not used here.
-            size_t end = text.find(']', at);
-            if (end == std::string_view::npos) return stubError(origin, "unterminated array");
-            at = end + 1;
-        } else {
-            size_t start = at;
-            while (at < text.size() && (llvm::isDigit(text[at]) || text[at] == '-')) ++at;
-            if (start == at) return stubError(origin, "'" + *key + "' is not a number or string");
-            fields[*key] = std::string(text.substr(start, at - start));
-        }
-    } while (expect(','));
-    if (!expect('}')) return stubError(origin, "malformed JSON near offset " + std::to_string(at));
+    for (auto &[key, value] : records->front()) {
+        if (value.kind != cli::JsonScalar::Kind::String &&
+            value.kind != cli::JsonScalar::Kind::Number)
+            return stubError(origin, "'" + key + "' is not a number or string");
+        fields[key] = value.text;
+    }
     return fields;
 }
 

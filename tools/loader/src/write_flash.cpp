@@ -409,10 +409,20 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         return llvm::Error::success();
     };
     const auto params = resolvedParams(options.params, *flash_size);
+    WriteFlashStats unused_stats;
+    WriteFlashStats &stats = options.stats ? *options.stats : unused_stats;
     size_t index = 0;
     for (auto &prepared : *files) {
         const size_t file_index = index++;
         const FlashFile &file = prepared.file;
+        stats.bytes += prepared.length;
+        // The sectors the file covers; each is counted written or skipped below.
+        const uint64_t file_sectors =
+            prepared.length == 0 ? 0
+                                 : (((uint64_t(file.address) + file.data.size() + kSectorSize - 1) &
+                                     ~uint64_t(kSectorSize - 1)) -
+                                    (file.address & ~uint64_t(kSectorSize - 1))) /
+                                       kSectorSize;
         if (prepared.length == 0) {
             llvm::outs() << "WARNING: '" << file.name << "' is empty.\n";
             continue;
@@ -432,6 +442,7 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             if (*flash_md5 == image_md5) {
                 llvm::outs() << quoted << " at " << hex(file.address)
                              << " already in flash, skipping write.\n";
+                stats.sectors_skipped += file_sectors;
                 continue;
             }
         }
@@ -452,6 +463,8 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             } else if (options.trust_flash_content) {
                 llvm::outs() << "No changed sectors found and trust flash content mode is "
                                 "enabled, skipping write and verification.\n";
+                stats.sectors_skipped += file_sectors;
+                stats.verified = false;
                 continue;
             } else if (verifiable) {
                 llvm::outs() << "No changed sectors found, verifying if data is in flash...\n";
@@ -459,6 +472,7 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                 if (!flash_md5) return flash_md5.takeError();
                 if (*flash_md5 == image_md5) {
                     llvm::outs() << quoted << " at " << hex(file.address) << " verified.\n";
+                    stats.sectors_skipped += file_sectors;
                     continue;
                 }
                 llvm::outs() << "Note: Data not found in flash, flashing the whole image...\n";
@@ -481,6 +495,8 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             if (unchanged > 0) {
                 llvm::outs() << quoted << " at " << hex(file.address) << ": " << unchanged << " of "
                              << total << " sectors unchanged, skipped.\n";
+                stats.sectors_skipped += unchanged;
+                stats.sectors_written += total - unchanged;
                 if (unchanged == total) continue;
                 std::vector<std::pair<uint32_t, std::vector<uint8_t>>> runs;
                 for (size_t i = 0; i < total; ++i) {
@@ -515,6 +531,7 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         if (reflashing) {
             for (auto &[address, data] : changed) {
                 const size_t sectors = data.size() / kSectorSize;
+                stats.sectors_written += sectors;
                 llvm::outs() << "Reflashing " << sectors << " changed sector"
                              << (sectors > 1 ? "s" : "") << " at " << hex(address) << "...\n";
                 if (auto failure = writeBlob(address, data, file.name, "changed data", {}))
@@ -523,9 +540,19 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
         } else if (auto failure = writeBlob(file.address, image, file.name, "file " + quoted,
                                             std::move(prepared.compressed))) {
             return failure;
+        } else {
+            stats.sectors_written += file_sectors;
+        }
+        uint64_t skipped_here = 0; // by --diff-with
+        if (reflashing) {
+            uint64_t rewritten = 0;
+            for (auto &run : changed) rewritten += run.second.size() / kSectorSize;
+            skipped_here = file_sectors - std::min(rewritten, file_sectors);
+            stats.sectors_skipped += skipped_here;
         }
 
         if (!verifiable) {
+            stats.verified = false;
             llvm::outs() << "NOTE: " << chip.display_name
                          << " ROM cannot compute MD5: the written data was not verified.\n";
             continue;
@@ -539,6 +566,8 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
                             "match the expected data). Reflashing the whole image...\n";
             if (auto failure = writeBlob(file.address, image, file.name, "file " + quoted, {}))
                 return failure;
+            stats.sectors_skipped -= skipped_here;
+            stats.sectors_written += skipped_here;
             llvm::outs() << "Verifying written data...\n";
             flash_md5 = device.flashMd5Checked(file.address, size, expected);
             if (!flash_md5) return flash_md5.takeError();

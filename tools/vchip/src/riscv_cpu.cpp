@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 #include <unicorn/unicorn.h>
 
@@ -50,18 +50,35 @@ struct RiscVCore::Machine final : GuestMemory {
     // Instructions run and not yet reported to the bus (the timing model charges them), and the
     // instruction count of each translated block (keyed by address and byte length).
     uint64_t unreported_cycles = 0;
-    std::unordered_map<uint64_t, uint32_t> block_instructions;
+    // A direct-mapped cache: a hash map lookup at every block cost a tenth of the emulation.
+    struct CountedBlock {
+        uint64_t key = ~0ull;
+        uint32_t instructions = 0;
+    };
+    static constexpr size_t kCountedBlocks = 1 << 13;
+    std::vector<CountedBlock> counted_blocks = std::vector<CountedBlock>(kCountedBlocks);
+    std::array<uint8_t, 4096> block_code{};
 
     uint32_t instructionsIn(uint64_t address, uint32_t size) {
-        auto [entry, fresh] = block_instructions.try_emplace(address << 32 | size, 0);
-        if (!fresh) return entry->second;
-        std::vector<uint8_t> code(size);
-        if (uc_mem_read(uc, address, code.data(), size) != UC_ERR_OK) return entry->second = 1;
-        // RISC-V lengths: low bits 11 mark a 32-bit instruction, anything else a compressed one.
-        uint32_t count = 0;
-        for (uint32_t at = 0; at < size; at += (code[at] & 3) == 3 ? 4 : 2) ++count;
-        return entry->second = count;
+        const uint64_t key = address << 32 | size;
+        CountedBlock &slot = counted_blocks[(address >> 1 ^ size) & (kCountedBlocks - 1)];
+        if (slot.key == key) return slot.instructions;
+        uint32_t count = 1;
+        if (size <= block_code.size() &&
+            uc_mem_read(uc, address, block_code.data(), size) == UC_ERR_OK) {
+            // RISC-V lengths: low bits 11 mark a 32-bit instruction, anything else a compressed
+            // one.
+            count = 0;
+            for (uint32_t at = 0; at < size; at += (block_code[at] & 3) == 3 ? 4 : 2) ++count;
+        }
+        slot = {key, count};
+        return count;
     }
+
+    // The host time a run may take: checked every 1024 blocks, not by unicorn's timeout, which
+    // starts a thread for every run (and a paused chip starts thousands of runs a second).
+    std::chrono::steady_clock::time_point deadline{};
+    bool out_of_time = false;
     void reportCycles() {
         if (unreported_cycles) bus.retire(std::exchange(unreported_cycles, 0));
     }
@@ -127,7 +144,15 @@ struct RiscVCore::Machine final : GuestMemory {
         m.unreported_cycles += m.instructionsIn(address, size);
         // An interrupt is taken between blocks, as soon after the event that raised it as this
         // model looks: after a register access or ROM call, and every 1024 blocks of plain code.
-        if ((++m.blocks & 1023) == 0) m.interrupt_check = true;
+        if ((++m.blocks & 1023) == 0) {
+            m.interrupt_check = true;
+            if (std::chrono::steady_clock::now() >= m.deadline) {
+                m.out_of_time = true;
+                m.resume_at = uint32_t(address);
+                uc_emu_stop(uc);
+                return;
+            }
+        }
         if (m.interrupt_check) {
             m.interrupt_check = false;
             m.reportCycles(); // the lines raised by now
@@ -390,16 +415,14 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
 
 llvm::Expected<RiscVCore::Stop> RiscVCore::run(std::chrono::milliseconds budget) {
     Machine &m = *machine_;
-    const auto deadline = std::chrono::steady_clock::now() + budget;
+    m.deadline = std::chrono::steady_clock::now() + budget;
     for (;;) {
         if (m.returned) return Stop::Returned;
-        m.idle = m.spinning = m.handler_returned = m.interrupt_due = false;
+        m.idle = m.spinning = m.handler_returned = m.interrupt_due = m.out_of_time = false;
         m.resume_at.reset();
         m.enterInterrupt();
-        auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return Stop::OutOfTime;
-        uc_err code = uc_emu_start(m.uc, m.pc, 0, uint64_t(left.count()), 0);
+        if (std::chrono::steady_clock::now() >= m.deadline) return Stop::OutOfTime;
+        uc_err code = uc_emu_start(m.uc, m.pc, 0, 0, 0);
         m.reportCycles();
         uc_reg_read(m.uc, UC_RISCV_REG_PC, &m.pc);
         if (m.resume_at) m.pc = *m.resume_at;
@@ -420,7 +443,7 @@ llvm::Expected<RiscVCore::Stop> RiscVCore::run(std::chrono::milliseconds budget)
             return Stop::Idle;
         }
         if (m.idle) return Stop::Idle;
-        if (std::chrono::steady_clock::now() >= deadline) return Stop::OutOfTime;
+        if (m.out_of_time || std::chrono::steady_clock::now() >= m.deadline) return Stop::OutOfTime;
     }
 }
 

@@ -458,7 +458,7 @@ private:
     // Code that has computed past the present pauses at its next console poll (the one access a
     // run can stop at and repeat), as a delay does, so what it sends leaves when silicon's would.
     void pauseIfAhead() {
-        if (options_.timing && cpu_clock_ > horizon_ + kRunAhead) {
+        if (options_.timing && cpu_clock_ > horizon_ + kRunAhead && !withinSentInput(cpu_clock_)) {
             pause_ = true;
             resume_at_ = cpu_clock_;
         }
@@ -777,6 +777,14 @@ private:
         return count;
     }
 
+    // Bytes the host has already written arrive on a timeline no later write can get ahead of (it
+    // queues behind them on the line), so code may run into the future up to the last of them
+    // without missing anything: a stream of data blocks is emulated in long runs, not one run per
+    // byte as it trickles in.
+    bool withinSentInput(Clock::time_point at) const {
+        return !wire_.empty() && at <= wire_.back().first;
+    }
+
     // Code that polls (for input, for WIP, for TX space) lets time pass until the next thing
     // happens. False when nothing will happen until the host sends more.
     bool advanceToNextEvent() {
@@ -788,12 +796,21 @@ private:
         auto consider = [&](Clock::time_point at) {
             if (at > cpu_clock_ && (!next || at < *next)) next = at;
         };
-        if (!wire_.empty()) consider(wire_.front().first);
+        if (!wire_.empty()) {
+            // Bytes on their way enter the FIFO together, up to an eighth of its free room, so that
+            // code polling between other waits (WIP during an erase) drains them in one pass
+            // instead of one pass per byte; the FIFO holds them meanwhile, as on silicon. A frame's
+            // end is never held back: a batch ends at the last byte the host has sent.
+            const size_t capacity = usb_ ? kUsbPacket : kUartFifoSize;
+            const size_t room = capacity > rx_fifo_.size() ? capacity - rx_fifo_.size() : 1;
+            const size_t batch = std::clamp<size_t>(room / 8, 1, wire_.size());
+            consider(wire_[batch - 1].first);
+        }
         consider(flash_busy_until_);
         if (transmitBacklog() >= transmitCapacity() / 2)
             consider(output_[output_.size() - transmitBacklog()].at);
         if (!next) return false;
-        if (*next > horizon_) {
+        if (*next > horizon_ && !withinSentInput(*next)) {
             // The next event lies beyond the present: pause here and go on when it comes.
             cpu_clock_ = std::max(cpu_clock_, horizon_);
             resume_at_ = *next;

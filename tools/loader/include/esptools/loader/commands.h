@@ -6,6 +6,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include <array>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,6 +18,13 @@ struct FlashFile {
     uint32_t address = 0;
     std::vector<uint8_t> data;
     std::string name;
+};
+
+// What write-flash did, for the summary and --json.
+struct WriteFlashStats {
+    uint64_t bytes = 0; // in the files given
+    uint64_t sectors_written = 0, sectors_skipped = 0;
+    bool verified = true; // every byte written was checked by MD5
 };
 
 struct WriteFlashOptions {
@@ -34,6 +42,7 @@ struct WriteFlashOptions {
     // Off: every sector is written. On (the default): the chip's digests of the sectors a file
     // covers are compared with the file's, and only the sectors that differ are written.
     bool skip_unchanged_sectors = true;
+    WriteFlashStats *stats = nullptr; // filled in as files are written, when given
 };
 
 // Reads ADDR FILE pairs (Intel HEX files bring their own addresses) and refuses sector overlaps.
@@ -43,6 +52,14 @@ llvm::Expected<std::vector<FlashFile>> readFlashFiles(const std::vector<std::str
 llvm::Error printChipInfo(Device &device);
 // Which port the ROM talks on (the port's USB id, else the ROM's own record of its console).
 llvm::Expected<Console> romConsole(Device &device);
+// The MAC as the eFuses hold it: the base address, and the EUI-64 extension where there is one.
+struct MacAddress {
+    std::array<uint8_t, 6> base{};
+    std::optional<std::pair<uint8_t, uint8_t>> extension;
+};
+llvm::Expected<MacAddress> readMacAddress(Device &device);
+std::string macText(std::span<const uint8_t> bytes); // aa:bb:cc:...
+// As esptool prints it ("MAC: ...", and BASE MAC and MAC_EXT lines for EUI-64).
 llvm::Expected<std::string> readMacText(Device &device);
 llvm::Expected<uint32_t> chipRevision(Device &device);
 
