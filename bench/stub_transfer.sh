@@ -2,7 +2,7 @@
 # Through our flasher stub on the timed virtual ESP32-C3 (timing=1: real-time UART, datasheet flash
 # times, the stub running in unicorn): connect + stub upload time, then write-flash and read-flash
 # of 1 MB compressible (real firmware bytes) and incompressible (random) data at each baud.
-# Transfer time = the command's wall time less that of a run that only connects (chip-id): what is
+# Transfer time = the command's wall time less that of a run that only connects and starts the stub (read-flash of 16 bytes): what is
 # left is the data, the erase/program pipeline and the MD5 check.
 # Prints effective kbit/s (file bytes * 8 / transfer time) against the link limit (baud * 8/10),
 # and for compressed writes against link limit * compression ratio.
@@ -37,7 +37,7 @@ import subprocess, sys, time
 loader, baud, flash = sys.argv[1:4]
 start = time.monotonic()
 p = subprocess.Popen([loader, "--trace", "--chip", "esp32c3", "--baud", baud, "--port",
-                      "vchip:esp32c3?timing=1&flash=" + flash, "chip-id"],
+                      "vchip:esp32c3?timing=1&flash=" + flash, "read-flash", "0", "16", flash + ".head"],
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
 first_sync = greeting = None
 for line in p.stderr:
@@ -54,7 +54,7 @@ EOF
 for baud in "${bauds[@]}"; do
   limit=$(awk -v b="$baud" 'BEGIN { print b * 0.8 / 1000 }')
   read -r to_greeting sync_to_greeting < <(greeting_time "$baud")
-  connect_ns=$(run "$baud" "$work/connect.log" chip-id)
+  connect_ns=$(run "$baud" "$work/connect.log" read-flash 0 16 "$work/head.bin")
   printf "baud %7d: process start to stub greeting %.3f s (first SYNC to greeting %.3f s, of which the reset pulse is not part); a connect-only run takes %.3f s\n" \
     "$baud" "$to_greeting" "$sync_to_greeting" "$(awk -v n="$connect_ns" 'BEGIN { print n / 1e9 }')"
   for kind in firmware random; do

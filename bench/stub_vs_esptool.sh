@@ -4,7 +4,8 @@
 # flash times, each stub running in the emulated CPU), over raw TCP, at each baud:
 # write-flash of 1 MB firmware bytes (compressed) and of 1 MB random bytes, read-flash of 1 MB.
 # Each figure is the whole process (connect, stub upload, baud change, the command, verification);
-# "connect" is a run that only starts the stub (flash-id), to see what the transfer itself costs.
+# "connect" is a run that only starts the stub (read-flash of 16 bytes), to see what the transfer
+# itself costs.
 # Needs ../shared/peer/esptool.sh (the reference esptool); firmware bytes come from
 # ../shared/corpus when it exists, else from the project's own test ELF, repeated.
 # usage: bench/stub_vs_esptool.sh [BUILD_DIR] [BAUD...]
@@ -61,7 +62,7 @@ printf '%-9s %-26s %12s %12s\n' baud operation "esptool+stub" "esp-loader"
 for baud in "${bauds[@]}"; do
   for tool in esptool ours; do
     declare -A t
-    t[$tool,connect]=$(seconds ${tool}_run "$baud" flash-id)
+    t[$tool,connect]=$(seconds ${tool}_run "$baud" read-flash 0 16 "$work/head.bin")
     t[$tool,firmware]=$(seconds ${tool}_run "$baud" write-flash 0x10000 "$work/firmware.bin")
     t[$tool,random]=$(seconds ${tool}_run "$baud" write-flash 0x10000 "$work/random.bin")
     t[$tool,read]=$(seconds ${tool}_run "$baud" read-flash 0x10000 1048576 "$work/back-$tool.bin")
@@ -70,7 +71,7 @@ for baud in "${bauds[@]}"; do
   for op in connect firmware random read; do
     label=$op
     case $op in
-      connect) label="connect + stub (flash-id)" ;;
+      connect) label="connect + stub (read 16 B)" ;;
       firmware) label="write 1 MB firmware (-z)" ;;
       random) label="write 1 MB random" ;;
       read) label="read 1 MB" ;;

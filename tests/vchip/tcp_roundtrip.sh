@@ -12,9 +12,10 @@ port=$(sed -n 's/listening on port //p' "$work/vchip.out")
 [[ -n "$port" ]] || { echo "esp-vchip did not start"; cat "$work/vchip.out"; exit 1; }
 head -c $((256 * 1024)) /dev/urandom > "$work/data.bin"
 # (Outputs go to files before grep: grep -q ending a pipeline early would fail it under pipefail.)
-"$loader" --port "socket://127.0.0.1:$port" --before no-reset flash-id > "$work/1.log"
-grep -q 'Detected flash size: 4MB' "$work/1.log"
+"$loader" --port "socket://127.0.0.1:$port" --before no-reset read-flash 0 0x100 "$work/head.bin" > "$work/1.log"
 grep -q 'Stub flasher running.' "$work/1.log"
+"$loader" --chip esp32c3 --port "socket://127.0.0.1:$port" --before no-reset flash-id > "$work/1b.log"
+grep -q 'Detected flash size: 4MB' "$work/1b.log"
 # With --keep-running nothing resets the chip between connections (a serial bridge without reset
 # lines): the next runs find the first run's stub answering SYNC.
 "$loader" --chip esp32c3 --port "socket://127.0.0.1:$port" --before no-reset write-flash 0x8000 "$work/data.bin" > "$work/2.log"

@@ -508,7 +508,6 @@ llvm::Expected<BuiltImage> buildImage(const ElfInput &elf, const Elf2ImageOption
     for (const auto &chunk : chunks) segments.push_back(WorkSegment::fromChunk(chunk));
 
     ImageWriter writer;
-    writer.elf_sha256 = elf.sha256;
     if (options.elf_sha256_offset && *options.elf_sha256_offset != 0) {
         writer.sha_offset = options.elf_sha256_offset;
     } else {
@@ -518,6 +517,8 @@ llvm::Expected<BuiltImage> buildImage(const ElfInput &elf, const Elf2ImageOption
         if (appdesc != segments.end() && isFlashSegment(layout, appdesc->address))
             writer.sha_offset = 0xB0; // headers 0x18 + segment header 8 + app_elf_sha256 at 0x90
     }
+    // Hashing a large ELF is a third of elf2image's time: done only for an image that carries it.
+    if (writer.sha_offset) writer.elf_sha256 = formats::sha256(elf.file);
 
     if (layout.ram_only_header) {
         result.notes.push_back("Image has only RAM segments visible. ROM segments are hidden and "

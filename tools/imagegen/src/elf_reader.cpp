@@ -1,5 +1,4 @@
 #include "esptools/imagegen/elf_reader.h"
-#include "esptools/formats/digest.h"
 
 #include <llvm/BinaryFormat/ELF.h>
 #include <llvm/Object/ELF.h>
@@ -123,8 +122,7 @@ llvm::Expected<ElfInput> readElf(std::span<const uint8_t> bytes, llvm::StringRef
         }
     }
 
-    auto digest = formats::sha256(bytes);
-    std::copy(digest.begin(), digest.end(), input.sha256.begin());
+    input.file = bytes;
     return input;
 }
 

@@ -301,29 +301,43 @@ llvm::Error writeFlash(Device &device, const FlashFilePreparer &prepare,
             << hex(((uint64_t(address) + size + kSectorSize - 1) & ~uint64_t(kSectorSize - 1)) - 1)
             << "...\n";
 
+        // A ROM erases the whole region at FLASH_BEGIN, then programs every byte it is sent,
+        // erased ones too: a tail of 0xFF is left out (a stub skips erased bytes itself).
+        size_t meaningful = image.size();
+        if (!stub) {
+            while (meaningful > 0 && image[meaningful - 1] == 0xFF) --meaningful;
+            meaningful = std::min(image.size(), std::max<size_t>((meaningful + 3) & ~size_t(3), 4));
+            if (meaningful < image.size()) {
+                llvm::outs() << "The last " << image.size() - meaningful
+                             << " bytes are erased (0xFF): the erase covers them, so they are "
+                                "not sent.\n";
+                compressed.clear(); // it was made of the whole image
+            }
+        }
+        const std::vector<uint8_t> data(image.begin(), image.begin() + ptrdiff_t(meaningful));
         std::vector<uint8_t> payload;
         bool deflate = compress;
         if (deflate) {
             if (compressed.empty()) {
-                auto deflated = deflateImage(FlashFile{address, image, name});
+                auto deflated = deflateImage(FlashFile{address, data, name});
                 if (!deflated) return deflated.takeError();
                 compressed = std::move(*deflated);
             }
             // Data that does not shrink goes as it is, as esptool v5.3 sends it.
-            if (compressed.size() >= image.size()) {
+            if (compressed.size() >= data.size()) {
                 llvm::outs() << "Note: Cannot compress " << source
                              << " more than the original size, will flash uncompressed. "
                                 "Compressed size "
-                             << compressed.size() << " bytes >= uncompressed " << image.size()
+                             << compressed.size() << " bytes >= uncompressed " << data.size()
                              << " bytes.\n";
                 deflate = false;
             } else {
                 payload = std::move(compressed);
-                llvm::outs() << "Compressed " << image.size() << " bytes to " << payload.size()
+                llvm::outs() << "Compressed " << data.size() << " bytes to " << payload.size()
                              << "...\n";
             }
         }
-        if (!deflate) payload = image;
+        if (!deflate) payload = data;
         const std::vector<uint32_t> block_sizes =
             blockSizes(payload.size(), block_size, stub && deflate);
         const uint32_t blocks = uint32_t(block_sizes.size());

@@ -28,7 +28,7 @@ struct ElfInput {
     uint16_t machine = 0;
     std::vector<ElfChunk> sections; // PROGBITS/INIT/FINI/PREINIT_ARRAY with address and size != 0
     std::vector<ElfChunk> segments; // PT_LOAD with p_paddr and p_filesz != 0
-    std::array<uint8_t, 32> sha256{};
+    std::span<const uint8_t> file; // the whole ELF (hashed only where an image carries its SHA-256)
     std::vector<std::string> warnings;
 };
 
