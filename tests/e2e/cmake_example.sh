@@ -24,6 +24,10 @@ test -f "$build/hello.bin" -a -f "$build/hello_ram.bin"
 # (Outputs go to files before grep: grep -q ending a pipeline early would fail it under pipefail.)
 cmake --build "$build" --target flash >"$work/flash.log"
 grep -q 'Hash of data verified.' "$work/flash.log"
+# Flashing again with nothing changed writes nothing: the chip's digests show every sector holds it.
+cmake --build "$build" --target flash >"$work/reflash.log"
+grep -q 'sectors unchanged, skipped.' "$work/reflash.log"
+grep -q 'Wrote ' "$work/reflash.log" && { echo "an unchanged reflash wrote data"; exit 1; }
 cmake --build "$build" --target verify >"$work/verify.log"
 grep -q 'Verification successful (digest matched).' "$work/verify.log"
 cmake --build "$build" --target dump >/dev/null
