@@ -92,7 +92,7 @@ changedSectors(const std::vector<uint8_t> &old_data, const std::vector<uint8_t> 
 // bytes over erased ones). Which of them the flash does not hold yet, from the chip's own digests
 // (nothing the host remembers is trusted): our stub lists every sector's MD5 in one reply; through
 // the ROM or another stub, one SPI_FLASH_MD5 per group of 16 sectors, then one per sector of a
-// group that differs.
+// group that differs, until a group differs throughout.
 llvm::Expected<std::vector<bool>> sectorsToWrite(Device &device, uint32_t first,
                                                  std::span<const uint8_t> image) {
     const size_t count = image.size() / kSectorSize;
@@ -113,10 +113,19 @@ llvm::Expected<std::vector<bool>> sectorsToWrite(Device &device, uint32_t first,
             device.flashMd5(first + uint32_t(group * kSectorSize), uint32_t(piece.size()));
         if (!digest) return digest.takeError();
         if (*digest == md5Of(piece)) continue;
+        bool all_differ = true;
         for (size_t i = group; i < std::min(count, group + kGroup); ++i) {
             auto one = device.flashMd5(first + uint32_t(i * kSectorSize), kSectorSize);
             if (!one) return one.takeError();
             differs[i] = *one != md5Of(sector(i));
+            all_differ = all_differ && differs[i];
+        }
+        // A group changed throughout (blank flash, code shifted by a rebuild): the rest is taken
+        // as changed too rather than read twice over; writing a sector that held its data is
+        // only slower.
+        if (all_differ) {
+            std::fill(differs.begin() + ptrdiff_t(group), differs.end(), true);
+            break;
         }
     }
     return differs;
