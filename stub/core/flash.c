@@ -38,18 +38,30 @@ static uint8_t four_byte_form(uint8_t command) {
     }
 }
 
-/* A command on `length` bytes at `address`, with 32 address bits where any of them lies past
- * 16 MB (24 bits would wrap to the start of the part). */
+static void transaction(uint8_t command, uint32_t address, uint32_t address_bits,
+                        const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
+    hal_spi_begin(command, address, address_bits, mosi, mosi_len, miso_len);
+    hal_spi_end(miso, miso_len);
+}
+
+/* Starts a command on `length` bytes at `address`, with 32 address bits where any of them lies
+ * past 16 MB (24 bits would wrap to the start of the part). */
+static void begin_addressed(uint8_t command, uint32_t address, uint32_t length, const uint8_t *mosi,
+                            uint32_t mosi_len, uint32_t miso_len) {
+    bool wide = address >= THREE_BYTE_LIMIT || length > THREE_BYTE_LIMIT - address;
+    hal_spi_begin(wide ? four_byte_form(command) : command, address, wide ? 32 : 24, mosi, mosi_len,
+                  miso_len);
+}
+
 static void addressed(uint8_t command, uint32_t address, uint32_t length, const uint8_t *mosi,
                       uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
-    bool wide = address >= THREE_BYTE_LIMIT || length > THREE_BYTE_LIMIT - address;
-    hal_spi_transaction(wide ? four_byte_form(command) : command, address, wide ? 32 : 24, mosi,
-                        mosi_len, miso, miso_len);
+    begin_addressed(command, address, length, mosi, mosi_len, miso_len);
+    hal_spi_end(miso, miso_len);
 }
 
 static uint8_t read_status(void) {
     uint8_t status = 0;
-    hal_spi_transaction(CMD_READ_STATUS, 0, 0, 0, 0, &status, 1);
+    transaction(CMD_READ_STATUS, 0, 0, 0, 0, &status, 1);
     return status;
 }
 
@@ -59,7 +71,7 @@ static void wait_ready(void) {
 }
 
 static bool write_enable(void) {
-    hal_spi_transaction(CMD_WRITE_ENABLE, 0, 0, 0, 0, 0, 0);
+    transaction(CMD_WRITE_ENABLE, 0, 0, 0, 0, 0, 0);
     return (read_status() & STATUS_WRITE_ENABLED) != 0;
 }
 
@@ -74,6 +86,23 @@ void flash_read(uint32_t address, uint8_t *out, uint32_t length) {
     }
 }
 
+void flash_md5_update(struct md5_context *md5, uint32_t address, uint32_t length) {
+    wait_ready();
+    uint32_t chunk[TRANSFER_SIZE / 4];
+    uint32_t pending = length < TRANSFER_SIZE ? length : TRANSFER_SIZE;
+    if (pending) begin_addressed(CMD_READ, address, pending, 0, 0, pending);
+    while (pending > 0) {
+        hal_spi_end((uint8_t *)chunk, pending);
+        address += pending;
+        length -= pending;
+        uint32_t hashing = pending;
+        pending = length < TRANSFER_SIZE ? length : TRANSFER_SIZE;
+        /* The bus fetches the next piece while this one is hashed. */
+        if (pending) begin_addressed(CMD_READ, address, pending, 0, 0, pending);
+        md5_update(md5, (const uint8_t *)chunk, hashing);
+    }
+}
+
 static bool erase(uint8_t command, uint32_t address, uint32_t length) {
     wait_ready();
     if (!write_enable()) return false;
@@ -85,7 +114,7 @@ static bool erase(uint8_t command, uint32_t address, uint32_t length) {
 bool flash_erase_chip(void) {
     wait_ready();
     if (!write_enable()) return false;
-    hal_spi_transaction(CMD_CHIP_ERASE, 0, 0, 0, 0, 0, 0);
+    transaction(CMD_CHIP_ERASE, 0, 0, 0, 0, 0, 0);
     wait_ready();
     return true;
 }

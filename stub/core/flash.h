@@ -7,7 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct md5_context;
+
 void flash_read(uint32_t address, uint8_t *out, uint32_t length);
+/* Adds [address, address + length) as the flash holds it to an MD5, at the speed of the bus. */
+void flash_md5_update(struct md5_context *md5, uint32_t address, uint32_t length);
 bool flash_erase_chip(void);
 /* Erases [address, address + length), both 4 KiB aligned: 64 KiB blocks where they fit. */
 bool flash_erase_region(uint32_t address, uint32_t length);

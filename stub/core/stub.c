@@ -251,11 +251,9 @@ static uint16_t inflate_to_flash(const uint8_t *input, uint32_t length) {
 static void flash_md5(uint32_t address, uint32_t length, uint8_t digest[16]) {
     struct md5_context md5;
     md5_init(&md5);
-    uint8_t chunk[1024] __attribute__((aligned(4)));
     while (length > 0) {
-        uint32_t n = length < sizeof chunk ? length : sizeof chunk;
-        flash_read(address, chunk, n);
-        md5_update(&md5, chunk, n);
+        uint32_t n = length < 1024 ? length : 1024;
+        flash_md5_update(&md5, address, n);
         stub_service_uart();
         address += n;
         length -= n;

@@ -28,10 +28,13 @@ bool hal_uart_tx_idle(void);
  * knowledge). */
 void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud);
 
-/* One SPI flash transaction through the controller: command, an address of address_bits (24 or
- * 32; 0: no address phase), up to 64 bytes out and up to 64 bytes back. */
-void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
-                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len);
+/* One SPI flash transaction through the controller, in two halves so that the CPU can work while
+ * the bus moves the data. hal_spi_begin starts it: command, an address of address_bits (24 or 32;
+ * 0: no address phase), up to 64 bytes out, and miso_len (up to 64) bytes to take back;
+ * hal_spi_end waits for it to finish and takes them. */
+void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
+                   uint32_t mosi_len, uint32_t miso_len);
+void hal_spi_end(uint8_t *miso, uint32_t miso_len);
 void hal_spi_attach(uint32_t pin_config);
 
 uint32_t hal_read_register(uint32_t address);

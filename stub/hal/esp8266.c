@@ -93,10 +93,13 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
     REG_WRITE(UART_CLKDIV, scaled);
 }
 
-void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
-                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
-    /* Saved and restored as esptool does: the ROM's own flash routines use these registers. */
-    const uint32_t saved_user = REG_READ(SPI_USER), saved_user2 = REG_READ(SPI_USER2);
+/* Saved at begin and restored at end, as esptool does: the ROM's own flash routines use them. */
+static uint32_t saved_user, saved_user2;
+
+void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
+                   uint32_t mosi_len, uint32_t miso_len) {
+    saved_user = REG_READ(SPI_USER);
+    saved_user2 = REG_READ(SPI_USER2);
     uint32_t user = SPI_USR_COMMAND, lengths = 0;
     if (address_bits) {
         user |= SPI_USR_ADDR;
@@ -121,6 +124,9 @@ void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bit
         REG_WRITE(SPI_W0 + i, word);
     }
     REG_WRITE(SPI_CMD, SPI_CMD_USR);
+}
+
+void hal_spi_end(uint8_t *miso, uint32_t miso_len) {
     while (REG_READ(SPI_CMD) & SPI_CMD_USR) {
     }
     for (uint32_t i = 0; i < miso_len; i += 4) {

@@ -7,6 +7,9 @@
 /* ROM routines, bound by the chip's rom.ld. */
 extern void ets_delay_us(uint32_t microseconds);
 extern void esp_rom_spiflash_attach(uint32_t pin_config, bool legacy);
+#ifdef CPU_PLL_MHZ
+extern void ets_update_cpu_frequency(uint32_t ticks_per_us);
+#endif
 
 #define REG(address) (*(volatile uint32_t *)(uintptr_t)(address))
 
@@ -48,6 +51,8 @@ extern uint8_t *GetUartDevice(void);
 static bool console_is_usb;
 #endif
 
+static void select_fast_clocks(void);
+
 void hal_init(void) {
     /* The ROM loader takes its input by interrupt; a handler still armed would take bytes from
      * under the stub. Mask the sources the ROM may have left on (esp-flasher-stub replaces the
@@ -63,6 +68,8 @@ void hal_init(void) {
     console_is_usb = console_is_usb || console == USB_SERIAL_JTAG_CONSOLE_BEFORE_V0_3;
 #endif
 #endif
+    /* Hashing and inflating are CPU-bound, and reading the flash is bound by its bus clock. */
+    select_fast_clocks();
 }
 
 #ifdef USB_SERIAL_JTAG_BASE
@@ -136,8 +143,8 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
 #endif
 }
 
-void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
-                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
+void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
+                   uint32_t mosi_len, uint32_t miso_len) {
     uint32_t user = SPI_USR_COMMAND;
     if (address_bits) user |= SPI_USR_ADDR;
     if (mosi_len) user |= SPI_USR_MOSI;
@@ -156,6 +163,9 @@ void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bit
         REG(SPI_W0 + i) = word;
     }
     REG(SPI_CMD) = SPI_CMD_USR;
+}
+
+void hal_spi_end(uint8_t *miso, uint32_t miso_len) {
     while (REG(SPI_CMD) & SPI_CMD_USR) {
     }
     uint32_t i = 0;
@@ -168,8 +178,27 @@ void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bit
     }
 }
 
+static void select_fast_clocks(void) {
+#ifdef CPU_PLL_MHZ
+    static const struct { uint32_t address, shift, width, value; } selects[] = {CPU_PLL_SELECTS};
+    for (uint32_t i = 0; i < sizeof selects / sizeof selects[0]; ++i) {
+        uint32_t mask = ((1u << selects[i].width) - 1) << selects[i].shift;
+        REG(selects[i].address) = (REG(selects[i].address) & ~mask) | selects[i].value
+                                                                          << selects[i].shift;
+    }
+    /* The ROM's delays count CPU cycles. */
+    ets_update_cpu_frequency(CPU_PLL_MHZ);
+#endif
+#ifdef SPI_CLOCK_FAST
+    REG(SPI_BASE + SPI_CLOCK_OFFSET) = SPI_CLOCK_FAST;
+#endif
+}
+
 void hal_spi_attach(uint32_t pin_config) {
     esp_rom_spiflash_attach(pin_config, false);
+#ifdef SPI_CLOCK_FAST
+    REG(SPI_BASE + SPI_CLOCK_OFFSET) = SPI_CLOCK_FAST; /* in case attaching set the ROM's again */
+#endif
 }
 
 uint32_t hal_read_register(uint32_t address) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "stub_hal.h"
@@ -188,14 +189,34 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
     uart.tx_fifo_size_at_baud_change = uart.tx_fifo.size();
 }
 
-void hal_spi_transaction(uint8_t command, uint32_t address, uint32_t address_bits,
-                         const uint8_t *mosi, uint32_t mosi_len, uint8_t *miso, uint32_t miso_len) {
+// The model's controller answers at once; hal_spi_end hands over what hal_spi_begin received.
+static uint8_t g_spi_received[64];
+static uint32_t g_spi_received_length = 0;
+static bool g_spi_begun = false;
+
+void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
+                   uint32_t mosi_len, uint32_t miso_len) {
     // The model is a 16 MB-or-smaller part: it speaks 24-bit addresses only.
     if (address_bits != 0 && address_bits != 24)
         g_model->flash.violations.push_back("a " + std::to_string(address_bits) +
                                             "-bit address to a 3-byte part");
-    host_hal::FlashTransaction(command, address_bits ? int32_t(address) : -1, mosi, mosi_len, miso,
-                               miso_len);
+    if (g_spi_begun)
+        g_model->flash.violations.push_back("a transaction begun before the last one ended");
+    if (miso_len > sizeof g_spi_received)
+        g_model->flash.violations.push_back("more than 64 bytes asked of one transaction");
+    g_spi_begun = true;
+    g_spi_received_length = std::min<uint32_t>(miso_len, sizeof g_spi_received);
+    host_hal::FlashTransaction(command, address_bits ? int32_t(address) : -1, mosi, mosi_len,
+                               g_spi_received, g_spi_received_length);
+}
+
+void hal_spi_end(uint8_t *miso, uint32_t miso_len) {
+    if (!g_spi_begun)
+        g_model->flash.violations.push_back("a transaction ended that was not begun");
+    else if (miso_len != g_spi_received_length)
+        g_model->flash.violations.push_back("a transaction ended with another length than begun");
+    if (miso_len) std::memcpy(miso, g_spi_received, std::min(miso_len, g_spi_received_length));
+    g_spi_begun = false;
 }
 
 void hal_spi_attach(uint32_t pin_config) {

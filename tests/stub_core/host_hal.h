@@ -1,8 +1,9 @@
 // A host model of what stub/core/stub_hal.h asks of a chip, for the native tests of the stub's
 // protocol core: a UART with a 128-byte TX FIFO that drains onto a "wire" the test reads, an RX
-// queue the test fills, an SPI NOR flash behind hal_spi_transaction, registers in a map, and
-// records of delays, attaches, baud changes and jumps. Single-threaded: the "host" side runs from a
-// callback whenever the stub polls its UART, which is where a real host's bytes would show up.
+// queue the test fills, an SPI NOR flash behind hal_spi_begin and hal_spi_end, registers in a map,
+// and records of delays, attaches, baud changes and jumps. Single-threaded: the "host" side runs
+// from a callback whenever the stub polls its UART, which is where a real host's bytes would show
+// up.
 #ifndef ESPTOOLS_TESTS_STUB_CORE_HOST_HAL_H
 #define ESPTOOLS_TESTS_STUB_CORE_HOST_HAL_H
 

@@ -127,6 +127,89 @@ TEST(VchipConsole, InputReachesTheInterruptHandlerTheCodeAttached) {
     }
 }
 
+// How long, on the timed chip, the code takes from MEM_END until its '!' reaches the host.
+static std::chrono::milliseconds timeToExclamation(const std::vector<uint8_t> &code) {
+    Client client("esp32c3?timing=1");
+    client.send(request(0x0D, words({0, 0}))); // SPI_ATTACH: the flash answers the code
+    auto start = std::chrono::steady_clock::now();
+    runCode(client, 0x40380000, code);
+    std::string output = readUntil(*client.chip, "!", std::chrono::seconds(10));
+    EXPECT_NE(output.find('!'), npos);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+}
+
+// The timed chip charges code one cycle per instruction at the clock it runs from: the ROM's
+// 40 MHz crystal, or the 160 MHz PLL clock that a stub selects as esp-stub-lib's does (the C3's
+// SYSTEM_SYSCLK_CONF.SOC_CLK_SEL and SYSTEM_CPU_PER_CONF), four times as fast.
+TEST(VchipTiming, CodeRunsAtTheClockItSelected) {
+    auto counting = [](bool select_pll) {
+        constexpr uint32_t kNop = 0x00000013;
+        return program({
+            0x600C02B7,                     // lui  t0, 0x600C0
+            0x40000313,                     // li   t1, 0x400 (SOC_CLK_SEL = 1)
+            select_pll ? 0x0462AC23 : kNop, // sw   t1, 0x58(t0)
+            0x00500313,                     // li   t1, 5 (PLL_FREQ_SEL = 1, CPUPERIOD_SEL = 1)
+            select_pll ? 0x0062A423 : kNop, // sw   t1, 8(t0)
+            0x004003B7,                     // lui  t2, 0x400: 4M turns of two instructions
+            0xFFF38393,                     // 1: addi t2, t2, -1
+            0xFE039EE3,                     // bnez t2, 1b
+            0x600002B7,                     // lui  t0, 0x60000
+            0x02100313,                     // li   t1, '!'
+            0x0062A023,                     // sw   t1, 0(t0): UART0's FIFO
+            0x01C2AE03,                     // 2: lw t3, 0x1c(t0)
+            0xFFDFF06F,                     // j    2b
+        });
+    };
+    auto on_crystal = timeToExclamation(counting(false));
+    auto on_pll = timeToExclamation(counting(true));
+    // 8.4M cycles: 210 ms at 40 MHz, 52 ms at 160 MHz (emulation on a loaded host may stretch
+    // the fast run, never shorten the slow one).
+    EXPECT_GE(on_crystal.count(), 200);
+    EXPECT_LT(on_pll.count() * 2, on_crystal.count());
+}
+
+// Likewise the flash's bus: SPI1's SPI_MEM_CLOCK_REG divides the 80 MHz MSPI clock; the ROM
+// leaves it at 20 MHz, and code may set 40 MHz (0x00010001), which halves a read's time.
+TEST(VchipTiming, FlashReadsTakeTheBusClockTheCodeSet) {
+    auto reading = [](bool at_40_mhz) {
+        return program({
+            0x600022B7, // lui  t0, 0x60002 (SPI1)
+            0x00010337,
+            0x00130313,                            // li   t1, 0x00010001
+            at_40_mhz ? 0x0062AA23u : 0x00000013u, // sw   t1, 0x14(t0): SPI_MEM_CLOCK_REG
+            0x90000337,
+            0x0062AC23, // USER: command and MISO phases, and an address
+            0x01700313,
+            0x01A31313,
+            0x0062AE23, // USER1: a 24-bit address
+            0x70000337,
+            0x00330313,
+            0x0262A023, // USER2: READ (03h)
+            0x1FF00313,
+            0x0262A423, // MISO_DLEN: 512 bits
+            0x000013B7,
+            0xFA038393, // li   t2, 4000
+            0x00040EB7, // lui  t4, 0x40 (SPI_MEM_USR)
+            0x01D2A023, // 1: sw t4, 0(t0)
+            0x0002AE03,
+            0xFE0E1EE3, // 2: lw t3, 0(t0); bnez t3, 2b
+            0xFFF38393,
+            0xFE0398E3, // addi t2, t2, -1; bnez t2, 1b
+            0x600002B7,
+            0x02100313,
+            0x0062A023, // '!' into UART0's FIFO
+            0x01C2AE03,
+            0xFFDFF06F, // 3: lw t3, 0x1c(t0); j 3b
+        });
+    };
+    // 4000 reads of 544 bits: 109 ms at 20 MHz, 54 ms at 40 MHz.
+    auto at_20 = timeToExclamation(reading(false));
+    auto at_40 = timeToExclamation(reading(true));
+    EXPECT_GE(at_20.count(), 100);
+    EXPECT_LT(at_40.count() * 10, at_20.count() * 7);
+}
+
 TEST(VchipConsole, TheRomsInterruptHandlerTakesInputUntilCodeMasksIt) {
     // ESP32-C3: an echo loop over UART0's STATUS (+0x1C) and FIFO registers, with and without
     // first clearing UART_INT_ENA (+0x0C), which the ROM loader leaves on.

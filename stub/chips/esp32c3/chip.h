@@ -12,4 +12,19 @@
  * ESP_ROM_USB_SERIAL_DEVICE_NUM). */
 #define USB_SERIAL_JTAG_BASE 0x60043000u
 #define USB_SERIAL_JTAG_CONSOLE 0x3u
+/* The 160 MHz PLL clock, selected as esp-stub-lib's stub_target_clock_init does
+ * (src/target/esp32c3/src/clock.c; soc/system_reg.h): {register, shift, width, value} for
+ * SYSTEM_SYSCLK_CONF_REG.SOC_CLK_SEL = 1, SYSTEM_CPU_PER_CONF_REG.PLL_FREQ_SEL = 1 and
+ * .CPUPERIOD_SEL = 1. UART0 runs from the crystal here (esp-stub-lib's uart.c), so its divider
+ * stays right. */
+#define CPU_PLL_SELECTS                                                                            \
+    {0x600C0058u, 10, 2, 1}, {0x600C0008u, 2, 1, 1}, {                                             \
+        0x600C0008u, 0, 2, 1                                                                       \
+    }
+#define CPU_PLL_MHZ 160
+/* SPI1's SPI_MEM_CLOCK_REG (soc/spi_mem_reg.h) at 40 MHz, half the 80 MHz MSPI clock (ESP-IDF
+ * hal/esp32c3/include/hal/spimem_flash_ll.h, SPIMEM_FLASH_LL_CLKREG_VAL_40MHZ) in place of the
+ * ROM's 20 MHz. The stub's READ (03h) is good to 50 MHz (W25Q32JV and GD25Q32 datasheets). */
+#define SPI_CLOCK_OFFSET 0x14u
+#define SPI_CLOCK_FAST 0x00010001u
 #endif

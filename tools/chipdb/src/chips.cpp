@@ -368,6 +368,15 @@ constexpr RegisterField field(uint32_t address, uint8_t high_bit, uint8_t low_bi
     return RegisterField{address, low_bit, static_cast<uint8_t>(high_bit - low_bit + 1)};
 }
 
+// The PLL clock esp-stub-lib's stub_target_clock_init selects (src/target/<chip>/src/clock.c,
+// CPU_FREQ_MHZ 160), with the fields from its copies of ESP-IDF's soc headers:
+// ESP32-C3: SYSTEM_SYSCLK_CONF_REG (0x600C0058) SOC_CLK_SEL[11:10] = 1 (PLL),
+// SYSTEM_CPU_PER_CONF_REG (0x600C0008) PLL_FREQ_SEL[2] = 1 (480 MHz), CPUPERIOD_SEL[1:0] = 1.
+constexpr FieldSetting kEsp32c3PllCpuClock[] = {
+    {field(0x600C0058, 11, 10), 1}, {field(0x600C0008, 2, 2), 1}, {field(0x600C0008, 1, 0), 1}};
+// ESP32-C6: PCR_SYSCLK_CONF_REG (0x60096110) PCR_SOC_CLK_SEL[17:16] = 1 (PLL).
+constexpr FieldSetting kEsp32c6PllCpuClock[] = {{field(0x60096110, 17, 16), 1}};
+
 // Revision layouts where major = w[a:b] and minor = w[c:d] of one word.
 constexpr RevisionFields simpleRevision(uint32_t word, uint8_t major_hi, uint8_t major_lo,
                                         uint8_t minor_hi, uint8_t minor_lo) {
@@ -506,7 +515,16 @@ constexpr ChipDescription kChips[] = {
         .flash_frequencies = kClassicFrequencies,
         .uart_date_reg = 0x6000007C,
         .uart_clkdiv_reg = 0x60000014,
-        .spi = modernSpi(0x60002000),
+        // SPI1's clock divides the 80 MHz MSPI clock: ESP-IDF hal/esp32c3/include/hal/
+        // spimem_flash_ll.h (SPIMEM_FLASH_LL_CLKREG_VAL_20MHZ 0x00030103, the ROM's divider 4;
+        // _40MHZ 0x00010001; SPI_MEM_CLOCK_REG at +0x14, soc/spi_mem_reg.h).
+        .spi =
+            [] {
+                SpiRegisters spi = modernSpi(0x60002000);
+                spi.clock = 0x14;
+                spi.clock_source_mhz = 80;
+                return spi;
+            }(),
         // UARTDEV_BUF_NO: esptool v5.2 targets/esp32c3.py (UartDev at 0x3FCDF064 before v1.1,
         // 0x3FCDF060 from it; buff_uart_no 24 bytes in).
         .usb_serial_jtag_base = 0x60043000,
@@ -521,6 +539,7 @@ constexpr ChipDescription kChips[] = {
                      {field(0x60008858, 23, 23), field(0x60008850, 20, 18)}},
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .pll_cpu_clock = {kEsp32c3PllCpuClock, 160},
         .rom_functions = kEsp32c3RomFunctions,
         .peripheral_registers = {0x60000000, 0x60100000},
         .rom_flash_record_pointer = 0x3FCDFFF0,
@@ -577,6 +596,7 @@ constexpr ChipDescription kChips[] = {
         .revision = simpleRevision(0x600B0850, 23, 22, 21, 18),
         .rom = kModernRom,
         .fixed_crystal_mhz = 40,
+        .pll_cpu_clock = {kEsp32c6PllCpuClock, 160},
         .rom_functions = kEsp32c6RomFunctions,
         .peripheral_registers = {0x60000000, 0x60100000},
         .rom_flash_record_pointer = 0x4087FFEC,

@@ -32,7 +32,7 @@ constexpr std::chrono::microseconds kChipErasePerMiB{3'500'000};
 // The bus clock: the ROMs' SPI_init(SLOWRD_MODE, 4), one data line at the 80 MHz source divided
 // by 4 (esp-stub-lib src/target/esp32s3/src/flash.c, stub_target_spi_init: "Trimmed version of
 // ROM SPI_init(SLOWRD_MODE, 4)", freqbits "precalculated for SPI_CLK_DIV(4)").
-constexpr std::chrono::nanoseconds kBusBitTime{50}; // 20 MHz
+constexpr uint64_t kRomBusBitPicoseconds = 50'000; // 20 MHz
 
 llvm::Error fileError(const std::string &path, const char *what) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s: %s", path.c_str(), what,
@@ -52,7 +52,10 @@ struct SpiFlash::State {
     bool deep_power_down = false;
     bool four_byte_mode = false; // B7h: the 3-byte commands take 4-byte addresses until E9h
     std::chrono::microseconds busy{0};
-    std::chrono::nanoseconds transfer{0}; // on the bus (kBusBitTime per bit)
+    uint64_t bit_picoseconds = kRomBusBitPicoseconds; // the bus clock's period
+    uint64_t transfer_picoseconds = 0;                // on the bus, not yet taken
+
+    void clockBits(uint64_t bits) { transfer_picoseconds += bits * bit_picoseconds; }
 
     ~State() {
         if (fd >= 0) {
@@ -202,8 +205,7 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
                                         unsigned address_bits, std::span<const uint8_t> mosi,
                                         size_t miso_length) {
     State &s = *state_;
-    s.transfer +=
-        kBusBitTime * (8 + (address ? address_bits : 0) + 8 * (mosi.size() + miso_length));
+    s.clockBits(8 + (address ? address_bits : 0) + 8 * (mosi.size() + miso_length));
     std::vector<uint8_t> miso(miso_length, 0xFF);
     if (s.deep_power_down && command != 0xAB) return miso;
     const bool large = s.config.size > kThreeByteLimit;
@@ -342,13 +344,13 @@ SpiFlash::Result SpiFlash::eraseChip() {
     return state_->erase(0, state_->config.size, kChipErasePerMiB * (state_->config.size >> 20));
 }
 SpiFlash::Result SpiFlash::programPage(uint32_t address, std::span<const uint8_t> data) {
-    state_->transfer += kBusBitTime * (8 + 8 + 24 + 8 * data.size()); // WREN, then PP 02h
+    state_->clockBits(8 + 8 + 24 + 8 * data.size()); // WREN, then PP 02h
     state_->writeEnable(false);
     return programPageRaw(address, data);
 }
 
 void SpiFlash::read(uint32_t address, std::span<uint8_t> out) {
-    state_->transfer += kBusBitTime * (8 + 24 + 8 * out.size()); // READ 03h, one data line
+    state_->clockBits(8 + 24 + 8 * out.size()); // READ 03h, one data line
     readContents(address, out);
 }
 
@@ -376,7 +378,13 @@ std::chrono::microseconds SpiFlash::takeBusyTime() {
 }
 
 std::chrono::nanoseconds SpiFlash::takeTransferTime() {
-    return std::exchange(state_->transfer, std::chrono::nanoseconds{0});
+    const uint64_t whole = state_->transfer_picoseconds / 1000;
+    state_->transfer_picoseconds %= 1000;
+    return std::chrono::nanoseconds(whole);
+}
+
+void SpiFlash::setBusClock(uint32_t kilohertz) {
+    state_->bit_picoseconds = kilohertz ? 1'000'000'000ull / kilohertz : kRomBusBitPicoseconds;
 }
 
 llvm::Error SpiFlash::flush() {

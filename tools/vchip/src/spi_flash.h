@@ -68,6 +68,8 @@ public:
     // Time the commands since the last call spent on the SPI bus (timing model): what the code
     // waits for while the controller moves a read's data, apart from the part's busy time.
     std::chrono::nanoseconds takeTransferTime();
+    // The bus clock code has set in the controller; 0: the ROM's 20 MHz.
+    void setBusClock(uint32_t kilohertz);
 
     // Writes contents and non-volatile status to the backing file (also done by the destructor).
     llvm::Error flush();

@@ -200,6 +200,7 @@ public:
 
     void resetIntoDownloadMode() override {
         stopCode();
+        resetClocks();
         armRomHandlers();
         rom_.detachFlash();
         boot_retry_at_.reset();
@@ -228,6 +229,7 @@ public:
     void resetAndBoot() override { resetAndBoot(kPowerOnReset); }
     void resetAndBoot(ResetReason reason) {
         stopCode();
+        resetClocks();
         output_.clear();
         line_free_at_ = {};
         baud_ = 115200;
@@ -307,6 +309,8 @@ private:
         }
         for (uint32_t watchdog : {chip.watchdogs.rwdt_config0, chip.watchdogs.swd_config})
             if (watchdog) peripherals.push_back(watchdog & ~0xFFFu);
+        for (const auto &select : chip.pll_cpu_clock.selects)
+            peripherals.push_back(select.field.address & ~0xFFFu);
         std::sort(peripherals.begin(), peripherals.end());
         peripherals.erase(std::unique(peripherals.begin(), peripherals.end()), peripherals.end());
         // The ROM's console record stays in RAM for the code to find (through GetUartDevice).
@@ -320,7 +324,8 @@ private:
         if (!core) return say("esp-vchip: " + llvm::toString(core.takeError()) + "\r\n");
         core_ = std::move(*core);
         rom_.flash().takeTransferTime(); // the boot's own reads are not the code's
-        unreported_cycle_fraction_ = 0;
+        updateClocks();
+        spi_idle_at_ = {};
         clkdiv_ = clkdiv_written_ = rom_.readRegister(chip.uart_clkdiv_reg);
         runCore();
     }
@@ -446,7 +451,55 @@ private:
     // at 40 MHz", ESP-IDF components/bootloader_support/src/bootloader_clock_init.c), and the
     // SPI bus time of its flash commands.
     static constexpr std::chrono::microseconds kRunAhead{1000};
-    uint64_t cpuMegahertz() const { return options_.chip->fixed_crystal_mhz.value_or(40); }
+    uint64_t cpuMegahertz() const { return cpu_mhz_; }
+
+    // The clocks code selects: the CPU's PLL clock (chipdb pll_cpu_clock; silicon's stubs switch
+    // to it) and the flash bus's divider (chipdb spi.clock). A reset returns both to the ROM's.
+    void updateClocks() {
+        const ChipDescription &chip = *options_.chip;
+        const auto &pll = chip.pll_cpu_clock;
+        const bool on_pll =
+            !pll.selects.empty() &&
+            std::all_of(pll.selects.begin(), pll.selects.end(),
+                        [&](const chipdb::FieldSetting &select) {
+                            return select.field.extract(rom_.readRegister(select.field.address)) ==
+                                   select.value;
+                        });
+        cpu_mhz_ = on_pll ? pll.mhz : chip.fixed_crystal_mhz.value_or(40);
+        unreported_cycle_fraction_ = 0;
+        uint32_t bus_khz = 0;
+        if (chip.spi.clock) {
+            constexpr uint32_t kClockEqualsSource = 1u << 31;
+            const uint32_t clock = rom_.readRegister(chip.spi.base + chip.spi.clock);
+            const uint32_t divider = (clock & kClockEqualsSource) ? 1 : ((clock >> 16) & 0xFF) + 1;
+            if (clock) bus_khz = chip.spi.clock_source_mhz * 1000 / divider;
+        }
+        rom_.flash().setBusClock(bus_khz);
+    }
+    bool selectsClock(uint32_t address) const {
+        const ChipDescription &chip = *options_.chip;
+        if (chip.spi.clock && address == chip.spi.base + chip.spi.clock) return true;
+        return std::any_of(
+            chip.pll_cpu_clock.selects.begin(), chip.pll_cpu_clock.selects.end(),
+            [&](const chipdb::FieldSetting &select) { return select.field.address == address; });
+    }
+    void resetClocks() {
+        const ChipDescription &chip = *options_.chip;
+        for (const auto &select : chip.pll_cpu_clock.selects)
+            rom_.writeRegister(select.field.address, 0);
+        if (chip.spi.clock) rom_.writeRegister(chip.spi.base + chip.spi.clock, 0);
+        updateClocks();
+    }
+    // The flash controller moves a command's bits while the CPU runs on; code that touches the
+    // controller again (to poll it, or to take the data) waits for the bus to finish.
+    bool inSpiController(uint32_t address) const {
+        const uint32_t base = options_.chip->spi.base;
+        return address >= base && address < base + 0x100;
+    }
+    void waitForSpiController() {
+        if (options_.timing) cpu_clock_ = std::max(cpu_clock_, spi_idle_at_);
+    }
+
     void retire(uint64_t cycles) override {
         cycles_since_poll_ += cycles;
         if (!options_.timing) return;
@@ -660,6 +713,7 @@ private:
                 return usb_registers_[address];
             }
         }
+        if (inSpiController(address)) waitForSpiController();
         return rom_.readRegister(address);
     }
 
@@ -696,11 +750,20 @@ private:
             }
             return;
         }
+        const bool to_spi = inSpiController(address);
+        if (to_spi) waitForSpiController();
         rom_.writeRegister(address, value);
-        if (options_.timing) cpu_clock_ += rom_.flash().takeTransferTime();
+        if (selectsClock(address)) updateClocks();
+        if (options_.timing) {
+            const auto transfer = rom_.flash().takeTransferTime();
+            if (to_spi)
+                spi_idle_at_ = cpu_clock_ + transfer;
+            else
+                cpu_clock_ += transfer;
+        }
         auto busy = rom_.flash().takeBusyTime();
         if (options_.timing && busy.count() > 0)
-            flash_busy_until_ = std::max(cpu_clock_, flash_busy_until_) + busy;
+            flash_busy_until_ = std::max({cpu_clock_, spi_idle_at_, flash_busy_until_}) + busy;
         if (options_.timing && cpu_clock_ < flash_busy_until_ && address == chip.spi.base) {
             advanceToNextEvent(); // the code polls WIP: time passes
             pause_ = false;       // a run stops only at a UART status poll, which it can repeat
@@ -879,6 +942,8 @@ private:
     std::unique_ptr<RiscVCore> core_;
     Clock::time_point cpu_clock_{};
     Clock::time_point flash_busy_until_{};
+    Clock::time_point spi_idle_at_{}; // when the flash controller's bus goes quiet
+    uint64_t cpu_mhz_ = 40;
     std::deque<std::pair<Clock::time_point, uint8_t>> wire_; // host bytes and their arrival times
     std::deque<uint8_t> rx_fifo_; // the console's receive FIFO (UART0's, or USB's OUT endpoint)
     std::vector<uint8_t> usb_in_; // USB's IN endpoint: bytes held until the packet is sent

@@ -44,6 +44,19 @@ struct RegisterField {
     }
 };
 
+// A value code writes into a register field.
+struct FieldSetting {
+    RegisterField field;
+    uint32_t value = 0;
+};
+
+// The faster CPU clock code may select in place of the crystal the ROM runs it from: the CPU runs
+// at mhz while every one of the fields holds its value.
+struct CpuClockSwitch {
+    std::span<const FieldSetting> selects;
+    uint32_t mhz = 0;
+};
+
 // Chip revision = major * 100 + minor. Each part is a concatenation of fields, most significant
 // first (e.g. ESP32-C3 minor = w5[23] << 3 | w3[20:18]).
 struct RevisionFields {
@@ -86,6 +99,11 @@ struct SpiRegisters {
     // SPI_MEM_RD_STATUS_REG, where the CMD register's own flash operations (SPI_MEM_FLASH_RDSR
     // and the rest, bits 31..22) leave the status; absent where this model does not run them.
     std::optional<uint8_t> rd_status;
+    // SPI_MEM_CLOCK_REG (CLK_EQU_SYSCLK bit 31: the source clock itself; else CLKCNT_N, bits
+    // 23:16, divides it by N + 1) and the clock it divides, in MHz. 0: the bus runs at the ROM's
+    // 20 MHz whatever code writes.
+    uint8_t clock = 0;
+    uint32_t clock_source_mhz = 0;
 };
 
 // What the chip's ROM loader implements (protocol.md §4/§6).
@@ -283,6 +301,7 @@ struct ChipDescription {
     RegisterField rom_crystal_calibration{};
     RegisterField rom_ck8m_frequency{};
     std::optional<uint32_t> fixed_crystal_mhz; // absent: estimated from the UART divider
+    CpuClockSwitch pll_cpu_clock{};            // empty: the CPU stays on the crystal
     bool stub_supported = true;
     // ROM routines the virtual chip serves to code it runs; empty: it cannot run code yet.
     std::span<const RomFunction> rom_functions;
