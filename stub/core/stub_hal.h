@@ -35,6 +35,11 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud);
 void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
                    uint32_t mosi_len, uint32_t miso_len);
 void hal_spi_end(uint8_t *miso, uint32_t miso_len);
+/* Where hal_spi_dual_read is true, hal_spi_begin_dual_read starts a read whose data comes back on
+ * two lines after 8 dummy cycles (DUAL OUTPUT READ, 3Bh, and its 4-byte form 3Ch). */
+extern const bool hal_spi_dual_read;
+void hal_spi_begin_dual_read(uint8_t command, uint32_t address, uint32_t address_bits,
+                             uint32_t miso_len);
 void hal_spi_attach(uint32_t pin_config);
 
 uint32_t hal_read_register(uint32_t address);

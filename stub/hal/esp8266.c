@@ -126,6 +126,13 @@ void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, con
     REG_WRITE(SPI_CMD, SPI_CMD_USR);
 }
 
+/* Reads take one line here. */
+const bool hal_spi_dual_read = false;
+void hal_spi_begin_dual_read(uint8_t command, uint32_t address, uint32_t address_bits,
+                             uint32_t miso_len) {
+    hal_spi_begin(command, address, address_bits, 0, 0, miso_len);
+}
+
 void hal_spi_end(uint8_t *miso, uint32_t miso_len) {
     while (REG_READ(SPI_CMD) & SPI_CMD_USR) {
     }

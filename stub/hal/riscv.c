@@ -31,6 +31,7 @@ extern void ets_update_cpu_frequency(uint32_t ticks_per_us);
 #define SPI_USR_ADDR (1u << 30)
 #define SPI_USR_MISO (1u << 28)
 #define SPI_USR_MOSI (1u << 27)
+#define SPI_USR_DUMMY (1u << 29)
 
 #define UART_INT_ENA (UART_BASE + 0x0C)
 #define UART_INT_CLR (UART_BASE + 0x10)
@@ -143,15 +144,32 @@ void hal_uart_change_baud(uint32_t new_baud, uint32_t old_baud) {
 #endif
 }
 
-void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
-                   uint32_t mosi_len, uint32_t miso_len) {
+#ifdef SPI_CTRL_OFFSET
+/* SPI_MEM_CTRL_REG's read-data line modes (ESP-IDF soc/spi_mem_reg.h): FREAD_DUAL (14), FREAD_QUAD
+ * (20), FREAD_DIO (23), FREAD_QIO (24). Its other bits (WP's idle level among them) stay as the
+ * ROM set them. */
+#define SPI_CTRL (SPI_BASE + SPI_CTRL_OFFSET)
+#define SPI_CTRL_FREAD_DUAL (1u << 14)
+#define SPI_CTRL_READ_MODES (SPI_CTRL_FREAD_DUAL | 1u << 20 | 1u << 23 | 1u << 24)
+const bool hal_spi_dual_read = true;
+#else
+const bool hal_spi_dual_read = false;
+#endif
+
+static void begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
+                  uint32_t mosi_len, uint32_t miso_len, bool dual_read) {
     uint32_t user = SPI_USR_COMMAND;
     if (address_bits) user |= SPI_USR_ADDR;
     if (mosi_len) user |= SPI_USR_MOSI;
     if (miso_len) user |= SPI_USR_MISO;
+    if (dual_read) user |= SPI_USR_DUMMY;
+#ifdef SPI_CTRL_OFFSET
+    REG(SPI_CTRL) = (REG(SPI_CTRL) & ~SPI_CTRL_READ_MODES) | (dual_read ? SPI_CTRL_FREAD_DUAL : 0);
+#endif
     REG(SPI_USER) = user;
-    /* SPI_MEM_USR_ADDR_BITLEN, bits 31:26 of USER1: the address phase's length less one. */
-    REG(SPI_USER1) = address_bits ? (address_bits - 1) << 26 : 0;
+    /* SPI_MEM_USR_ADDR_BITLEN, bits 31:26 of USER1: the address phase's length less one;
+     * USR_DUMMY_CYCLELEN, bits 5:0: the dummy cycles less one (8 before dual output data). */
+    REG(SPI_USER1) = (address_bits ? (address_bits - 1) << 26 : 0) | (dual_read ? 7u : 0);
     REG(SPI_USER2) = 7u << 28 | command;
     if (address_bits) REG(SPI_ADDR) = address;
     if (mosi_len) REG(SPI_MOSI_DLEN) = mosi_len * 8 - 1;
@@ -163,6 +181,16 @@ void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, con
         REG(SPI_W0 + i) = word;
     }
     REG(SPI_CMD) = SPI_CMD_USR;
+}
+
+void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, const uint8_t *mosi,
+                   uint32_t mosi_len, uint32_t miso_len) {
+    begin(command, address, address_bits, mosi, mosi_len, miso_len, false);
+}
+
+void hal_spi_begin_dual_read(uint8_t command, uint32_t address, uint32_t address_bits,
+                             uint32_t miso_len) {
+    begin(command, address, address_bits, 0, 0, miso_len, hal_spi_dual_read);
 }
 
 void hal_spi_end(uint8_t *miso, uint32_t miso_len) {

@@ -210,6 +210,13 @@ void hal_spi_begin(uint8_t command, uint32_t address, uint32_t address_bits, con
                                g_spi_received, g_spi_received_length);
 }
 
+// The model's part reads on one line.
+const bool hal_spi_dual_read = false;
+void hal_spi_begin_dual_read(uint8_t command, uint32_t address, uint32_t address_bits,
+                             uint32_t miso_len) {
+    hal_spi_begin(command, address, address_bits, 0, 0, miso_len);
+}
+
 void hal_spi_end(uint8_t *miso, uint32_t miso_len) {
     if (!g_spi_begun)
         g_model->flash.violations.push_back("a transaction ended that was not begun");

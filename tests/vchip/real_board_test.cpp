@@ -438,3 +438,32 @@ TEST(VchipFlash, TheRomWrapsPastSixteenMegabytes) {
     llvm::sys::fs::remove(file);
     llvm::sys::fs::remove(file + ".status");
 }
+
+// A read's data phase is the command's own: READ on one line at once, FAST_READ after 8 dummy
+// cycles, DUAL OUTPUT READ on two lines after 8 (W25Q32JV and GD25Q32C datasheets). Read with
+// another phase, the controller samples bits that are not the data, as on silicon; and two lines
+// move the data in half the bus time.
+TEST(VchipFlash, AReadReturnsItsDataOnlyWithThePhaseItsCommandExpects) {
+    auto opened = vchip::SpiFlash::open({1u << 20, 0, "", std::nullopt});
+    ASSERT_TRUE(bool(opened));
+    auto &flash = **opened;
+    const std::vector<uint8_t> data = {0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0};
+    flash.transact(0x06, std::nullopt, 0, {}, 0);
+    flash.transact(0x02, 0x2000, 24, data, 0);
+    flash.takeTransferTime();
+    using Phase = vchip::SpiDataPhase;
+    EXPECT_EQ(flash.transact(0x03, 0x2000, 24, {}, 8), data);
+    EXPECT_EQ(flash.transact(0x0B, 0x2000, 24, {}, 8, Phase{8, 1}), data);
+    EXPECT_EQ(flash.transact(0x3B, 0x2000, 24, {}, 8, Phase{8, 2}), data);
+    EXPECT_NE(flash.transact(0x3B, 0x2000, 24, {}, 8), data) << "one line, no dummy cycles";
+    EXPECT_NE(flash.transact(0x3B, 0x2000, 24, {}, 8, Phase{8, 1}), data) << "one line";
+    EXPECT_NE(flash.transact(0x03, 0x2000, 24, {}, 8, Phase{0, 2}), data) << "two lines";
+    EXPECT_NE(flash.transact(0x0B, 0x2000, 24, {}, 8), data) << "no dummy cycles";
+    flash.takeTransferTime();
+    flash.transact(0x03, 0x2000, 24, {}, 64);
+    auto one_line = flash.takeTransferTime();
+    flash.transact(0x3B, 0x2000, 24, {}, 64, Phase{8, 2});
+    auto two_lines = flash.takeTransferTime();
+    EXPECT_EQ(one_line, std::chrono::nanoseconds(50 * (8 + 24 + 512))); // the ROM's 20 MHz
+    EXPECT_EQ(two_lines, std::chrono::nanoseconds(50 * (8 + 24 + 8 + 256)));
+}

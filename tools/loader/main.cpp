@@ -776,7 +776,7 @@ int main(int argc, char **argv) {
     if (candidates.empty()) {
         std::vector<std::string> filters;
         if (gvm.count("port-filter")) filters = gvm["port-filter"].as<std::vector<std::string>>();
-        auto found = loader::filterPorts(loader::listUsbSerialPorts(), filters);
+        auto found = loader::filterPorts(loader::listSystemSerialPorts(), filters);
         if (!found) return fail(found.takeError());
         for (const auto &port : *found) candidates.push_back(port.device);
         llvm::outs() << "Found " << candidates.size() << " serial ports...\n";

@@ -27,4 +27,7 @@
  * ROM's 20 MHz. The stub's READ (03h) is good to 50 MHz (W25Q32JV and GD25Q32 datasheets). */
 #define SPI_CLOCK_OFFSET 0x14u
 #define SPI_CLOCK_FAST 0x00010001u
+/* SPI_MEM_CTRL_REG (soc/spi_mem_reg.h): its FREAD_DUAL bit lets reads take the data on two lines
+ * (DUAL OUTPUT READ, 3Bh, 8 dummy cycles: no extra ones at 40 MHz, as ESP-IDF's DOUT mode). */
+#define SPI_CTRL_OFFSET 0x08u
 #endif

@@ -523,6 +523,7 @@ constexpr ChipDescription kChips[] = {
                 SpiRegisters spi = modernSpi(0x60002000);
                 spi.clock = 0x14;
                 spi.clock_source_mhz = 80;
+                spi.ctrl = 0x08; // FREAD_DUAL_S 14, FREAD_QUAD_S 20 (soc/spi_mem_reg.h)
                 return spi;
             }(),
         // UARTDEV_BUF_NO: esptool v5.2 targets/esp32c3.py (UartDev at 0x3FCDF064 before v1.1,

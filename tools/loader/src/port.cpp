@@ -106,7 +106,7 @@ public:
     std::optional<UsbId> usbId() const override {
         auto slash = name_.rfind('/');
         std::string device = slash == std::string::npos ? name_ : name_.substr(slash + 1);
-        for (const auto &port : listUsbSerialPorts())
+        for (const auto &port : listSystemSerialPorts())
             if (port.device.substr(port.device.rfind('/') + 1) == device) return port.usb;
         return std::nullopt;
     }

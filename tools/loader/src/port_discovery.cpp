@@ -6,6 +6,7 @@
 #include <llvm/Support/Path.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 
 namespace esptools::loader {
@@ -59,6 +60,13 @@ std::vector<SerialPortInfo> listUsbSerialPorts(const std::string &sysfs_tty,
     std::sort(ports.begin(), ports.end(),
               [&](const auto &a, const auto &b) { return rank(a) < rank(b); });
     return ports;
+}
+
+std::vector<SerialPortInfo> listSystemSerialPorts() {
+    const char *sysfs = std::getenv("SYSFS_PATH");
+    const char *dev = std::getenv("ESPTOOLS_DEV_PATH");
+    return listUsbSerialPorts(std::string(sysfs && *sysfs ? sysfs : "/sys") + "/class/tty",
+                              dev && *dev ? dev : "/dev");
 }
 
 llvm::Expected<std::vector<SerialPortInfo>> filterPorts(std::vector<SerialPortInfo> ports,

@@ -364,6 +364,15 @@ private:
             if (usr & (1u << 27)) mosi_bits = ((usr1 >> 17) & 0x1FF) + 1;
             if (usr & (1u << 28)) miso_bits = ((usr1 >> 8) & 0x1FF) + 1;
         }
+        // USR_DUMMY (bit 29) with USR_DUMMY_CYCLELEN (USER1 bits 5:0) less one (ESP-IDF
+        // soc/spi_mem_reg.h); the ESP8266's controller is not modelled past one line.
+        SpiDataPhase data_phase;
+        if (spi.mosi_dlen && (usr & (1u << 29))) data_phase.dummy_cycles = (usr1 & 0x3F) + 1;
+        if (spi.ctrl) {
+            const uint32_t ctrl = readRegister(spi.base + spi.ctrl);
+            if (ctrl & (1u << 14)) data_phase.lines = 2;
+            if (ctrl & (1u << 20)) data_phase.lines = 4;
+        }
         std::optional<uint32_t> address;
         uint32_t address_bits = 0;
         if (usr & (1u << 30)) {
@@ -385,7 +394,7 @@ private:
             if (command == kReadStatus)
                 std::fill(miso.begin(), miso.end(), flash_->statusRegister(0) | kWriteInProgress);
         } else {
-            miso = flash_->transact(command, address, address_bits, mosi, miso_length);
+            miso = flash_->transact(command, address, address_bits, mosi, miso_length, data_phase);
         }
         for (size_t word = 0; word < (miso.size() + 3) / 4 || word == 0; ++word) {
             uint32_t value = 0;

@@ -203,9 +203,11 @@ uint32_t SpiFlash::jedecId() const {
 // address phase than it expects leaves the low bits for it to take as data.
 std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t> address,
                                         unsigned address_bits, std::span<const uint8_t> mosi,
-                                        size_t miso_length) {
+                                        size_t miso_length, SpiDataPhase data_phase) {
     State &s = *state_;
-    s.clockBits(8 + (address ? address_bits : 0) + 8 * (mosi.size() + miso_length));
+    const unsigned lines = std::max(data_phase.lines, 1u);
+    s.clockBits(8 + (address ? address_bits : 0) + data_phase.dummy_cycles + 8 * mosi.size() +
+                (8 * miso_length + lines - 1) / lines);
     std::vector<uint8_t> miso(miso_length, 0xFF);
     if (s.deep_power_down && command != 0xAB) return miso;
     const bool large = s.config.size > kThreeByteLimit;
@@ -215,12 +217,23 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
         return uint32_t(value & ((uint64_t(1) << bits) - 1));
     };
     const unsigned mode_bits = s.four_byte_mode ? 32 : 24;
+    // READ takes its data on one line straight after the address, FAST_READ after 8 dummy
+    // cycles, DUAL OUTPUT READ on two lines after 8 (W25Q32JV, GD25Q32C datasheets). Read with
+    // another phase, the bits the controller samples are not the data: this model inverts them.
+    auto read = [&](std::optional<uint32_t> at, unsigned dummy_cycles, unsigned data_lines) {
+        if (!at) return;
+        readContents(*at, miso);
+        if (data_phase.dummy_cycles != dummy_cycles || lines != data_lines)
+            for (uint8_t &byte : miso) byte = uint8_t(~byte);
+    };
     switch (command) {
     case 0xB7:
     case 0xE9:
         if (large) s.four_byte_mode = command == 0xB7;
         break;
     case 0x13:
+    case 0x0C:
+    case 0x3C:
     case 0x12:
     case 0x21:
     case 0x5C:
@@ -228,7 +241,9 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
         if (!large) break; // a 16 MB part has no 4-byte commands
         auto at = taken(32);
         if (!at) break;
-        if (command == 0x13) readContents(*at, miso);
+        if (command == 0x13) read(at, 0, 1);
+        if (command == 0x0C) read(at, 8, 1);
+        if (command == 0x3C) read(at, 8, 2);
         if (command == 0x12) programPageRaw(*at, mosi);
         if (command == 0x21) s.erase(*at, kSectorSize, kSectorErase);
         if (command == 0x5C) s.erase(*at, 0x8000, kBlock32Erase);
@@ -274,7 +289,13 @@ std::vector<uint8_t> SpiFlash::transact(uint8_t command, std::optional<uint32_t>
         break;
     }
     case 0x03:
-        if (auto at = taken(mode_bits)) readContents(*at, miso);
+        read(taken(mode_bits), 0, 1);
+        break;
+    case 0x0B:
+        read(taken(mode_bits), 8, 1);
+        break;
+    case 0x3B:
+        read(taken(mode_bits), 8, 2);
         break;
     case 0x02:
         if (auto at = taken(mode_bits)) programPageRaw(*at, mosi);

@@ -16,6 +16,12 @@
 
 namespace esptools::vchip {
 
+// A read's data phase: the dummy cycles before it and the lines it comes back on.
+struct SpiDataPhase {
+    unsigned dummy_cycles = 0;
+    unsigned lines = 1;
+};
+
 class SpiFlash {
 public:
     struct Config {
@@ -45,11 +51,14 @@ public:
     // optional address of address_bits, bytes sent (MOSI), and miso_length bytes returned. Handles
     // RDID 9Fh, RDSR 05h/35h/15h, WRSR 01h/31h/11h (01h with 2 bytes writes SR1+SR2), WREN 06h,
     // WRDI 04h, WEVSR 50h, SFDP 5Ah, READ 03h, PP 02h, SE 20h, BE32 52h, BE64 D8h, CE C7h/60h,
-    // RSTEN 66h, RST 99h, DP B9h, RDP ABh, and on parts above 16 MB EN4B B7h, EX4B E9h and the
-    // 4-byte READ 13h, PP 12h, SE 21h, BE32 5Ch, BE64 DCh; anything else is ignored and reads 0xFF.
+    // RSTEN 66h, RST 99h, DP B9h, RDP ABh, FAST_READ 0Bh, DUAL OUTPUT READ 3Bh, and on parts
+    // above 16 MB EN4B B7h, EX4B E9h and the 4-byte READ 13h, FAST_READ 0Ch, DUAL OUTPUT READ
+    // 3Ch, PP 12h, SE 21h, BE32 5Ch, BE64 DCh; anything else is ignored and reads 0xFF.
+    // The data phase comes back on data_lines (1, 2 or 4) after dummy_cycles; a read whose
+    // command expects other dummy cycles or lines returns bits that are not the flash's data.
     std::vector<uint8_t> transact(uint8_t command, std::optional<uint32_t> address,
                                   unsigned address_bits, std::span<const uint8_t> mosi,
-                                  size_t miso_length);
+                                  size_t miso_length, SpiDataPhase data_phase = {});
 
     // What the ROM's flash routines do for one operation: WREN, the operation, wait for WIP.
     // The caller gives the address the part sees (the ROMs send 24 bits).

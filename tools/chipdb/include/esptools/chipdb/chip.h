@@ -104,6 +104,9 @@ struct SpiRegisters {
     // 20 MHz whatever code writes.
     uint8_t clock = 0;
     uint32_t clock_source_mhz = 0;
+    // SPI_MEM_CTRL_REG, whose FREAD_DUAL (bit 14) and FREAD_QUAD (bit 20) take a user command's
+    // read data on 2 or 4 lines; 0: this model reads one line whatever code writes.
+    uint8_t ctrl = 0;
 };
 
 // What the chip's ROM loader implements (protocol.md §4/§6).

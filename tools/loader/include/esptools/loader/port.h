@@ -62,6 +62,10 @@ struct SerialPortInfo {
 // order esptool tries them: Espressif's VID first, then ttyUSB before ttyACM, then by name.
 std::vector<SerialPortInfo> listUsbSerialPorts(const std::string &sysfs_tty = "/sys/class/tty",
                                                const std::string &dev = "/dev");
+// This machine's USB serial ports: listUsbSerialPorts under $SYSFS_PATH/class/tty (SYSFS_PATH as
+// libudev reads it; /sys when unset), their device nodes under $ESPTOOLS_DEV_PATH (/dev when
+// unset), so that a jig's script, or a test, can present the ports it means.
+std::vector<SerialPortInfo> listSystemSerialPorts();
 
 // esptool's --port-filter: vid=N, pid=N, name=SUBSTR, serial=SUBSTR; one key's values are OR-ed,
 // different keys AND-ed.
