@@ -1,4 +1,5 @@
-// esp-imagegen: esptool's offline commands (elf2image, make-image, image-info, merge-bin).
+// esp-imagegen: esptool's offline commands (elf2image, make-image, image-info, merge-bin) and
+// ESP-IDF's partition table tool.
 #include "esptools/cli/cli.h"
 #include "esptools/imagegen/commands.h"
 
@@ -30,7 +31,9 @@ void printUsage(llvm::raw_ostream &out) {
            "  elf2image   Create an application image from an ELF file\n"
            "  make-image  Create an ESP8266 image from binary segments (esptool v4)\n"
            "  image-info  Print information about an image (--json for machines)\n"
-           "  merge-bin   Merge binaries into one file (raw, hex or uf2)\n\n"
+           "  merge-bin   Merge binaries into one file (raw, hex or uf2)\n"
+           "  partition-table  Partition table CSV to binary and back (ESP-IDF's "
+           "gen_esp32part.py)\n\n"
            "Chips: "
         << chipdb::chipNameList()
         << "\n"
@@ -102,6 +105,7 @@ int main(int argc, char **argv) {
         {"make-image", imagegen::runMakeImage},
         {"image-info", imagegen::runImageInfo},
         {"merge-bin", imagegen::runMergeBin},
+        {"partition-table", imagegen::runPartitionTable},
     };
     auto found = kCommands.find(command);
     if (found == kCommands.end())

@@ -21,5 +21,6 @@ int runElf2Image(const CommandContext &context);
 int runMakeImage(const CommandContext &context);
 int runImageInfo(const CommandContext &context);
 int runMergeBin(const CommandContext &context);
+int runPartitionTable(const CommandContext &context);
 
 } // namespace esptools::imagegen
