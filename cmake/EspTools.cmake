@@ -9,7 +9,8 @@
 #   esptools_add_image(<elf-target> CHIP <chip> [OUTPUT <file>] [FLASH_MODE m] [FLASH_FREQ f]
 #                      [FLASH_SIZE s] [VERSION v] [RAM_ONLY] [EXTRA_ARGS ...])
 #   esptools_add_load_ram_target(<elf-target>)
-#   esptools_add_flash_targets(CHIP <chip> IMAGES <offset> <elf-target|file> [...]
+#   esptools_add_partition_table(CSV <file> [OFFSET 0x8000] [FLASH_SIZE s] [EXTRA_ARGS ...])
+#   esptools_add_flash_targets(CHIP <chip> IMAGES <offset|APP> <elf-target|file> [...]
 #                              [FLASH_MODE m] [FLASH_FREQ f] [FLASH_SIZE s])
 #
 # Device settings come from cache variables and can be overridden from the environment when a
@@ -130,7 +131,39 @@ function(esptools_add_load_ram_target elf_target)
   add_dependencies(load_ram ${elf_target}-load-ram)
 endfunction()
 
-# flash, verify, erase_flash, run, dump, merged and <name>-flash, plus flasher_args.json.
+# A partition table built from CSV with `esp-imagegen partition-table` (ESP-IDF's
+# gen_esp32part.py rules) into partition_table/partition-table.bin; esptools_add_flash_targets
+# then flashes it at OFFSET and can place the app at its app partition (offset APP).
+function(esptools_add_partition_table)
+  cmake_parse_arguments(PARSE_ARGV 0 ARG "" "CSV;OFFSET;FLASH_SIZE" "EXTRA_ARGS")
+  if(NOT ARG_CSV)
+    message(FATAL_ERROR "esptools_add_partition_table: CSV is required")
+  endif()
+  if(TARGET partition_table)
+    message(FATAL_ERROR "esptools_add_partition_table: called twice (a build has one table)")
+  endif()
+  if(NOT ARG_OFFSET)
+    set(ARG_OFFSET 0x8000)
+  endif()
+  _esptools_require_imagegen()
+  get_filename_component(csv "${ARG_CSV}" ABSOLUTE)
+  set(output "${CMAKE_BINARY_DIR}/partition_table/partition-table.bin")
+  set(options --offset ${ARG_OFFSET})
+  if(ARG_FLASH_SIZE)
+    list(APPEND options --flash-size ${ARG_FLASH_SIZE})
+  endif()
+  add_custom_command(OUTPUT "${output}"
+    COMMAND EspTools::imagegen partition-table "${csv}" "${output}" ${options} ${ARG_EXTRA_ARGS}
+    DEPENDS "${csv}" "$<TARGET_FILE:EspTools::imagegen>"
+    COMMENT "Building the partition table ${output}" VERBATIM)
+  add_custom_target(partition_table ALL DEPENDS "${output}")
+  set_target_properties(partition_table PROPERTIES
+    ESPTOOLS_IMAGE_FILE "${output}" ESPTOOLS_TABLE_OFFSET "${ARG_OFFSET}")
+endfunction()
+
+# flash, verify, erase_flash, run, dump, merged and <name>-flash, plus flash_args and
+# flasher_args.json in ESP-IDF's schema (EspToolsFlashArgs.cmake). An IMAGES offset may be APP:
+# the partition table's factory (else ota_0) partition. An image at a partition's start must fit it.
 function(esptools_add_flash_targets)
   cmake_parse_arguments(PARSE_ARGV 0 ARG "" "CHIP;FLASH_MODE;FLASH_FREQ;FLASH_SIZE" "IMAGES")
   if(TARGET flash)
@@ -143,78 +176,96 @@ function(esptools_add_flash_targets)
   endif()
   _esptools_require_imagegen()
   _esptools_require_loader()
-
-  set(flash_params)
-  foreach(pair "FLASH_MODE;--flash-mode" "FLASH_FREQ;--flash-freq" "FLASH_SIZE;--flash-size")
-    list(GET pair 0 key)
-    list(GET pair 1 flag)
-    if(ARG_${key})
-      list(APPEND flash_params ${flag} ${ARG_${key}})
+  foreach(key FLASH_MODE FLASH_FREQ FLASH_SIZE)
+    if(NOT ARG_${key})
+      set(ARG_${key} keep) # esptool's word for "as the image has it"
     endif()
   endforeach()
+  if(TARGET partition_table)
+    get_target_property(table partition_table ESPTOOLS_IMAGE_FILE)
+    get_target_property(table_offset partition_table ESPTOOLS_TABLE_OFFSET)
+    list(APPEND ARG_IMAGES ${table_offset} partition_table)
+  else()
+    set(table "")
+  endif()
 
-  set(pairs)
   set(image_targets)
-  set(json_files "")
-  set(dump_args)
+  set(image_files)
+  set(entries)
+  set(names)
+  list(LENGTH ARG_IMAGES count)
   math(EXPR last "${count} - 1")
   foreach(index RANGE 0 ${last} 2)
     math(EXPR file_index "${index} + 1")
     list(GET ARG_IMAGES ${index} offset)
     list(GET ARG_IMAGES ${file_index} item)
-    _esptools_image_file(file "${item}")
-    list(APPEND pairs ${offset} "${file}")
-    get_filename_component(name "${file}" NAME_WE)
-    if(TARGET ${item}-image)
-      list(APPEND image_targets ${item}-image)
-      set(name ${item})
+    if(offset STREQUAL "APP" AND NOT TARGET partition_table)
+      message(FATAL_ERROR "esptools_add_flash_targets: offset APP needs esptools_add_partition_table() first")
     endif()
-    string(APPEND json_files "    \"${offset}\": \"${file}\",\n")
-    list(APPEND dump_args ${offset} "${file}" "${CMAKE_BINARY_DIR}/${name}.dump.bin")
-
-    _esptools_loader_command(command ${ARG_CHIP} plain write-flash ${flash_params} ${offset} "${file}")
-    add_custom_target(${name}-flash COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
-      COMMENT "Flashing ${file} at ${offset}")
+    if(item STREQUAL "partition_table")
+      set(file "${table}")
+      set(name partition-table)
+      list(APPEND image_targets partition_table)
+    else()
+      _esptools_image_file(file "${item}")
+      get_filename_component(name "${file}" NAME_WE)
+      if(offset STREQUAL "APP")
+        set(name app)
+      endif()
+      if(TARGET ${item}-image)
+        list(APPEND image_targets ${item}-image)
+        if(NOT offset STREQUAL "APP")
+          set(name ${item})
+        endif()
+      endif()
+    endif()
+    list(APPEND image_files "${file}")
+    list(APPEND names ${name})
+    list(APPEND entries "${name}=${offset}=${file}")
   endforeach()
-  string(REGEX REPLACE ",\n$" "\n" json_files "${json_files}")
 
-  string(REPLACE ";" "\", \"" json_params "${flash_params}")
-  if(json_params)
-    set(json_params "\"${json_params}\"")
-  endif()
-  file(GENERATE OUTPUT "${CMAKE_BINARY_DIR}/flasher_args.json" CONTENT
-"{
-  \"chip\": \"${ARG_CHIP}\",
-  \"write_flash_args\": [${json_params}],
-  \"flash_files\": {
-${json_files}  },
-  \"extra_esptool_args\": {
-    \"port\": \"${ESPTOOLS_PORT}\",
-    \"baud\": \"${ESPTOOLS_BAUD}\",
-    \"before\": \"${ESPTOOLS_BEFORE}\",
-    \"after\": \"${ESPTOOLS_AFTER}\"
-  }
-}
-")
+  string(REPLACE ";" "|" entry_list "${entries}")
+  set(outputs "${CMAKE_BINARY_DIR}/flash_args" "${CMAKE_BINARY_DIR}/flasher_args.json")
+  foreach(name IN LISTS names)
+    list(APPEND outputs "${CMAKE_BINARY_DIR}/${name}-flash_args")
+  endforeach()
+  add_custom_command(OUTPUT ${outputs}
+    COMMAND "${CMAKE_COMMAND}" "-DIMAGEGEN=$<TARGET_FILE:EspTools::imagegen>"
+            "-DBUILD_DIR=${CMAKE_BINARY_DIR}" "-DCHIP=${ARG_CHIP}"
+            "-DFLASH_MODE=${ARG_FLASH_MODE}" "-DFLASH_FREQ=${ARG_FLASH_FREQ}"
+            "-DFLASH_SIZE=${ARG_FLASH_SIZE}" "-DBEFORE=${ESPTOOLS_BEFORE}" "-DAFTER=${ESPTOOLS_AFTER}"
+            "-DENTRIES=${entry_list}" "-DTABLE=${table}"
+            -P "${_ESPTOOLS_MODULE_DIR}/EspToolsFlashArgs.cmake"
+    DEPENDS ${image_targets} ${image_files} "${_ESPTOOLS_MODULE_DIR}/EspToolsFlashArgs.cmake"
+    COMMENT "Writing flash_args and flasher_args.json" VERBATIM)
+  add_custom_target(esptools_flash_args ALL DEPENDS ${outputs})
 
-  _esptools_loader_command(command ${ARG_CHIP} plain write-flash ${flash_params} ${pairs})
-  add_custom_target(flash COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
-    COMMENT "Flashing ${ARG_CHIP}")
-  _esptools_loader_command(command ${ARG_CHIP} plain verify-flash ${flash_params} ${pairs})
-  add_custom_target(verify COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
+  foreach(name IN LISTS names)
+    _esptools_loader_command(command ${ARG_CHIP} plain write-flash "@${name}-flash_args")
+    add_custom_target(${name}-flash COMMAND ${command} DEPENDS esptools_flash_args
+      WORKING_DIRECTORY "${CMAKE_BINARY_DIR}" USES_TERMINAL VERBATIM COMMENT "Flashing ${name}")
+  endforeach()
+  _esptools_loader_command(command ${ARG_CHIP} plain write-flash @flash_args)
+  add_custom_target(flash COMMAND ${command} DEPENDS esptools_flash_args
+    WORKING_DIRECTORY "${CMAKE_BINARY_DIR}" USES_TERMINAL VERBATIM COMMENT "Flashing ${ARG_CHIP}")
+  _esptools_loader_command(command ${ARG_CHIP} plain verify-flash @flash_args)
+  add_custom_target(verify COMMAND ${command} DEPENDS esptools_flash_args
+    WORKING_DIRECTORY "${CMAKE_BINARY_DIR}" USES_TERMINAL VERBATIM
     COMMENT "Verifying the flash against the images")
   _esptools_loader_command(command ${ARG_CHIP} plain erase-flash)
   add_custom_target(erase_flash COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Erasing the flash")
   _esptools_loader_command(command ${ARG_CHIP} plain run)
   add_custom_target(run COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Running the firmware")
-  _esptools_loader_command(command ${ARG_CHIP} dump ${dump_args})
-  add_custom_target(dump COMMAND ${command} DEPENDS ${image_targets} USES_TERMINAL VERBATIM
+  _esptools_loader_command(command ${ARG_CHIP} dump "${CMAKE_BINARY_DIR}/flash_args")
+  add_custom_target(dump COMMAND ${command} DEPENDS esptools_flash_args
+    WORKING_DIRECTORY "${CMAKE_BINARY_DIR}" USES_TERMINAL VERBATIM
     COMMENT "Reading the flashed regions back into ${CMAKE_BINARY_DIR}")
 
   set(merged "${CMAKE_BINARY_DIR}/merged-flash.bin")
   add_custom_command(OUTPUT "${merged}"
-    COMMAND EspTools::imagegen --chip ${ARG_CHIP} merge-bin ${flash_params} -o "${merged}" ${pairs}
-    DEPENDS ${image_targets} "$<TARGET_FILE:EspTools::imagegen>"
+    COMMAND EspTools::imagegen --chip ${ARG_CHIP} merge-bin -o "${merged}" @flash_args
+    DEPENDS esptools_flash_args ${outputs} "$<TARGET_FILE:EspTools::imagegen>"
+    WORKING_DIRECTORY "${CMAKE_BINARY_DIR}"
     COMMENT "Merging the images into ${merged}" VERBATIM)
   add_custom_target(merged DEPENDS "${merged}")
 endfunction()

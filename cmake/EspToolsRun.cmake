@@ -1,7 +1,7 @@
 # Runs esp-loader for an EspTools target (cmake -P). Device settings come from the cache values
 # baked into the target, overridden by the environment at run time: ESPPORT, ESPBAUD, ESPCHIP,
-# ESPBEFORE, ESPAFTER. ESPTOOLS_MODE "plain" runs one command; "dump" reads back each
-# (offset, image, output) triple's length of flash.
+# ESPBEFORE, ESPAFTER. ESPTOOLS_MODE "plain" runs one command; "dump" reads back the images that
+# a flash_args file lists.
 cmake_minimum_required(VERSION 3.22)
 
 foreach(setting PORT BAUD CHIP BEFORE AFTER)
@@ -25,16 +25,17 @@ function(run_loader)
 endfunction()
 
 if(ESPTOOLS_MODE STREQUAL "dump")
-  list(LENGTH arguments count)
-  math(EXPR last "${count} - 1")
-  foreach(index RANGE 0 ${last} 3)
-    math(EXPR image_index "${index} + 1")
-    math(EXPR output_index "${index} + 2")
-    list(GET arguments ${index} offset)
-    list(GET arguments ${image_index} image)
-    list(GET arguments ${output_index} output)
+  # The argument is a flash_args file: each "OFFSET FILE" line is read back into FILE's
+  # <stem>.dump.bin, as long as FILE is.
+  file(STRINGS "${arguments}" lines)
+  list(POP_FRONT lines) # the flash settings
+  foreach(line IN LISTS lines)
+    separate_arguments(words UNIX_COMMAND "${line}")
+    list(GET words 0 offset)
+    list(GET words 1 image)
+    get_filename_component(stem "${image}" NAME_WE)
     file(SIZE "${image}" size)
-    run_loader(read-flash ${offset} ${size} "${output}")
+    run_loader(read-flash ${offset} ${size} "${stem}.dump.bin")
   endforeach()
 else()
   run_loader(${arguments})
