@@ -1,4 +1,6 @@
 #include "loader_fixture.h"
+
+#include "esptools/formats/partition_table.h"
 #include "test_image.h"
 
 #include <llvm/Support/SHA256.h>
@@ -290,6 +292,61 @@ TEST_P(LoaderE2E, ErasesARegionAndTheWholeFlash) {
     flash = esptools::cli::readFile(flash_);
     ASSERT_TRUE(bool(flash));
     EXPECT_TRUE(std::all_of(flash->begin(), flash->end(), [](uint8_t b) { return b == 0xFF; }));
+}
+
+// Partitions by name, from the table the chip holds (ESP-IDF parttool.py's commands).
+TEST_P(LoaderE2E, ReadsWritesAndErasesPartitionsByName) {
+    if (chip() != "esp32" && chip() != "esp32c3" && chip() != "esp32c6")
+        GTEST_SKIP() << "the flash commands underneath are covered on every chip";
+    const std::string csv = "nvs, data, nvs, , 0x6000,\nphy_init, data, phy, , 0x1000,\n"
+                            "factory, app, factory, , 64K,\n";
+    auto table = esptools::formats::PartitionTable::fromCsv(
+        std::vector<uint8_t>(csv.begin(), csv.end()), {});
+    ASSERT_TRUE(bool(table)) << llvm::toString(table.takeError());
+    auto binary = table->toBinary();
+    ASSERT_TRUE(bool(binary));
+    ASSERT_FALSE(bool(esptools::cli::writeFileAtomically(path("table.bin"), *binary)));
+    auto app = randomFile("app.bin", 64 << 10, 21);
+    ASSERT_EQ(
+        loader({"write-flash", "0x8000", path("table.bin"), "0x10000", path("app.bin")}).exit_code,
+        0);
+
+    auto nvs = randomFile("nvs.bin", 5000, 22);
+    LoaderRun run = loader({"write-partition", "nvs", path("nvs.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    auto flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::equal(nvs.begin(), nvs.end(), flash->begin() + 0x9000));
+
+    run = loader({"read-partition", "factory", path("factory.bin")});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_EQ(esptools::cli::readFile(path("factory.bin")).get(), app);
+
+    run = loader({"erase-partition", "nvs"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    flash = esptools::cli::readFile(flash_);
+    ASSERT_TRUE(bool(flash));
+    EXPECT_TRUE(std::all_of(flash->begin() + 0x9000, flash->begin() + 0xF000,
+                            [](uint8_t b) { return b == 0xFF; }));
+    EXPECT_TRUE(std::equal(app.begin(), app.end(), flash->begin() + 0x10000));
+
+    // A file larger than its partition is refused before anything is written.
+    randomFile("big.bin", 0x7000, 23);
+    run = loader({"write-partition", "nvs", path("big.bin")});
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_NE(run.err.find("is 28672 bytes, but partition 'nvs' at 0x9000 holds 24576 bytes"),
+              std::string::npos)
+        << run.err;
+    EXPECT_EQ(esptools::cli::readFile(flash_).get(), *flash);
+    run = loader({"read-partition", "spiffs", path("none.bin")});
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_NE(run.err.find("no partition named 'spiffs' in the table at 0x8000 (it has: nvs, "
+                           "phy_init, factory)"),
+              std::string::npos)
+        << run.err;
+    run = loader({"erase-partition", "--partition-table-offset", "0x20000", "nvs"});
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_NE(run.err.find("at 0x20000"), std::string::npos) << run.err;
 }
 
 TEST_P(LoaderE2E, AFailedFlashProgramFailsTheWrite) {

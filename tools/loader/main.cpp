@@ -309,6 +309,52 @@ std::map<std::string, Command> commands() {
         });
     add("run", {}, false, nullptr,
         [](loader::Device &device, const po::variables_map &) { return loader::run(device); });
+    // Partitions by name, as ESP-IDF's parttool.py spells its option.
+    auto table_offset = [](po::options_description &o) {
+        o.add_options()("partition-table-offset", po::value<std::string>()->default_value("0x8000"),
+                        "where the device's partition table is");
+    };
+    auto offsetOf = [](const po::variables_map &vm) {
+        return number(vm["partition-table-offset"].as<std::string>());
+    };
+    add(
+        "read-partition", {"name", "output"}, false,
+        [table_offset](po::options_description &o) {
+            table_offset(o);
+            o.add_options()("no-progress,p", po::bool_switch(), "no progress");
+        },
+        [offsetOf](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto offset = offsetOf(vm);
+            if (!offset) return offset.takeError();
+            return loader::readPartition(device, *offset, vm["name"].as<std::string>(),
+                                         vm["output"].as<std::string>(),
+                                         !vm["no-progress"].as<bool>());
+        });
+    add(
+        "write-partition", {"name", "input"}, false,
+        [table_offset](po::options_description &o) {
+            table_offset(o);
+            o.add_options()("no-progress,p", po::bool_switch(),
+                            "no progress")("no-compress,u", po::bool_switch(), "do not compress")(
+                "write-all", po::bool_switch(), "write every sector, changed or not");
+        },
+        [offsetOf](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto offset = offsetOf(vm);
+            if (!offset) return offset.takeError();
+            loader::WriteFlashOptions options;
+            options.compress = !vm["no-compress"].as<bool>();
+            options.progress = !vm["no-progress"].as<bool>();
+            options.skip_unchanged_sectors = !vm["write-all"].as<bool>();
+            options.stats = &write_stats;
+            return loader::writePartition(device, *offset, vm["name"].as<std::string>(),
+                                          vm["input"].as<std::string>(), options);
+        });
+    add("erase-partition", {"name"}, false, table_offset,
+        [offsetOf](loader::Device &device, const po::variables_map &vm) -> llvm::Error {
+            auto offset = offsetOf(vm);
+            if (!offset) return offset.takeError();
+            return loader::erasePartition(device, *offset, vm["name"].as<std::string>());
+        });
     for (const char *name :
          {"read-mac", "chip-id", "flash-id", "read-flash-sfdp", "get-security-info", "read-mem",
           "write-mem", "dump-mem", "read-flash-status", "write-flash-status"})
@@ -324,7 +370,8 @@ void usage(std::ostream &out, const po::options_description &global) {
            "  erase-region, read-mac, chip-id, flash-id, read-flash-sfdp, get-security-info, "
            "read-mem, write-mem, "
            "dump-mem, load-ram,\n"
-           "  read-flash-status, write-flash-status, run\n"
+           "  read-flash-status, write-flash-status, run,\n"
+           "  read-partition, write-partition, erase-partition (by name, from the device's table)\n"
            "Ports: /dev/ttyUSB0, socket://HOST:PORT, rfc2217://HOST:PORT, "
            "vchip:CHIP[?flash=FILE&size=4MB&...]\n"
            "  (in-process virtual chip); without --port or ESPTOOL_PORT, USB serial ports are "

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "esptools/formats/flash_params.h"
+#include "esptools/formats/partition_table.h"
 #include "esptools/loader/device.h"
 
 #include <llvm/Support/Error.h>
@@ -102,5 +103,15 @@ llvm::Error loadRam(Device &device, const std::string &file);
 llvm::Error readFlashStatus(Device &device, unsigned bytes);
 llvm::Error writeFlashStatus(Device &device, unsigned bytes, uint32_t value, bool non_volatile);
 llvm::Error run(Device &device);
+
+// Partitions by name (ESP-IDF parttool.py): found in the table the device holds at table_offset.
+llvm::Expected<formats::Partition> findDevicePartition(Device &device, uint32_t table_offset,
+                                                       const std::string &name);
+llvm::Error readPartition(Device &device, uint32_t table_offset, const std::string &name,
+                          const std::string &output, bool progress);
+// The file must fit the partition; it is written as write-flash writes (only changed sectors).
+llvm::Error writePartition(Device &device, uint32_t table_offset, const std::string &name,
+                           const std::string &input, WriteFlashOptions options);
+llvm::Error erasePartition(Device &device, uint32_t table_offset, const std::string &name);
 
 } // namespace esptools::loader
