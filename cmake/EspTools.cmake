@@ -12,6 +12,8 @@
 #   esptools_add_partition_table(CSV <file> [OFFSET 0x8000] [FLASH_SIZE s] [EXTRA_ARGS ...])
 #   esptools_add_flash_targets(CHIP <chip> IMAGES <offset|APP> <elf-target|file> [...]
 #                              [FLASH_MODE m] [FLASH_FREQ f] [FLASH_SIZE s])
+#   esptools_add_firmware_test(NAME <test> TARGET <elf-target> EXPECT <regex> [CHIP <chip>]
+#                              [VIA flash|load-ram] [FAIL <regex>] [TIMEOUT <s>] [PORT <port>])
 #
 # Device settings come from cache variables and can be overridden from the environment when a
 # target runs (no reconfigure): ESPPORT, ESPBAUD, ESPCHIP, ESPBEFORE, ESPAFTER.
@@ -193,6 +195,7 @@ function(esptools_add_flash_targets)
   set(image_files)
   set(entries)
   set(names)
+  set(elf_options) # the ELFs of the flash set, whose addresses the monitor names
   list(LENGTH ARG_IMAGES count)
   math(EXPR last "${count} - 1")
   foreach(index RANGE 0 ${last} 2)
@@ -214,6 +217,7 @@ function(esptools_add_flash_targets)
       endif()
       if(TARGET ${item}-image)
         list(APPEND image_targets ${item}-image)
+        list(APPEND elf_options --elf "$<TARGET_FILE:${item}>")
         if(NOT offset STREQUAL "APP")
           set(name ${item})
         endif()
@@ -256,6 +260,13 @@ function(esptools_add_flash_targets)
   add_custom_target(erase_flash COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Erasing the flash")
   _esptools_loader_command(command ${ARG_CHIP} plain run)
   add_custom_target(run COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Running the firmware")
+  # The monitor resets the chip into its app and names the addresses of a panic dump.
+  _esptools_loader_command(command ${ARG_CHIP} plain monitor ${elf_options})
+  add_custom_target(monitor COMMAND ${command} USES_TERMINAL VERBATIM COMMENT "Monitoring ${ARG_CHIP}")
+  _esptools_loader_command(command ${ARG_CHIP} plain write-flash @flash_args --monitor ${elf_options})
+  add_custom_target(flash_monitor COMMAND ${command} DEPENDS esptools_flash_args
+    WORKING_DIRECTORY "${CMAKE_BINARY_DIR}" USES_TERMINAL VERBATIM
+    COMMENT "Flashing ${ARG_CHIP}, then monitoring it")
   _esptools_loader_command(command ${ARG_CHIP} dump "${CMAKE_BINARY_DIR}/flash_args")
   add_custom_target(dump COMMAND ${command} DEPENDS esptools_flash_args
     WORKING_DIRECTORY "${CMAKE_BINARY_DIR}" USES_TERMINAL VERBATIM
@@ -268,4 +279,59 @@ function(esptools_add_flash_targets)
     WORKING_DIRECTORY "${CMAKE_BINARY_DIR}"
     COMMENT "Merging the images into ${merged}" VERBATIM)
   add_custom_target(merged DEPENDS "${merged}")
+endfunction()
+
+# A CTest test that runs firmware and passes when its output matches EXPECT: esp-loader puts the
+# image on a fresh virtual chip (or on PORT, a real board), starts it and watches its output with
+# the monitor (--until EXPECT --fail-on FAIL --timeout TIMEOUT), naming a panic's addresses from
+# the ELF. VIA flash writes the flash set (flash_args) when the image is in it, else the image at
+# 0x0 (an image the ROM boots); VIA load-ram loads it into RAM. Build before running ctest.
+function(esptools_add_firmware_test)
+  cmake_parse_arguments(PARSE_ARGV 0 ARG "" "NAME;TARGET;CHIP;VIA;EXPECT;FAIL;TIMEOUT;PORT" "")
+  foreach(required NAME TARGET EXPECT)
+    if(NOT ARG_${required})
+      message(FATAL_ERROR "esptools_add_firmware_test: ${required} is required")
+    endif()
+  endforeach()
+  if(NOT TARGET ${ARG_TARGET}-image)
+    message(FATAL_ERROR "esptools_add_firmware_test(${ARG_NAME}): call esptools_add_image(${ARG_TARGET} ...) first")
+  endif()
+  get_target_property(image ${ARG_TARGET}-image ESPTOOLS_IMAGE_FILE)
+  if(NOT ARG_CHIP)
+    get_target_property(ARG_CHIP ${ARG_TARGET}-image ESPTOOLS_CHIP)
+  endif()
+  if(NOT ARG_VIA)
+    set(ARG_VIA flash)
+  endif()
+  if(NOT ARG_VIA MATCHES "^(flash|load-ram)$")
+    message(FATAL_ERROR "esptools_add_firmware_test(${ARG_NAME}): VIA is flash or load-ram, not '${ARG_VIA}'")
+  endif()
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 30)
+  endif()
+  if(NOT ARG_TIMEOUT MATCHES "^[1-9][0-9]*$")
+    message(FATAL_ERROR "esptools_add_firmware_test(${ARG_NAME}): TIMEOUT is whole seconds, not '${ARG_TIMEOUT}'")
+  endif()
+  _esptools_require_loader()
+  set(fresh_flash "")
+  if(NOT ARG_PORT)
+    set(fresh_flash "${CMAKE_CURRENT_BINARY_DIR}/firmware_tests/${ARG_NAME}.flash.bin")
+    set(ARG_PORT "vchip:${ARG_CHIP}?flash=${fresh_flash}")
+  endif()
+  add_test(NAME ${ARG_NAME}
+    COMMAND "${CMAKE_COMMAND}"
+            "-DESPTOOLS_LOADER=$<TARGET_FILE:EspTools::loader>" "-DESPTOOLS_CHIP=${ARG_CHIP}"
+            "-DESPTOOLS_PORT=${ARG_PORT}" "-DESPTOOLS_BAUD=${ESPTOOLS_BAUD}"
+            "-DESPTOOLS_BEFORE=${ESPTOOLS_BEFORE}" "-DESPTOOLS_AFTER=hard-reset"
+            "-DESPTOOLS_MODE=firmware-test" "-DESPTOOLS_VIA=${ARG_VIA}" "-DESPTOOLS_IMAGE=${image}"
+            "-DESPTOOLS_FRESH_FLASH=${fresh_flash}" "-DESPTOOLS_ELF=$<TARGET_FILE:${ARG_TARGET}>"
+            "-DESPTOOLS_EXPECT=${ARG_EXPECT}" "-DESPTOOLS_FAIL=${ARG_FAIL}"
+            "-DESPTOOLS_TIMEOUT=${ARG_TIMEOUT}"
+            -P "${_ESPTOOLS_MODULE_DIR}/EspToolsRun.cmake"
+    WORKING_DIRECTORY "${CMAKE_BINARY_DIR}")
+  math(EXPR ctest_timeout "${ARG_TIMEOUT} + 60")
+  set_tests_properties(${ARG_NAME} PROPERTIES TIMEOUT ${ctest_timeout})
+  if(NOT ARG_PORT MATCHES "^vchip:")
+    set_tests_properties(${ARG_NAME} PROPERTIES RESOURCE_LOCK "${ARG_PORT}")
+  endif()
 endfunction()

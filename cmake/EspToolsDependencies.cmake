@@ -1,6 +1,7 @@
 # Every dependency comes from Debian's packages (scripts/install-deps.sh installs them).
 
-# LLVM: libObject reads ELF files, Support gives Expected<T>, MD5 and SHA-256. Linking the static
+# LLVM: libObject reads ELF files, Support gives Expected<T>, MD5 and SHA-256, Symbolize names
+# code addresses from DWARF (the monitor). Linking the static
 # component libraries keeps a tool's start-up in milliseconds (the shared libLLVM costs ~50 ms).
 # The code is written against LLVM 14 (Debian 12's llvm-dev): later versions removed APIs it uses
 # (llvm::Optional, StringRef::startswith). With several installed, take 14, not the newest.
@@ -11,7 +12,7 @@ if(NOT LLVM_VERSION_MAJOR EQUAL 14)
     "LLVM 14: apt-get install llvm-14-dev, or pass -DLLVM_DIR=<LLVM 14's lib/cmake/llvm>")
 endif()
 message(STATUS "LLVM ${LLVM_PACKAGE_VERSION} from ${LLVM_DIR}")
-llvm_map_components_to_libnames(ESPTOOLS_LLVM_LIBS object support)
+llvm_map_components_to_libnames(ESPTOOLS_LLVM_LIBS object support symbolize)
 add_library(esptools_llvm INTERFACE)
 target_include_directories(esptools_llvm SYSTEM INTERFACE ${LLVM_INCLUDE_DIRS})
 target_compile_definitions(esptools_llvm INTERFACE ${LLVM_DEFINITIONS})

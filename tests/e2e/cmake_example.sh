@@ -53,6 +53,32 @@ printf '%s\n' "--flash-mode dio --flash-freq 40m --flash-size 4MB" "0x0 hello.bi
 cmake --build "$build" --target run >"$work/run.log"
 grep -q 'SPI_FAST_FLASH_BOOT' "$work/run.log"
 grep -q 'Hello from EspTools on ESP32-C3!' "$work/run.log"
+# The monitor resets the chip into its app and ends (0) at the --until line.
+"$tools/tools/loader/esp-loader" --port "vchip:esp32c3?flash=$build/flash.bin" monitor \
+  --until 'Hello from EspTools' --timeout 10 >"$work/monitor.log"
+grep -q 'SPI_FAST_FLASH_BOOT' "$work/monitor.log"
+# ... and fails on --fail-on, and on --timeout without its --until line.
+if "$tools/tools/loader/esp-loader" --port "vchip:esp32c3?flash=$build/flash.bin" monitor \
+  --fail-on 'Hello' --timeout 10 >/dev/null 2>"$work/fail-on.err"; then echo "--fail-on matched and exited 0"; exit 1; fi
+grep -q "printed a line matching --fail-on 'Hello'" "$work/fail-on.err"
+if "$tools/tools/loader/esp-loader" --port "vchip:esp32c3?flash=$build/flash.bin" monitor \
+  --until 'never printed' --timeout 1 >/dev/null 2>"$work/timeout.err"; then echo "a timeout exited 0"; exit 1; fi
+grep -q "timeout 1 s passed without a line matching --until 'never printed'" "$work/timeout.err"
+# The crash example: the monitor names the panic's addresses from crash.elf, the faulting line
+# (MEPC) and the call it came from (RA), and exits non-zero on the panic.
+trap_line=$(grep -n '__builtin_trap' "$example/crash.c" | cut -d: -f1)
+call_line=$(grep -n '^    crash_here();' "$example/crash.c" | cut -d: -f1)
+if "$tools/tools/loader/esp-loader" --chip esp32c3 --port vchip:esp32c3 load-ram "$build/crash.bin" \
+  --monitor --elf "$build/crash.elf" --timeout 10 >"$work/crash.log" 2>"$work/crash.err"; then
+  echo "a panic exited 0"; exit 1
+fi
+grep -q "the chip panicked" "$work/crash.err"
+grep -q "Guru Meditation Error: Core  0 panic'ed (Illegal instruction)" "$work/crash.log"
+grep -Eq "^--- 0x[0-9a-f]{8}: crash_here at .*crash.c:$trap_line\$" "$work/crash.log"
+grep -Eq "^--- 0x[0-9a-f]{8}: app_main at .*crash.c:$call_line\$" "$work/crash.log"
+# The example's firmware tests: ctest runs each image on a fresh virtual chip.
+ctest --test-dir "$build" --output-on-failure >"$work/ctest.log"
+grep -q '100% tests passed, 0 tests failed out of 3' "$work/ctest.log"
 # ESPPORT overrides the cached port when the target runs, without reconfiguring.
 ESPPORT="vchip:esp32c3?flash=$work/other.bin" cmake --build "$build" --target flash >/dev/null
 cmp <(head -c "$(stat -c %s "$build/hello.bin")" "$work/other.bin") "$build/hello.bin"

@@ -202,7 +202,9 @@ TEST(VchipFlash, BlockProtectionRefusesEraseAndProgram) {
 }
 
 #include "null_bus.h"
+
 #include "riscv_cpu.h"
+#include <map>
 
 namespace {
 // Little-endian RV32I words: a0 = 'H'; t0 = 0x40000000; call 0x68(t0) (uart_tx_one_char);
@@ -240,8 +242,10 @@ struct TestBus final : vchip::testing::NullBus {
         }
         return 0;
     }
+    std::map<uint32_t, uint32_t> written;
     void writeRegister(uint32_t address, uint32_t value) override {
         if (address == 0x60000000) sent.push_back(char(value));
+        written[address] = value;
     }
     bool idle() override { return std::exchange(polled_empty, false); }
 };
@@ -283,6 +287,35 @@ TEST(VchipCpu, CodeThatPollsTheUartStopsWhenIdleAndResumesWithInput) {
     ASSERT_TRUE(bool(stop)) << llvm::toString(stop.takeError());
     EXPECT_EQ(*stop, vchip::RiscVCore::Stop::Idle);
     EXPECT_EQ(bus.sent, "ping");
+}
+
+TEST(VchipCpu, AnIllegalInstructionTrapsToTheCodesHandler) {
+    // As on silicon (RISC-V privileged spec), an illegal instruction jumps to mtvec with MEPC at
+    // the instruction and MCAUSE 2: ESP-IDF's panic handler is such a handler.
+    //   0x00: auipc t0,0; addi t0,t0,0x20; csrw mtvec,t0; .word 0 (illegal); j .; 3 x nop
+    //   0x20: csrr a0,mepc; csrr a1,mcause; lui t1,0x60000; sw a0,4(t1); sw a1,8(t1); j .
+    std::vector<uint8_t> code;
+    for (uint32_t word : {0x00000297u, 0x02028293u, 0x30529073u, 0x00000000u, 0x0000006Fu,
+                          0x00000013u, 0x00000013u, 0x00000013u, 0x34102573u, 0x342025F3u,
+                          0x60000337u, 0x00A32223u, 0x00B32423u, 0x0000006Fu})
+        for (int i = 0; i < 4; ++i) code.push_back(uint8_t(word >> (8 * i)));
+    TestBus bus;
+    auto core = makeCore("esp32c3", {{0x403A0000, code}}, bus);
+    ASSERT_TRUE(bool(core)) << llvm::toString(core.takeError());
+    auto stop = (*core)->run(std::chrono::milliseconds(200));
+    ASSERT_TRUE(bool(stop)) << llvm::toString(stop.takeError());
+    EXPECT_EQ(bus.written[0x60000004], 0x403A000Cu) << "MEPC: the illegal instruction";
+    EXPECT_EQ(bus.written[0x60000008], 2u) << "MCAUSE: illegal instruction";
+
+    // With no handler of the code's (mtvec still 0), it is a fault that names the instruction.
+    std::vector<uint8_t> bare(code.begin() + 12, code.begin() + 20);
+    core = makeCore("esp32c3", {{0x403A0000, bare}}, bus);
+    ASSERT_TRUE(bool(core));
+    stop = (*core)->run(std::chrono::milliseconds(200));
+    ASSERT_FALSE(bool(stop));
+    std::string message = llvm::toString(stop.takeError());
+    EXPECT_NE(message.find("pc 0x403a0000"), std::string::npos) << message;
+    EXPECT_NE(message.find("illegal instruction"), std::string::npos) << message;
 }
 
 TEST(VchipCpu, SaysPlainlyWhatItCannotRun) {

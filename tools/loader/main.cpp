@@ -5,6 +5,7 @@
 #include "esptools/loader/commands.h"
 #include "esptools/loader/config.h"
 #include "esptools/loader/reset.h"
+#include "monitor_command.h"
 
 #include <boost/program_options.hpp>
 #include <llvm/ADT/StringExtras.h>
@@ -355,6 +356,15 @@ std::map<std::string, Command> commands() {
             if (!offset) return offset.takeError();
             return loader::erasePartition(device, *offset, vm["name"].as<std::string>());
         });
+    // The monitor opens the port itself (no loader session): see main().
+    add(
+        "monitor", {}, false,
+        [](po::options_description &o) { loader_cli::addMonitorOptions(o, true); },
+        [](loader::Device &, const po::variables_map &) -> llvm::Error {
+            return cli::makeError("the monitor runs without a loader session");
+        });
+    for (const char *name : {"write-flash", "run", "load-ram"})
+        loader_cli::addMonitorOptions(table.at(name).options, false);
     for (const char *name :
          {"read-mac", "chip-id", "flash-id", "read-flash-sfdp", "get-security-info", "read-mem",
           "write-mem", "dump-mem", "read-flash-status", "write-flash-status"})
@@ -783,6 +793,8 @@ int main(int argc, char **argv) {
         return fail(cli::makeError("%s: %s", command_name.c_str(), error.what()));
     }
     if (auto failure = checkArguments(command_name, vm)) return fail(std::move(failure));
+    if (command_name == "monitor" || loader_cli::monitorRequested(vm))
+        if (auto failure = loader_cli::checkMonitorOptions(vm)) return fail(std::move(failure));
 
     std::string before = canonicalChoice(gvm["before"].as<std::string>());
     std::string after = canonicalChoice(gvm["after"].as<std::string>());
@@ -838,6 +850,17 @@ int main(int argc, char **argv) {
         return runOnEveryBoard(argv[0], args, command_index, candidates, global, json_path);
     }
 
+    if (command_name == "monitor") {
+        if (candidates.size() > 1)
+            return fail(cli::makeError("monitor: one port at a time (got %zu)", candidates.size()));
+        auto opened = loader::openPort(candidates.front(), vm["monitor-baud"].as<uint32_t>());
+        if (!opened) return fail(opened.takeError());
+        report.port = candidates.front();
+        // Into the app: EN pulsed with IO0 released, as esptool's --after hard-reset.
+        if (!vm["no-reset"].as<bool>() && (*opened)->hasControlLines())
+            loader::playResetSequence(**opened, loader::hardReset());
+        return finish(loader_cli::monitorPort(**opened, vm, {}));
+    }
     auto before_mode = kBefore.at(before);
     settings->reset.usb_reset = before_mode == loader::BeforeReset::Usb;
     std::unique_ptr<loader::Port> port;
@@ -998,7 +1021,18 @@ int main(int argc, char **argv) {
     if (command_name == "run" && after != "no-reset" && after != "no-reset-stub" &&
         device.baud() != 115200)
         if (auto failure = port->setBaudRate(115200)) llvm::consumeError(std::move(failure));
-    if (command_name == "load-ram" || command_name == "run") {
+    if (exit_code == cli::kExitSuccess && loader_cli::monitorRequested(vm)) {
+        std::string initial;
+        bool in_frame = false; // the last reply may still be in flight: not the app's text
+        for (uint8_t byte : device.takeUnreadBytes()) {
+            if (byte == 0xC0)
+                in_frame = !in_frame;
+            else if (!in_frame)
+                initial.push_back(char(byte));
+        }
+        llvm::outs().flush();
+        exit_code = loader_cli::monitorPort(*port, vm, initial);
+    } else if (command_name == "load-ram" || command_name == "run") {
         // Show what the chip prints as it starts (the only way to see it on an in-process chip).
         if (exit_code == cli::kExitSuccess) {
             uint8_t buffer[1024];

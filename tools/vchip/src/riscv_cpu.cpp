@@ -37,6 +37,7 @@ struct RiscVCore::Machine final : GuestMemory {
     uint32_t interrupt_return = 0;     // ... and here, that an interrupt handler returned
     std::optional<uint32_t> resume_at; // where a run stopped inside a served routine goes on
     std::string fault;
+    chipdb::AddressRange rom_window{0, 0};
     bool idle = false;
     bool returned = false;
     bool software_reset = false;
@@ -118,6 +119,63 @@ struct RiscVCore::Machine final : GuestMemory {
             return uc_mmio_map(uc, page, 0x1000, &Machine::readsZero, nullptr,
                                &Machine::ignoresWrites, nullptr) == UC_ERR_OK;
         return uc_mem_map(uc, page, 0x1000, UC_PROT_READ | UC_PROT_WRITE) == UC_ERR_OK;
+    }
+    // A synchronous exception (illegal instruction, ecall): taken as the RISC-V privileged spec
+    // says, so that the code's own trap handler runs, as on silicon (ESP-IDF's panic handler is
+    // one). Unicorn 2 calls this with the PC already 4 past the instruction and without taking
+    // the trap itself.
+    static void onTrap(uc_engine *uc, uint32_t cause, void *user) {
+        auto &machine = *static_cast<Machine *>(user);
+        uint32_t pc = 0, mtvec = 0, mstatus = 0;
+        uc_reg_read(uc, UC_RISCV_REG_PC, &pc);
+        pc -= 4;
+        uc_reg_read(uc, UC_RISCV_REG_MTVEC, &mtvec);
+        // Exceptions go to the base in both mtvec modes (direct and vectored).
+        const uint32_t handler = mtvec & ~3u;
+        if (handler == 0 ||
+            (handler >= machine.rom_window.start && handler < machine.rom_window.end)) {
+            machine.fault = "CPU exception at pc 0x" + llvm::utohexstr(pc, true) + " (mcause " +
+                            std::to_string(cause) + ": " + trapName(cause) +
+                            "), and mtvec holds no handler of the code's";
+            uc_emu_stop(uc);
+            return;
+        }
+        uc_reg_read(uc, UC_RISCV_REG_MSTATUS, &mstatus);
+        // MPIE takes MIE, MIE clears, MPP becomes machine mode (3).
+        mstatus = (mstatus & ~(kMachineInterruptEnable | kPreviousInterruptEnable)) |
+                  ((mstatus & kMachineInterruptEnable) ? kPreviousInterruptEnable : 0) |
+                  kPreviousPrivilegeMachine;
+        uint32_t zero = 0;
+        uc_reg_write(uc, UC_RISCV_REG_MEPC, &pc);
+        uc_reg_write(uc, UC_RISCV_REG_MCAUSE, &cause);
+        uc_reg_write(uc, UC_RISCV_REG_MTVAL, &zero);
+        uc_reg_write(uc, UC_RISCV_REG_MSTATUS, &mstatus);
+        uc_reg_write(uc, UC_RISCV_REG_PC, &handler);
+        machine.somethingHappened();
+    }
+    static const char *trapName(uint32_t cause) {
+        switch (cause) { // the privileged spec's exception codes
+        case 0:
+            return "instruction address misaligned";
+        case 1:
+            return "instruction access fault";
+        case 2:
+            return "illegal instruction";
+        case 3:
+            return "breakpoint";
+        case 4:
+            return "load address misaligned";
+        case 5:
+            return "load access fault";
+        case 6:
+            return "store address misaligned";
+        case 7:
+            return "store access fault";
+        case 11:
+            return "environment call from M-mode";
+        default:
+            return "exception";
+        }
     }
     static uint64_t readsZero(uc_engine *, uint64_t, unsigned, void *) { return 0; }
     static void ignoresWrites(uc_engine *, uint64_t, unsigned, uint64_t, void *) {}
@@ -282,7 +340,9 @@ struct RiscVCore::Machine final : GuestMemory {
         somethingHappened();
     }
 
-    static constexpr uint32_t kMachineInterruptEnable = 1u << 3; // mstatus.MIE
+    static constexpr uint32_t kMachineInterruptEnable = 1u << 3;    // mstatus.MIE
+    static constexpr uint32_t kPreviousInterruptEnable = 1u << 7;   // mstatus.MPIE
+    static constexpr uint32_t kPreviousPrivilegeMachine = 3u << 11; // mstatus.MPP = M
     static constexpr uint32_t kTrapFrame = 128;
 
     static uint64_t onRegisterRead(uc_engine *, uint64_t offset, unsigned size, void *user) {
@@ -399,9 +459,12 @@ RiscVCore::create(const chipdb::ChipDescription &chip, std::span<const LoadedSeg
                 machine.get(), rom.start, rom.end - 1);
     uc_hook_add(uc, &hook, UC_HOOK_BLOCK, reinterpret_cast<void *>(&Machine::onBlock),
                 machine.get(), 1, 0);
+    uc_hook_add(uc, &hook, UC_HOOK_INTR, reinterpret_cast<void *>(&Machine::onTrap), machine.get(),
+                1, 0);
     // The ROM calls the entry as a function, on its own stack near the top of DRAM.
     machine->pc = entry;
     machine->return_address = rom.start;
+    machine->rom_window = rom;
     machine->interrupt_return = rom.start + 4;
     // The ROM loader runs with interrupts on (it takes its own input by interrupt).
     uint32_t mstatus = Machine::kMachineInterruptEnable;

@@ -1,0 +1,190 @@
+#include "monitor_command.h"
+
+#include "esptools/cli/cli.h"
+#include "esptools/loader/monitor.h"
+#include "esptools/loader/reset.h"
+
+#include <llvm/Support/Format.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <poll.h>
+#include <termios.h>
+#include <unistd.h>
+
+namespace po = boost::program_options;
+
+namespace esptools::loader_cli {
+namespace {
+
+constexpr const char *kTool = "esp-loader";
+
+// The terminal in raw mode while the monitor runs, so that each key goes to the chip as typed.
+class RawTerminal {
+public:
+    RawTerminal() {
+        if (tcgetattr(0, &saved_) != 0) return;
+        termios raw = saved_;
+        cfmakeraw(&raw);
+        raw.c_oflag |= OPOST | ONLCR; // the chip's "\n" still starts a line
+        active_ = tcsetattr(0, TCSANOW, &raw) == 0;
+    }
+    ~RawTerminal() {
+        if (active_) tcsetattr(0, TCSANOW, &saved_);
+    }
+    RawTerminal(const RawTerminal &) = delete;
+    RawTerminal &operator=(const RawTerminal &) = delete;
+
+private:
+    termios saved_{};
+    bool active_ = false;
+};
+
+std::string typedKeys(std::chrono::milliseconds wait) {
+    pollfd input{0, POLLIN, 0};
+    if (poll(&input, 1, static_cast<int>(wait.count())) <= 0 || !(input.revents & POLLIN))
+        return {};
+    char buffer[64];
+    ssize_t got = ::read(0, buffer, sizeof buffer);
+    return got > 0 ? std::string(buffer, static_cast<size_t>(got)) : std::string();
+}
+
+llvm::Expected<std::optional<std::regex>> regexOption(const po::variables_map &vm,
+                                                      const char *name) {
+    if (!vm.count(name)) return std::nullopt;
+    const std::string &text = vm[name].as<std::string>();
+    try {
+        return std::optional<std::regex>(std::regex(text, std::regex::ECMAScript));
+    } catch (const std::regex_error &error) {
+        return cli::makeError("--%s '%s': not a valid regular expression (%s)", name, text.c_str(),
+                              error.what());
+    }
+}
+
+} // namespace
+
+void addMonitorOptions(po::options_description &options, bool standalone) {
+    if (standalone)
+        options.add_options()("no-reset", po::bool_switch(),
+                              "attach without resetting the chip into its app");
+    else
+        options.add_options()("monitor", po::bool_switch(),
+                              "go on into the monitor when the command is done");
+    options.add_options()("elf", po::value<std::vector<std::string>>()->composing(),
+                          "ELF file(s) whose addresses a panic dump names (repeatable)")(
+        "monitor-baud", po::value<uint32_t>()->default_value(115200), "the app's baud rate")(
+        "until", po::value<std::string>(), "end (exit 0) at the first line this regex matches")(
+        "fail-on", po::value<std::string>(), "end (exit 1) at the first line this regex matches")(
+        "timeout", po::value<double>(), "end (exit 1) after this many seconds")(
+        "log", po::value<std::string>(), "also write what the chip prints to this file");
+}
+
+bool monitorRequested(const po::variables_map &vm) {
+    return vm.count("monitor") && vm["monitor"].as<bool>();
+}
+
+llvm::Error checkMonitorOptions(const po::variables_map &vm) {
+    for (const char *name : {"until", "fail-on"}) {
+        auto regex = regexOption(vm, name);
+        if (!regex) return regex.takeError();
+    }
+    if (vm.count("timeout") && !(vm["timeout"].as<double>() > 0))
+        return cli::makeError("--timeout must be a number of seconds above 0");
+    if (vm.count("elf")) {
+        auto decoder = loader::AddressDecoder::open(vm["elf"].as<std::vector<std::string>>());
+        if (!decoder) return decoder.takeError();
+    }
+    return llvm::Error::success();
+}
+
+int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_view initial) {
+    loader::MonitorOptions options;
+    auto until = regexOption(vm, "until");
+    if (!until) return cli::reportError(kTool, until.takeError());
+    auto fail_on = regexOption(vm, "fail-on");
+    if (!fail_on) return cli::reportError(kTool, fail_on.takeError());
+    options.until = std::move(*until);
+    options.fail_on = std::move(*fail_on);
+    if (vm.count("until")) options.until_text = vm["until"].as<std::string>();
+    if (vm.count("fail-on")) options.fail_on_text = vm["fail-on"].as<std::string>();
+    if (vm.count("timeout"))
+        options.timeout =
+            std::chrono::milliseconds(static_cast<int64_t>(vm["timeout"].as<double>() * 1000));
+    const bool scripted =
+        vm.count("until") || vm.count("fail-on") || vm.count("timeout") || vm.count("log");
+    options.interactive = !scripted && isatty(0);
+
+    std::optional<loader::AddressDecoder> decoder;
+    if (vm.count("elf")) {
+        auto opened = loader::AddressDecoder::open(vm["elf"].as<std::vector<std::string>>());
+        if (!opened) return cli::reportError(kTool, opened.takeError());
+        decoder = std::move(*opened);
+    }
+    std::unique_ptr<llvm::raw_fd_ostream> log;
+    if (vm.count("log")) {
+        std::error_code error;
+        log = std::make_unique<llvm::raw_fd_ostream>(vm["log"].as<std::string>(), error);
+        if (error)
+            return cli::reportError(kTool, cli::makeError("--log %s: %s",
+                                                          vm["log"].as<std::string>().c_str(),
+                                                          error.message().c_str()));
+    }
+    const uint32_t baud = vm["monitor-baud"].as<uint32_t>();
+    if (auto failure = port.setBaudRate(baud)) return cli::reportError(kTool, std::move(failure));
+
+    llvm::outs() << "--- esp-loader monitor on " << port.name() << " " << baud << " ---\n";
+    if (options.interactive)
+        llvm::outs() << "--- Quit: Ctrl+] | Reset: Ctrl+T followed by Ctrl+R ---\n";
+    llvm::outs().flush();
+
+    loader::MonitorEvents events;
+    events.output = [&](std::string_view text) {
+        llvm::outs() << text;
+        llvm::outs().flush();
+        if (log) *log << text;
+    };
+    events.note = [&](const std::string &note) {
+        llvm::outs() << note << "\n";
+        llvm::outs().flush();
+        if (log) *log << note << "\n";
+    };
+    events.reset = [&] {
+        llvm::outs() << "\n--- Resetting the chip ---\n";
+        loader::playResetSequence(port, loader::hardReset());
+    };
+    events.keys = typedKeys;
+    std::optional<RawTerminal> terminal;
+    if (options.interactive) terminal.emplace();
+    auto end = loader::runMonitor(port, options, decoder ? &*decoder : nullptr, events, initial);
+    terminal.reset();
+    llvm::outs() << "\n";
+    llvm::outs().flush();
+    if (!end) return cli::reportError(kTool, end.takeError());
+    switch (*end) {
+    case loader::MonitorEnd::Until:
+        llvm::outs() << "--- matched --until '" << options.until_text << "' ---\n";
+        return cli::kExitSuccess;
+    case loader::MonitorEnd::UserExit:
+        return cli::kExitSuccess;
+    case loader::MonitorEnd::FailOn:
+        llvm::errs() << kTool << ": error: the chip printed a line matching --fail-on '"
+                     << options.fail_on_text << "'\n";
+        return 1;
+    case loader::MonitorEnd::Panic:
+        llvm::errs() << kTool << ": error: the chip panicked (see the report above)\n";
+        return 1;
+    case loader::MonitorEnd::Timeout:
+        llvm::errs() << kTool << ": error: --timeout "
+                     << llvm::format("%g", vm["timeout"].as<double>()) << " s passed"
+                     << (options.until
+                             ? " without a line matching --until '" + options.until_text + "'"
+                             : std::string())
+                     << "\n";
+        return 1;
+    case loader::MonitorEnd::PortClosed:
+        llvm::errs() << kTool << ": error: " << port.name() << " stopped answering\n";
+        return 1;
+    }
+    return 1;
+}
+
+} // namespace esptools::loader_cli

@@ -1,0 +1,28 @@
+// esp-loader's monitor, as a command and after write-flash, run and load-ram (--monitor): the
+// options, the terminal, and the exit code a CI job tests.
+#pragma once
+
+#include "esptools/loader/port.h"
+
+#include <boost/program_options.hpp>
+
+#include <string_view>
+
+namespace esptools::loader_cli {
+
+// standalone: the monitor command itself (adds --no-reset); otherwise --monitor and the rest.
+void addMonitorOptions(boost::program_options::options_description &options, bool standalone);
+
+// True when the command line asks for the monitor after a command.
+bool monitorRequested(const boost::program_options::variables_map &vm);
+
+// Checks the monitor's options before any port is opened (regexes, ELF files, the log file).
+llvm::Error checkMonitorOptions(const boost::program_options::variables_map &vm);
+
+// Runs the monitor on an open port; `initial` is what the chip printed that was already read.
+// Returns the exit code: 0 for --until or Ctrl-], non-zero for --fail-on, --timeout, a panic, or
+// a port that stopped answering.
+int monitorPort(loader::Port &port, const boost::program_options::variables_map &vm,
+                std::string_view initial);
+
+} // namespace esptools::loader_cli
