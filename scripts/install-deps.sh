@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ clang lld llvm-dev
   libboost-program-options-dev libboost-dev libgtest-dev zlib1g-dev libdeflate-dev libssl-dev
   libunicorn-dev pkg-config
+  dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps names the libraries the tools link
   python3-serial # pyserial's RFC 2217 server, the independent peer of the rfc2217:// test
   ser2net        # RFC 2217 as board farms serve it, in front of esp-vchip --pty (many boards)
   # The ESP8266 stub's cross compiler, and QEMU's lx106 core for its smoke test (tests/stub_esp8266).

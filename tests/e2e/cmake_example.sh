@@ -137,13 +137,33 @@ fi
 grep -q 'flash-mapped' "$work/bad.log"
 grep -q '.flash.rodata at 0x3c000020' "$work/bad.log"
 test ! -f "$bad/bad.bin"
-# find_package(EspTools) from an installed prefix, no ESPTOOLS_TOOLS_DIR.
+# The Debian package (cpack -G DEB), unpacked into a scratch root: find_package(EspTools 0.1)
+# finds it there, with no ESPTOOLS_TOOLS_DIR, and the example builds and flashes against it.
 if [[ "$generator" == Ninja ]]; then
-  cmake --install "$tools" --prefix "$work/prefix" >/dev/null
+  cpack --config "$tools/CPackConfig.cmake" -B "$work/pkg" >"$work/cpack.log" 2>&1
+  deb=$(ls "$work/pkg"/esptools_*.deb)
+  dpkg-deb -f "$deb" Package | grep -qx esptools
+  dpkg-deb -x "$deb" "$work/root"
+  test -x "$work/root/usr/bin/esp-loader" -a -f "$work/root/usr/lib/cmake/EspTools/EspToolsConfigVersion.cmake"
   cmake -S "$src/examples/hello-esp32c3" -B "$work/installed" -G "$generator" \
-    -DCMAKE_TOOLCHAIN_FILE="$work/prefix/lib/cmake/EspTools/toolchains/riscv32-esp-clang.cmake" \
-    -DCMAKE_PREFIX_PATH="$work/prefix" -DESPTOOLS_PORT="vchip:esp32c3?flash=$work/installed/flash.bin" >/dev/null
+    -DCMAKE_TOOLCHAIN_FILE="$work/root/usr/lib/cmake/EspTools/toolchains/riscv32-esp-clang.cmake" \
+    -DCMAKE_PREFIX_PATH="$work/root/usr" -DESPTOOLS_PORT="vchip:esp32c3?flash=$work/installed/flash.bin" >/dev/null
+  grep -q "^EspTools_DIR:PATH=$work/root/usr/lib/cmake/EspTools\$" "$work/installed/CMakeCache.txt"
   cmake --build "$work/installed" --target flash >"$work/installed.log"
   grep -q 'Hash of data verified.' "$work/installed.log"
+  # The version file: 0.1 matches, a later minor version does not.
+  mkdir -p "$work/wants-0.2"
+  printf 'cmake_minimum_required(VERSION 3.22)\nproject(w NONE)\nfind_package(EspTools 0.2 REQUIRED)\n' \
+    >"$work/wants-0.2/CMakeLists.txt"
+  if cmake -S "$work/wants-0.2" -B "$work/wants-0.2/build" -DCMAKE_PREFIX_PATH="$work/root/usr" \
+    >"$work/wants.log" 2>&1; then echo "find_package(EspTools 0.2) took 0.1"; exit 1; fi
+  grep -q 'version: 0.1.0' "$work/wants.log"
+
+  # The example's presets: no toolchain or tools path typed (the tools are the repository's build/).
+  ln -s "$tools" "$work/src/build"
+  (cd "$example" && cmake --preset vchip >/dev/null && cmake --build --preset vchip >/dev/null && cmake --build --preset vchip --target flash \
+    >"$work/preset.log" && ctest --preset vchip >"$work/preset-ctest.log") || { cat "$work/preset-ctest.log"; exit 1; }
+  grep -q 'Hash of data verified.' "$work/preset.log"
+  grep -q '100% tests passed' "$work/preset-ctest.log"
 fi
 echo "CMake example with $generator: ok"
