@@ -59,7 +59,11 @@ TEST_P(CommandLine, UsageErrorsAreFoundBeforeAnyPortIsOpened) {
         {{"write-mem", "0x3FC88000", "abc"}, "VALUE: 'abc'"},
         {{"load-ram", path("missing.bin")}, "missing.bin"},
         {{"read-flash-sfdp", "0", "5"}, "(1-4)"},
-        {{"--baud", "abc", "flash-id"}, "--baud"}};
+        {{"--baud", "abc", "flash-id"}, "--baud"},
+        {{"monitor", "--until", "("}, "--until '('"},
+        {{"monitor", "--elf", path("missing.elf")}, "missing.elf"},
+        {{"monitor", "--timeout", "0"}, "--timeout"},
+        {{"write-flash", "--monitor", "--fail-on", "[", "0x0", a}, "--fail-on '['"}};
     for (const auto &[args, expected] : cases) {
         LoaderRun run = loader(args, nowhere);
         std::string line = llvm::join(args, " ");
@@ -83,6 +87,20 @@ TEST_P(CommandLine, PortFilterErrorsAreEsptools) {
     run = runLoader({"--port-filter", "name=NoSuchChipAnywhere", "flash-id"});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.out.find("Found 0 serial ports..."), std::string::npos) << run.out;
+}
+
+// The monitor is one board's terminal: several boards are refused before any is touched.
+TEST_P(CommandLine, TheMonitorWatchesOneBoard) {
+    for (const std::vector<std::string> &args :
+         {std::vector<std::string>{"--port", "vchip:esp32c3", "--port", "vchip:esp32c6", "monitor"},
+          std::vector<std::string>{"--port", "vchip:esp32c3", "--port", "vchip:esp32c6", "run",
+                                   "--monitor"}}) {
+        LoaderRun run = runLoader(args);
+        EXPECT_EQ(run.exit_code, 2) << run.out;
+        EXPECT_NE(run.out.find("the monitor watches one board; 2 ports"), std::string::npos)
+            << run.out;
+        EXPECT_EQ(run.out.find("Connecting"), std::string::npos) << run.out;
+    }
 }
 
 TEST_P(CommandLine, TheLastOfARepeatedOptionWins) {

@@ -845,14 +845,18 @@ int main(int argc, char **argv) {
                                "ESPTOOL_PORT (e.g. /dev/ttyUSB0, socket://127.0.0.1:5555 or "
                                "vchip:esp32c3)."));
     }
+    // A monitor is a terminal on one board: with several, whose output would it show?
+    if ((command_name == "monitor" || loader_cli::monitorRequested(vm)) &&
+        (every_board || candidates.size() > 1))
+        return fail(cli::makeError("%s: the monitor watches one board; %zu ports were given or "
+                                   "found (choose one with --port)",
+                                   command_name.c_str(), candidates.size()));
     if (every_board && candidates.size() > 1) {
         every_board_run = true;
         return runOnEveryBoard(argv[0], args, command_index, candidates, global, json_path);
     }
 
     if (command_name == "monitor") {
-        if (candidates.size() > 1)
-            return fail(cli::makeError("monitor: one port at a time (got %zu)", candidates.size()));
         auto opened = loader::openPort(candidates.front(), vm["monitor-baud"].as<uint32_t>());
         if (!opened) return fail(opened.takeError());
         report.port = candidates.front();

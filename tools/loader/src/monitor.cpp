@@ -1,9 +1,5 @@
 #include "esptools/loader/monitor.h"
 
-#include "esptools/cli/cli.h"
-
-#include <llvm/DebugInfo/Symbolize/Symbolize.h>
-#include <llvm/Object/ELFObjectFile.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Format.h>
 #include <llvm/Support/raw_ostream.h>
@@ -12,88 +8,6 @@
 #include <regex>
 
 namespace esptools::loader {
-
-struct AddressDecoder::State {
-    struct CodeRange {
-        uint64_t start, end;
-        size_t file; // index into elf_files
-    };
-    llvm::symbolize::LLVMSymbolizer symbolizer;
-    std::vector<std::string> elf_files;
-    // Only addresses in an ELF's executable sections are named: a register or stack word that
-    // holds a data pointer or a small number is not code, whatever symbol lies below it.
-    std::vector<CodeRange> code;
-};
-
-AddressDecoder::AddressDecoder() : state_(std::make_unique<State>()) {}
-AddressDecoder::AddressDecoder(AddressDecoder &&) noexcept = default;
-AddressDecoder &AddressDecoder::operator=(AddressDecoder &&) noexcept = default;
-AddressDecoder::~AddressDecoder() = default;
-
-llvm::Expected<AddressDecoder> AddressDecoder::open(std::vector<std::string> elf_files) {
-    AddressDecoder decoder;
-    for (size_t index = 0; index < elf_files.size(); ++index) {
-        const std::string &file = elf_files[index];
-        // Read here, so that a wrong path is an error before the port is touched.
-        auto binary = llvm::object::createBinary(file);
-        if (!binary)
-            return cli::makeError("--elf %s: %s", file.c_str(),
-                                  llvm::toString(binary.takeError()).c_str());
-        auto *object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(binary->getBinary());
-        if (!object) return cli::makeError("--elf %s: not an ELF file", file.c_str());
-        for (const llvm::object::SectionRef &section : object->sections())
-            if (section.isText() && section.getSize() != 0)
-                decoder.state_->code.push_back(
-                    {section.getAddress(), section.getAddress() + section.getSize(), index});
-    }
-    decoder.state_->elf_files = std::move(elf_files);
-    return decoder;
-}
-
-std::optional<std::string> AddressDecoder::describe(uint64_t address) {
-    for (const State::CodeRange &range : state_->code) {
-        if (address < range.start || address >= range.end) continue;
-        auto info = state_->symbolizer.symbolizeCode(
-            state_->elf_files[range.file], {address, llvm::object::SectionedAddress::UndefSection});
-        if (!info) {
-            llvm::consumeError(info.takeError());
-            continue;
-        }
-        // An assembler's local label (".Lpcrel_hi2") names no function.
-        std::string function = info->FunctionName;
-        if (function == llvm::DILineInfo::BadString || function.rfind(".L", 0) == 0)
-            function.clear();
-        std::string where;
-        if (info->FileName != llvm::DILineInfo::BadString && info->Line != 0)
-            where = info->FileName + ":" + std::to_string(info->Line);
-        if (function.empty() && where.empty()) continue;
-        if (function.empty()) return "?? at " + where;
-        return where.empty() ? function : function + " at " + where;
-    }
-    return std::nullopt;
-}
-
-std::vector<std::string> AddressDecoder::describeLine(const std::string &line) {
-    // 8 hex digits after 0x, as ESP-IDF's panic handler and backtraces print them (also in
-    // "PC:SP" pairs); only those that land in an ELF's code are named.
-    static const std::regex kAddress("0x([0-9a-fA-F]{8})\\b");
-    // A RISC-V dump's RA and its stack words are return addresses: the call is the instruction
-    // before, so its line is the one looked up (as addr2line users subtract 1). ("3fc8e6e0: 0x...")
-    static const std::regex kStackRow("^[0-9a-fA-F]{8}:");
-    const bool stack_row = std::regex_search(line, kStackRow);
-    std::vector<std::string> notes;
-    for (auto it = std::sregex_iterator(line.begin(), line.end(), kAddress);
-         it != std::sregex_iterator(); ++it) {
-        uint64_t address = std::stoull((*it)[1].str(), nullptr, 16);
-        std::string before = line.substr(0, size_t(it->position()));
-        while (!before.empty() && (before.back() == ' ' || before.back() == ':')) before.pop_back();
-        const bool returns_here =
-            stack_row || (before.size() >= 2 && before.compare(before.size() - 2, 2, "RA") == 0);
-        auto described = describe(returns_here && address > 0 ? address - 1 : address);
-        if (described) notes.push_back((*it)[0].str() + ": " + *described);
-    }
-    return notes;
-}
 
 bool startsPanicReport(const std::string &line) {
     // ESP-IDF components/esp_system/panic.c: "Guru Meditation Error: Core  N panic'ed (...)", and

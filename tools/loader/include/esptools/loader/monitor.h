@@ -3,6 +3,7 @@
 // (--until, --fail-on, --timeout, a panic).
 #pragma once
 
+#include "esptools/loader/address_decoder.h"
 #include "esptools/loader/port.h"
 
 #include <llvm/Support/Error.h>
@@ -16,24 +17,6 @@
 #include <vector>
 
 namespace esptools::loader {
-
-// Names code addresses from ELF files' symbols and DWARF line tables (LLVM's Symbolize).
-class AddressDecoder {
-public:
-    static llvm::Expected<AddressDecoder> open(std::vector<std::string> elf_files);
-    AddressDecoder(AddressDecoder &&) noexcept;
-    AddressDecoder &operator=(AddressDecoder &&) noexcept;
-    ~AddressDecoder();
-    // "app_main at /src/hello.c:12", or nothing when no ELF holds code there.
-    std::optional<std::string> describe(uint64_t address);
-    // Each code address in a line of a panic dump ("0x4200a1b2: app_main at hello.c:12").
-    std::vector<std::string> describeLine(const std::string &line);
-
-private:
-    AddressDecoder();
-    struct State;
-    std::unique_ptr<State> state_;
-};
 
 enum class MonitorEnd {
     Until,      // --until matched
