@@ -28,6 +28,11 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
     // Returns an end when the line (complete or not) decides one.
     // Shows the text a line at a time, each line followed by the names of its code addresses, and
     // returns an end when a line (complete or not) decides one.
+    auto decides = [&](const std::string &text) -> std::optional<MonitorEnd> {
+        if (options.fail_on && std::regex_search(text, *options.fail_on)) return MonitorEnd::FailOn;
+        if (options.until && std::regex_search(text, *options.until)) return MonitorEnd::Until;
+        return std::nullopt;
+    };
     auto take = [&](std::string_view text) -> std::optional<MonitorEnd> {
         size_t shown = 0;
         auto show = [&](size_t upto) {
@@ -41,17 +46,12 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
             }
             show(i + 1);
             if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (options.fail_on && std::regex_search(line, *options.fail_on))
-                return MonitorEnd::FailOn;
-            if (options.until && std::regex_search(line, *options.until)) return MonitorEnd::Until;
+            if (auto end = decides(line)) return end;
             // The decoded names are output too: a test may look for a function in a panic.
             if (decoder)
                 for (const std::string &note : decoder->describeLine(line)) {
                     if (events.note) events.note("--- " + note);
-                    if (options.fail_on && std::regex_search(note, *options.fail_on))
-                        return MonitorEnd::FailOn;
-                    if (options.until && std::regex_search(note, *options.until))
-                        return MonitorEnd::Until;
+                    if (auto end = decides(note)) return end;
                 }
             if (startsPanicReport(line) && !panic_deadline)
                 panic_deadline = Clock::now() + options.panic_grace;
@@ -61,10 +61,7 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
             line.clear();
         }
         show(text.size());
-        // A prompt that ends no line still counts.
-        if (options.fail_on && std::regex_search(line, *options.fail_on)) return MonitorEnd::FailOn;
-        if (options.until && std::regex_search(line, *options.until)) return MonitorEnd::Until;
-        return std::nullopt;
+        return decides(line); // a prompt that ends no line still counts
     };
 
     if (!initial.empty())

@@ -145,6 +145,8 @@ struct RiscVCore::Machine final : GuestMemory {
         mstatus = (mstatus & ~(kMachineInterruptEnable | kPreviousInterruptEnable)) |
                   ((mstatus & kMachineInterruptEnable) ? kPreviousInterruptEnable : 0) |
                   kPreviousPrivilegeMachine;
+        // MTVAL 0: the privileged spec lets a core write 0 for every exception. A core that
+        // writes the faulting instruction's bits there instead differs only in what a dump shows.
         uint32_t zero = 0;
         uc_reg_write(uc, UC_RISCV_REG_MEPC, &pc);
         uc_reg_write(uc, UC_RISCV_REG_MCAUSE, &cause);
