@@ -21,21 +21,8 @@ protected:
     using Variables = std::vector<std::string>;
     LoaderRun runLoader(std::vector<std::string> args,
                         std::optional<Variables> variables = std::nullopt) {
-        std::vector<std::string> environment;
-        for (char **entry = environ; *entry; ++entry)
-            if (!variables || !llvm::StringRef(*entry).startswith("ESPTOOL_"))
-                environment.emplace_back(*entry);
-        if (variables) environment.insert(environment.end(), variables->begin(), variables->end());
-        std::vector<llvm::StringRef> env(environment.begin(), environment.end());
-        args.insert(args.begin(), ESPTOOLS_LOADER);
-        std::vector<llvm::StringRef> argv(args.begin(), args.end());
-        std::string out = path("stdout.txt");
-        llvm::sys::fs::remove(out);
-        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
-                                                       llvm::StringRef(out)};
-        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,
-                                             llvm::ArrayRef<llvm::StringRef>(env), redirects, 60);
-        return LoaderRun{code, readText(out), ""};
+        return variables ? loaderWithEnvironment(std::move(args), "ESPTOOL_", *variables)
+                         : loaderWithEnvironment(std::move(args), "", {});
     }
 };
 

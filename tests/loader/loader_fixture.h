@@ -79,6 +79,29 @@ protected:
         return {code, readText(out), readText(err)};
     }
 
+    // esp-loader with exactly these arguments (no --port added), in this process's environment
+    // less the variables whose names start with `replaced_prefix`, plus `variables`
+    // ("NAME=value"); stdout and stderr together.
+    LoaderRun loaderWithEnvironment(std::vector<std::string> args,
+                                    const std::string &replaced_prefix,
+                                    const std::vector<std::string> &variables) {
+        std::vector<std::string> environment;
+        for (char **entry = environ; *entry; ++entry)
+            if (replaced_prefix.empty() || !llvm::StringRef(*entry).startswith(replaced_prefix))
+                environment.emplace_back(*entry);
+        environment.insert(environment.end(), variables.begin(), variables.end());
+        std::vector<llvm::StringRef> env(environment.begin(), environment.end());
+        args.insert(args.begin(), ESPTOOLS_LOADER);
+        std::vector<llvm::StringRef> argv(args.begin(), args.end());
+        std::string out = path("stdout.txt");
+        llvm::sys::fs::remove(out);
+        llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(out),
+                                                       llvm::StringRef(out)};
+        int code = llvm::sys::ExecuteAndWait(ESPTOOLS_LOADER, argv,
+                                             llvm::ArrayRef<llvm::StringRef>(env), redirects, 60);
+        return {code, readText(out), ""};
+    }
+
     std::vector<uint8_t> randomFile(const char *name, size_t size, uint64_t seed) {
         std::mt19937_64 random(seed);
         std::vector<uint8_t> bytes(size);

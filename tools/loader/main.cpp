@@ -863,7 +863,9 @@ int main(int argc, char **argv) {
         // Into the app: EN pulsed with IO0 released, as esptool's --after hard-reset.
         if (!vm["no-reset"].as<bool>() && (*opened)->hasControlLines())
             loader::playResetSequence(**opened, loader::hardReset());
-        return finish(loader_cli::monitorPort(**opened, vm, {}));
+        loader_cli::MonitoredChip watched;
+        if (expected) watched.name = std::string(expected->name);
+        return finish(loader_cli::monitorPort(**opened, vm, {}, watched));
     }
     auto before_mode = kBefore.at(before);
     settings->reset.usb_reset = before_mode == loader::BeforeReset::Usb;
@@ -927,6 +929,13 @@ int main(int argc, char **argv) {
     device.setConsole(*console);
     const bool usb_serial_jtag = *console == loader::Console::UsbSerialJtag;
     if (auto failure = loader::printChipInfo(device)) return fail(std::move(failure));
+    // The monitor that follows picks the ROM ELF of this revision (read now: then the app runs).
+    loader_cli::MonitoredChip watched{std::string((*chip)->name), std::nullopt};
+    if (loader_cli::monitorRequested(vm) && std::getenv("ESP_ROM_ELF_DIR")) {
+        auto revision = loader::chipRevision(device);
+        if (!revision) return fail(revision.takeError());
+        watched.revision = *revision;
+    }
     if (json_path) {
         auto mac = loader::readMacAddress(device);
         if (mac)
@@ -1035,7 +1044,7 @@ int main(int argc, char **argv) {
                 initial.push_back(char(byte));
         }
         llvm::outs().flush();
-        exit_code = loader_cli::monitorPort(*port, vm, initial);
+        exit_code = loader_cli::monitorPort(*port, vm, initial, watched);
     } else if (command_name == "load-ram" || command_name == "run") {
         // Show what the chip prints as it starts (the only way to see it on an in-process chip).
         if (exit_code == cli::kExitSuccess) {

@@ -3,9 +3,12 @@
 #include "esptools/cli/cli.h"
 #include "esptools/loader/monitor.h"
 #include "esptools/loader/reset.h"
+#include "esptools/loader/rom_elf.h"
 
 #include <llvm/Support/Format.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <cstdlib>
 
 #include <poll.h>
 #include <termios.h>
@@ -60,12 +63,48 @@ llvm::Expected<std::optional<std::regex>> regexOption(const po::variables_map &v
     }
 }
 
+std::string revisionText(uint32_t revision) {
+    return "v" + std::to_string(revision / 100) + "." + std::to_string(revision % 100);
+}
+
+// The ROM ELF from $ESP_ROM_ELF_DIR (set by ESP-IDF's export scripts) for the chip watched, with a
+// line saying which, or why none: a panic in ROM code is named only with it.
+std::optional<std::string> romElfFor(const po::variables_map &vm, const MonitoredChip &chip,
+                                     std::vector<std::string> &notes) {
+    const char *directory = std::getenv("ESP_ROM_ELF_DIR");
+    if (!directory || !*directory) return std::nullopt;
+    std::optional<uint32_t> revision = chip.revision;
+    if (vm.count("revision")) revision = vm["revision"].as<uint32_t>();
+    if (chip.name.empty() || !revision) {
+        notes.push_back("ROM addresses are not named: give --chip and --revision to pick a ROM "
+                        "ELF from $ESP_ROM_ELF_DIR");
+        return std::nullopt;
+    }
+    auto found = loader::findRomElf(directory, chip.name, *revision);
+    if (!found) {
+        notes.push_back("warning: " + llvm::toString(found.takeError()) +
+                        " ($ESP_ROM_ELF_DIR); ROM addresses are not named");
+        return std::nullopt;
+    }
+    if (!*found) {
+        notes.push_back("no ROM ELF for " + chip.name + " " + revisionText(*revision) + " in " +
+                        directory + "; ROM addresses are not named");
+        return std::nullopt;
+    }
+    notes.push_back("ROM ELF " + (*found)->path + " (ROM " + revisionText((*found)->revision) +
+                    ")");
+    return (*found)->path;
+}
+
 } // namespace
 
 void addMonitorOptions(po::options_description &options, bool standalone) {
     if (standalone)
         options.add_options()("no-reset", po::bool_switch(),
-                              "attach without resetting the chip into its app");
+                              "attach without resetting the chip into its app")(
+            "revision", po::value<uint32_t>(),
+            "the chip's revision (major*100+minor, as esp-idf-monitor): picks its ROM ELF from "
+            "$ESP_ROM_ELF_DIR (with --chip)");
     else
         options.add_options()("monitor", po::bool_switch(),
                               "go on into the monitor when the command is done");
@@ -96,7 +135,8 @@ llvm::Error checkMonitorOptions(const po::variables_map &vm) {
     return llvm::Error::success();
 }
 
-int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_view initial) {
+int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_view initial,
+                const MonitoredChip &chip) {
     loader::MonitorOptions options;
     auto until = regexOption(vm, "until");
     if (!until) return cli::reportError(kTool, until.takeError());
@@ -113,9 +153,12 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
         vm.count("until") || vm.count("fail-on") || vm.count("timeout") || vm.count("log");
     options.interactive = !scripted && isatty(0);
 
+    std::vector<std::string> elf_files, notes;
+    if (vm.count("elf")) elf_files = vm["elf"].as<std::vector<std::string>>();
+    if (auto rom = romElfFor(vm, chip, notes)) elf_files.push_back(*rom);
     std::optional<loader::AddressDecoder> decoder;
-    if (vm.count("elf")) {
-        auto opened = loader::AddressDecoder::open(vm["elf"].as<std::vector<std::string>>());
+    if (!elf_files.empty()) {
+        auto opened = loader::AddressDecoder::open(elf_files);
         if (!opened) return cli::reportError(kTool, opened.takeError());
         decoder = std::move(*opened);
     }
@@ -132,6 +175,7 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
     if (auto failure = port.setBaudRate(baud)) return cli::reportError(kTool, std::move(failure));
 
     llvm::outs() << "--- esp-loader monitor on " << port.name() << " " << baud << " ---\n";
+    for (const std::string &note : notes) llvm::outs() << "--- " << note << " ---\n";
     if (options.interactive)
         llvm::outs() << "--- Quit: Ctrl+] | Reset: Ctrl+T followed by Ctrl+R ---\n";
     llvm::outs().flush();

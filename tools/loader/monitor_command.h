@@ -6,6 +6,9 @@
 
 #include <boost/program_options.hpp>
 
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace esptools::loader_cli {
@@ -19,10 +22,16 @@ bool monitorRequested(const boost::program_options::variables_map &vm);
 // Checks the monitor's options before any port is opened (regexes, ELF files, the log file).
 llvm::Error checkMonitorOptions(const boost::program_options::variables_map &vm);
 
+// The chip the monitor watches, as far as it is known: its ROM ELF names ROM addresses.
+struct MonitoredChip {
+    std::string name;                 // empty when not known (--chip auto, no session)
+    std::optional<uint32_t> revision; // major * 100 + minor, read in the session before
+};
+
 // Runs the monitor on an open port; `initial` is what the chip printed that was already read.
 // Returns the exit code: 0 for --until or Ctrl-], non-zero for --fail-on, --timeout, a panic, or
 // a port that stopped answering.
 int monitorPort(loader::Port &port, const boost::program_options::variables_map &vm,
-                std::string_view initial);
+                std::string_view initial, const MonitoredChip &chip);
 
 } // namespace esptools::loader_cli

@@ -50,22 +50,31 @@ llvm::Expected<AddressDecoder> AddressDecoder::open(std::vector<std::string> elf
 std::optional<std::string> AddressDecoder::describe(uint64_t address) {
     for (const State::CodeRange &range : state_->code) {
         if (address < range.start || address >= range.end) continue;
-        auto info = state_->symbolizer.symbolizeCode(
+        // Inlined calls are frames of their own, innermost first, as addr2line -i shows them.
+        auto frames = state_->symbolizer.symbolizeInlinedCode(
             state_->elf_files[range.file], {address, llvm::object::SectionedAddress::UndefSection});
-        if (!info) {
-            llvm::consumeError(info.takeError());
+        if (!frames) {
+            llvm::consumeError(frames.takeError());
             continue;
         }
-        // An assembler's local label (".Lpcrel_hi2") names no function.
-        std::string function = info->FunctionName;
-        if (function == llvm::DILineInfo::BadString || function.rfind(".L", 0) == 0)
-            function.clear();
-        std::string where;
-        if (info->FileName != llvm::DILineInfo::BadString && info->Line != 0)
-            where = info->FileName + ":" + std::to_string(info->Line);
-        if (function.empty() && where.empty()) continue;
-        if (function.empty()) return "?? at " + where;
-        return where.empty() ? function : function + " at " + where;
+        std::string text;
+        for (uint32_t index = 0; index < frames->getNumberOfFrames(); ++index) {
+            const llvm::DILineInfo &frame = frames->getFrame(index);
+            // An assembler's local label (".Lpcrel_hi2") names no function.
+            std::string function = frame.FunctionName;
+            if (function == llvm::DILineInfo::BadString || function.rfind(".L", 0) == 0)
+                function.clear();
+            std::string where;
+            if (frame.FileName != llvm::DILineInfo::BadString && frame.Line != 0)
+                where = frame.FileName + ":" + std::to_string(frame.Line);
+            if (function.empty() && where.empty()) continue;
+            if (!text.empty()) text += " (inlined by) ";
+            if (function.empty())
+                text += "?? at " + where;
+            else
+                text += where.empty() ? function : function + " at " + where;
+        }
+        if (!text.empty()) return text;
     }
     return std::nullopt;
 }

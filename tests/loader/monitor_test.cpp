@@ -1,0 +1,227 @@
+// esp-loader's monitor naming the addresses of panic reports it did not print itself: an Xtensa
+// "Backtrace:" line and ROM addresses through Espressif's ROM ELF files ($ESP_ROM_ELF_DIR). The
+// reports come from a TCP port (socket://) that plays them back, in the shape ESP-IDF's panic
+// handler prints them (components/esp_system/port/arch/*/panic_arch.c, esp_backtrace_print).
+#include "loader_fixture.h"
+
+#include <llvm/Object/ELFObjectFile.h>
+#include <llvm/Support/Format.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+namespace {
+
+using namespace loader_e2e;
+
+// A serial port at socket://127.0.0.1:port() that sends `text` to the first client, then stays
+// open (as a board does) until the test ends.
+class PlaybackPort {
+public:
+    explicit PlaybackPort(std::string text) : text_(std::move(text)) {
+        listener_ = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t length = sizeof address;
+        if (bind(listener_, reinterpret_cast<sockaddr *>(&address), length) != 0 ||
+            listen(listener_, 1) != 0 ||
+            getsockname(listener_, reinterpret_cast<sockaddr *>(&address), &length) != 0)
+            ADD_FAILURE() << "no loopback TCP port to listen on";
+        port_ = ntohs(address.sin_port);
+        server_ = std::thread([this] {
+            int client = accept(listener_, nullptr, nullptr);
+            if (client < 0) return;
+            (void)!write(client, text_.data(), text_.size());
+            while (!done_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            close(client);
+        });
+    }
+    ~PlaybackPort() {
+        done_ = true;
+        shutdown(listener_, SHUT_RDWR); // ends an accept() nobody came to
+        server_.join();
+        close(listener_);
+    }
+    std::string spec() const { return "socket://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    std::string text_;
+    int listener_ = -1;
+    uint16_t port_ = 0;
+    std::atomic<bool> done_{false};
+    std::thread server_;
+};
+
+std::string hex(uint64_t address) {
+    std::string text;
+    llvm::raw_string_ostream(text) << llvm::format("0x%08llx", (unsigned long long)address);
+    return text;
+}
+
+class Monitor : public LoaderE2E {
+protected:
+    // esp-loader with these arguments, with $ESP_ROM_ELF_DIR set to `rom_elf_dir` (unset when
+    // empty); stdout and stderr together.
+    LoaderRun run(std::vector<std::string> args, const std::string &rom_elf_dir = "") {
+        std::vector<std::string> variables;
+        if (!rom_elf_dir.empty()) variables.push_back("ESP_ROM_ELF_DIR=" + rom_elf_dir);
+        return loaderWithEnvironment(std::move(args), "ESP_ROM_ELF_DIR=", variables);
+    }
+
+    static std::string romElfDir() { return std::string(ESPTOOLS_TEST_DATA_DIR) + "/rom_elfs"; }
+
+    // A RISC-V panic report whose MEPC (0x40000210) and RA (0x40000150) are in the ESP32-C3's ROM.
+    static std::string romPanic() {
+        return "Guru Meditation Error: Core  0 panic'ed (Load access fault). Exception was "
+               "unhandled.\r\n\r\nCore  0 register dump:\r\n"
+               "MEPC    : 0x40000210  RA      : 0x40000150  SP      : 0x3fc8e6e0  GP      : "
+               "0x3fc8a000\r\n\r\nRebooting...\r\n";
+    }
+};
+
+// ESP-IDF prints an Xtensa chip's call stack as "Backtrace: PC:SP PC:SP ...", each PC already
+// moved back to its call instruction (esp_cpu_process_stack_pc): each is named as it is, and code
+// inlined into a function names both, innermost first (as addr2line -i).
+TEST_P(Monitor, NamesEachFrameOfAnXtensaBacktrace) {
+    const std::string elf = std::string(ESPTOOLS_TEST_DATA_DIR) + "/inputs/xtensa_backtrace.elf";
+    const std::string source = std::string(ESPTOOLS_SOURCE_DIR) + "/tests/data/xtensa_backtrace.c";
+    if (!llvm::sys::fs::exists(elf))
+        GTEST_SKIP() << elf << " was not built: xtensa-lx106-elf-gcc (gcc-xtensa-lx106) is missing";
+    auto binary = llvm::object::ObjectFile::createObjectFile(elf);
+    ASSERT_TRUE(bool(binary)) << llvm::toString(binary.takeError());
+    ASSERT_EQ(binary->getBinary()->getArch(), llvm::Triple::UnknownArch); // EM_XTENSA: LLVM 14
+    // Where each function is, from the symbol table, and its line, from the source's markers.
+    const std::string text = readText(source);
+    auto where = [&](const char *function) {
+        auto marker = text.find(std::string("/* line of ") + function + " */");
+        EXPECT_NE(marker, std::string::npos) << function;
+        return source + ":" +
+               std::to_string(1 + std::count(text.begin(), text.begin() + long(marker), '\n'));
+    };
+    std::map<std::string, std::pair<uint64_t, uint64_t>> functions; // name: start, size
+    for (const auto &symbol : binary->getBinary()->symbols()) {
+        auto name = symbol.getName();
+        auto address = symbol.getAddress();
+        ASSERT_TRUE(name && address);
+        functions[name->str()] = {*address, llvm::object::ELFSymbolRef(symbol).getSize()};
+    }
+    std::string backtrace = "Backtrace:";
+    uint32_t sp = 0x3ffb0000;
+    for (const char *function : {"leaf", "middle", "call_start_cpu0"}) {
+        ASSERT_TRUE(functions.count(function)) << function;
+        backtrace += " " + hex(functions[function].first) + ":" + hex(sp);
+        sp += 0x20;
+    }
+    // Every address of middle(), a part of which is twice()'s inlined code.
+    auto [middle, middle_size] = functions["middle"];
+    std::string every_address = "Backtrace:";
+    for (uint64_t address = middle; address < middle + middle_size; ++address)
+        every_address += " " + hex(address) + ":" + hex(0x3ffb0000);
+    PlaybackPort board(
+        "Guru Meditation Error: Core  0 panic'ed (LoadProhibited). Exception was unhandled.\r\n"
+        "\r\nCore  0 register dump:\r\nPC      : " +
+        hex(functions["leaf"].first) + "  PS      : 0x00060730  A0      : 0x80201010  A1      : " +
+        hex(0x3ffb0000) + "\r\n\r\n\r\n" + backtrace + " |<-CORRUPTED\r\n" + every_address +
+        "\r\n\r\n\r\nRebooting...\r\n");
+
+    LoaderRun monitor = run({"--port", board.spec(), "monitor", "--elf", elf, "--timeout", "20"});
+    EXPECT_EQ(monitor.exit_code, 1) << monitor.out;
+    EXPECT_NE(monitor.out.find("the chip panicked"), std::string::npos) << monitor.out;
+    for (const char *function : {"leaf", "middle", "call_start_cpu0"})
+        EXPECT_NE(monitor.out.find("--- " + hex(functions[function].first) + ": " + function +
+                                   " at " + where(function) + "\n"),
+                  std::string::npos)
+            << function << "\n"
+            << monitor.out;
+    EXPECT_NE(monitor.out.find(": twice at " + where("twice") + " (inlined by) middle at " +
+                               where("middle") + "\n"),
+              std::string::npos)
+        << monitor.out;
+    // The stack pointers are data, not code: none is named.
+    EXPECT_EQ(monitor.out.find("--- 0x3ffb"), std::string::npos) << monitor.out;
+}
+
+// With $ESP_ROM_ELF_DIR (ESP-IDF's export sets it to esp-rom-elfs), the ROM ELF of the chip's
+// revision, or of the newest ROM revision before it, names ROM addresses.
+TEST_P(Monitor, NamesRomAddressesFromTheRomElfOfTheChipsRevision) {
+    struct Case {
+        const char *revision;
+        const char *rom_file, *rom_version;
+        const char *mepc_function, *ra_function;
+    };
+    for (const Case &expected :
+         {Case{"3", "esp32c3_rev3_rom.elf", "v0.3", "ets_printf", "uart_tx_one_char"},
+          Case{"4", "esp32c3_rev3_rom.elf", "v0.3", "ets_printf", "uart_tx_one_char"},
+          Case{"101", "esp32c3_rev3_rom.elf", "v0.3", "ets_printf", "uart_tx_one_char"},
+          Case{"2", "esp32c3_rev0_rom.elf", "v0.0", "uart_tx_one_char", "ets_printf"}}) {
+        PlaybackPort board(romPanic());
+        LoaderRun monitor = run({"--chip", "esp32c3", "--port", board.spec(), "monitor",
+                                 "--revision", expected.revision, "--timeout", "20"},
+                                romElfDir());
+        SCOPED_TRACE(std::string("--revision ") + expected.revision + "\n" + monitor.out);
+        EXPECT_EQ(monitor.exit_code, 1);
+        EXPECT_NE(monitor.out.find("--- ROM ELF " + romElfDir() + "/" + expected.rom_file +
+                                   " (ROM " + expected.rom_version + ") ---"),
+                  std::string::npos);
+        EXPECT_NE(monitor.out.find(std::string("--- 0x40000210: ") + expected.mepc_function),
+                  std::string::npos);
+        // RA is a return address: the call before it is what is named.
+        EXPECT_NE(monitor.out.find(std::string("--- 0x40000150: ") + expected.ra_function),
+                  std::string::npos);
+    }
+}
+
+// Without what picks a ROM ELF, the monitor says why ROM addresses go unnamed, and watches anyway.
+TEST_P(Monitor, SaysWhyRomAddressesAreNotNamed) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    for (const Case &expected :
+         {Case{{"--chip", "esp32c3", "monitor"}, "give --chip and --revision"},
+          Case{{"monitor", "--revision", "3"}, "give --chip and --revision"},
+          Case{{"--chip", "esp32c6", "monitor", "--revision", "0"},
+               "no ROM ELF for esp32c6 v0.0 in " + romElfDir()}}) {
+        PlaybackPort board(romPanic());
+        std::vector<std::string> args = {"--port", board.spec()};
+        args.insert(args.end(), expected.args.begin(), expected.args.end());
+        args.insert(args.end(), {"--timeout", "20"});
+        LoaderRun monitor = run(args, romElfDir());
+        SCOPED_TRACE(monitor.out);
+        EXPECT_EQ(monitor.exit_code, 1);
+        EXPECT_NE(monitor.out.find(expected.says), std::string::npos);
+        EXPECT_NE(monitor.out.find("the chip panicked"), std::string::npos);
+        EXPECT_EQ(monitor.out.find("--- 0x40000210:"), std::string::npos);
+    }
+    // Without $ESP_ROM_ELF_DIR nothing is said about ROM ELFs.
+    PlaybackPort board(romPanic());
+    LoaderRun monitor = run({"--chip", "esp32c3", "--port", board.spec(), "monitor", "--revision",
+                             "3", "--timeout", "20"});
+    EXPECT_EQ(monitor.out.find("ROM"), std::string::npos) << monitor.out;
+}
+
+// After write-flash, the monitor knows the chip and its revision from the session: the ROM ELF
+// is picked without --revision.
+TEST_P(Monitor, AfterWriteFlashTheSessionsRevisionPicksTheRomElf) {
+    randomFile("app.bin", 4096, 7);
+    LoaderRun flashed = run({"--port", port("&rev=4"), "write-flash", "0x10000", path("app.bin"),
+                             "--monitor", "--timeout", "0.5"},
+                            romElfDir());
+    EXPECT_NE(
+        flashed.out.find("--- ROM ELF " + romElfDir() + "/esp32c3_rev3_rom.elf (ROM v0.3) ---"),
+        std::string::npos)
+        << flashed.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Rom, Monitor, testing::Values(Target{"esp32c3", false}),
+                         [](const auto &) { return std::string("esp32c3"); });
+
+} // namespace
