@@ -10,7 +10,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -219,6 +223,91 @@ TEST_P(Monitor, AfterWriteFlashTheSessionsRevisionPicksTheRomElf) {
         flashed.out.find("--- ROM ELF " + romElfDir() + "/esp32c3_rev3_rom.elf (ROM v0.3) ---"),
         std::string::npos)
         << flashed.out;
+}
+
+// A terminal session: the monitor in a pseudo-terminal, keys typed as a user types them.
+class TerminalSession {
+public:
+    explicit TerminalSession(const std::vector<std::string> &args) {
+        std::vector<char *> argv;
+        for (const std::string &arg : args) argv.push_back(const_cast<char *>(arg.c_str()));
+        argv.push_back(nullptr);
+        pid_ = forkpty(&terminal_, nullptr, nullptr, nullptr);
+        if (pid_ == 0) {
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+    }
+    ~TerminalSession() {
+        if (pid_ > 0 && !exit_code_) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        if (terminal_ >= 0) close(terminal_);
+    }
+    bool started() const { return pid_ > 0; }
+    void type(const std::string &keys) { (void)!write(terminal_, keys.data(), keys.size()); }
+    // Reads until `text` appears after `from` in what the terminal showed, for up to 20 s.
+    bool waitFor(const std::string &text, size_t from = 0) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (shown_.find(text, from) == std::string::npos) {
+            if (std::chrono::steady_clock::now() > deadline || !readSome()) return false;
+        }
+        return true;
+    }
+    // The exit code, once the process ended (within 20 s).
+    std::optional<int> exitCode() {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!exit_code_ && std::chrono::steady_clock::now() < deadline) {
+            int status = 0;
+            if (waitpid(pid_, &status, WNOHANG) == pid_)
+                exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            else
+                readSome();
+        }
+        return exit_code_;
+    }
+    // True while the terminal reads keys one at a time, unechoed (the monitor's raw mode).
+    bool raw() const {
+        termios mode{};
+        return tcgetattr(terminal_, &mode) == 0 && !(mode.c_lflag & (ICANON | ECHO));
+    }
+    const std::string &shown() const { return shown_; }
+
+private:
+    bool readSome() {
+        pollfd input{terminal_, POLLIN, 0};
+        if (poll(&input, 1, 50) < 0) return false;
+        if (!(input.revents & POLLIN)) return true;
+        char buffer[4096];
+        ssize_t got = read(terminal_, buffer, sizeof buffer);
+        if (got <= 0) return false;
+        shown_.append(buffer, size_t(got));
+        return true;
+    }
+
+    int terminal_ = -1;
+    pid_t pid_ = -1;
+    std::optional<int> exit_code_;
+    std::string shown_;
+};
+
+// At a terminal, the monitor is idf.py monitor's: Ctrl-T Ctrl-R resets the chip (its ROM greets
+// again), Ctrl-] quits with exit 0, and the terminal is given back as it was.
+TEST_P(Monitor, AtATerminalCtrlTCtrlRResetsAndCtrlRightBracketQuits) {
+    TerminalSession session({ESPTOOLS_LOADER, "--port", port(), "monitor"});
+    ASSERT_TRUE(session.started());
+    ASSERT_TRUE(session.waitFor("--- Quit: Ctrl+] | Reset: Ctrl+T followed by Ctrl+R ---"))
+        << session.shown();
+    ASSERT_TRUE(session.waitFor("rst:0x1 (POWERON)")) << session.shown();
+    EXPECT_TRUE(session.raw());
+    session.type("\x14\x12");
+    ASSERT_TRUE(session.waitFor("--- Resetting the chip ---")) << session.shown();
+    const size_t reset_at = session.shown().find("--- Resetting the chip ---");
+    EXPECT_TRUE(session.waitFor("rst:0x1 (POWERON)", reset_at)) << session.shown();
+    session.type("\x1d");
+    EXPECT_EQ(session.exitCode(), std::optional<int>(0)) << session.shown();
+    EXPECT_FALSE(session.raw()) << "the terminal was left in raw mode";
 }
 
 INSTANTIATE_TEST_SUITE_P(Rom, Monitor, testing::Values(Target{"esp32c3", false}),
