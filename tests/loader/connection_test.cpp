@@ -90,6 +90,33 @@ TEST(ResetSequence, ClassicResetReleasesEnWhileGpio0IsHeldLow) {
     EXPECT_EQ(port.lines.back(), std::make_pair(false, false)) << "both lines released at the end";
 }
 
+// A hard reset starts the app (EN pulsed, IO0 never held); over the chip's own USB, which leaves
+// the bus while the chip is in reset, EN is held longer and the device is given time to come
+// back before anything else is written (esptool's HardReset with uses_usb).
+TEST(ResetSequence, AHardResetOverUsbWaitsForTheDeviceToComeBack) {
+    auto timing = [](const ResetSequence &steps) {
+        double hold = 0, after_release = 0, unused = 0;
+        bool en_low = false, released = false;
+        for (const ResetStep &step : steps) {
+            EXPECT_FALSE(step.dtr) << "IO0 held low would enter download mode";
+            if (step.kind == ResetStep::Kind::Rts) {
+                released |= en_low && !step.rts;
+                en_low = step.rts;
+            } else if (step.kind == ResetStep::Kind::Wait) {
+                (en_low ? hold : released ? after_release : unused) += step.seconds;
+            }
+        }
+        EXPECT_FALSE(en_low) << "EN released at the end";
+        return std::make_pair(hold, after_release);
+    };
+    auto [uart_hold, uart_after] = timing(hardReset(false));
+    auto [usb_hold, usb_after] = timing(hardReset(true));
+    EXPECT_DOUBLE_EQ(uart_hold, 0.1);
+    EXPECT_DOUBLE_EQ(uart_after, 0);
+    EXPECT_DOUBLE_EQ(usb_hold, 0.2);
+    EXPECT_DOUBLE_EQ(usb_after, 0.2);
+}
+
 TEST(ResetSequence, StrategiesFollowThePortAndTheSettings) {
     ResetSettings settings;
     RecordingPort tty(true, UsbId{0x10C4, 0xEA60});

@@ -25,11 +25,14 @@ namespace {
 
 using namespace loader_e2e;
 
-// A serial port at socket://127.0.0.1:port() that sends `text` to the first client, then stays
-// open (as a board does) until the test ends.
+// A serial port at socket://127.0.0.1:port() that plays back one text per connection: each
+// client but the last is sent its text and dropped (as a board that leaves the bus when reset);
+// the last one's connection stays open until the test ends, unless `last_stays` is false, when the
+// port then goes away for good.
 class PlaybackPort {
 public:
-    explicit PlaybackPort(std::string text) : text_(std::move(text)) {
+    explicit PlaybackPort(std::vector<std::string> sessions, bool last_stays = true)
+        : sessions_(std::move(sessions)), last_stays_(last_stays) {
         listener_ = socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in address{};
         address.sin_family = AF_INET;
@@ -41,13 +44,18 @@ public:
             ADD_FAILURE() << "no loopback TCP port to listen on";
         port_ = ntohs(address.sin_port);
         server_ = std::thread([this] {
-            int client = accept(listener_, nullptr, nullptr);
-            if (client < 0) return;
-            (void)!write(client, text_.data(), text_.size());
-            while (!done_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            close(client);
+            for (size_t index = 0; index < sessions_.size(); ++index) {
+                int client = accept(listener_, nullptr, nullptr);
+                if (client < 0) return;
+                (void)!write(client, sessions_[index].data(), sessions_[index].size());
+                if (index + 1 == sessions_.size() && last_stays_)
+                    while (!done_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                close(client);
+            }
+            if (!last_stays_) shutdown(listener_, SHUT_RDWR); // nobody answers any more
         });
     }
+    explicit PlaybackPort(std::string text) : PlaybackPort(std::vector<std::string>{text}) {}
     ~PlaybackPort() {
         done_ = true;
         shutdown(listener_, SHUT_RDWR); // ends an accept() nobody came to
@@ -57,7 +65,8 @@ public:
     std::string spec() const { return "socket://127.0.0.1:" + std::to_string(port_); }
 
 private:
-    std::string text_;
+    std::vector<std::string> sessions_;
+    bool last_stays_;
     int listener_ = -1;
     uint16_t port_ = 0;
     std::atomic<bool> done_{false};
@@ -223,6 +232,34 @@ TEST_P(Monitor, AfterWriteFlashTheSessionsRevisionPicksTheRomElf) {
         flashed.out.find("--- ROM ELF " + romElfDir() + "/esp32c3_rev3_rom.elf (ROM v0.3) ---"),
         std::string::npos)
         << flashed.out;
+}
+
+// A port that goes away (a chip on its own USB re-enumerates when reset; a bridge restarts) is
+// opened again by name, and the monitor goes on with what the chip prints then.
+TEST_P(Monitor, WaitsForAPortThatWentAwayToComeBack) {
+    PlaybackPort board(
+        std::vector<std::string>{"I (10) app: first boot\r\n", "I (10) app: second boot\r\n"});
+    LoaderRun monitor =
+        run({"--port", board.spec(), "monitor", "--until", "second boot", "--timeout", "20"});
+    EXPECT_EQ(monitor.exit_code, 0) << monitor.out;
+    const size_t first = monitor.out.find("first boot"),
+                 away = monitor.out.find("--- " + board.spec() + " went away; waiting up to 10 s"),
+                 back = monitor.out.find("--- " + board.spec() + " is back ---"),
+                 second = monitor.out.find("second boot");
+    EXPECT_TRUE(first < away && away < back && back < second) << monitor.out;
+}
+
+// One that does not come back ends the monitor, bounded, with an error that says so.
+TEST_P(Monitor, APortThatDoesNotComeBackEndsItWithAnError) {
+    PlaybackPort board(std::vector<std::string>{"I (10) app: booted\r\n"}, false);
+    const auto start = std::chrono::steady_clock::now();
+    LoaderRun monitor = run({"--port", board.spec(), "monitor", "--timeout", "60"});
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(monitor.exit_code, 1) << monitor.out;
+    EXPECT_NE(monitor.out.find(board.spec() + " went away and did not come back within 10 s"),
+              std::string::npos)
+        << monitor.out;
+    EXPECT_LT(took, std::chrono::seconds(30)); // not the --timeout
 }
 
 // A terminal session: the monitor in a pseudo-terminal, keys typed as a user types them.

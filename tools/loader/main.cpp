@@ -392,7 +392,7 @@ void usage(std::ostream &out, const po::options_description &global) {
 // Reset, timeout and retry settings from an esptool.cfg file, applied to the device.
 struct SessionSettings {
     loader::ResetSettings reset;
-    loader::ResetSequence hard_reset = loader::hardReset();
+    std::optional<loader::ResetSequence> custom_hard_reset; // else esptool's, for the port
     loader::Timeouts timeouts;
     std::string connect_attempts = "7";
 };
@@ -434,7 +434,7 @@ llvm::Expected<SessionSettings> settingsFrom(const std::optional<loader::ToolCon
         if (!parsed)
             return cli::makeError("%s: custom_hard_reset_sequence: %s", config->path.c_str(),
                                   llvm::toString(parsed.takeError()).c_str());
-        settings.hard_reset = *parsed;
+        settings.custom_hard_reset = *parsed;
     }
     return settings;
 }
@@ -860,12 +860,12 @@ int main(int argc, char **argv) {
         auto opened = loader::openPort(candidates.front(), vm["monitor-baud"].as<uint32_t>());
         if (!opened) return fail(opened.takeError());
         report.port = candidates.front();
+        loader_cli::MonitorSetup setup;
+        if (expected) setup.chip = std::string(expected->name);
+        setup.custom_hard_reset = settings->custom_hard_reset;
         // Into the app: EN pulsed with IO0 released, as esptool's --after hard-reset.
-        if (!vm["no-reset"].as<bool>() && (*opened)->hasControlLines())
-            loader::playResetSequence(**opened, loader::hardReset());
-        loader_cli::MonitoredChip watched;
-        if (expected) watched.name = std::string(expected->name);
-        return finish(loader_cli::monitorPort(**opened, vm, {}, watched));
+        setup.reset_first = !vm["no-reset"].as<bool>();
+        return finish(loader_cli::monitorPort(**opened, vm, {}, setup));
     }
     auto before_mode = kBefore.at(before);
     settings->reset.usb_reset = before_mode == loader::BeforeReset::Usb;
@@ -885,7 +885,7 @@ int main(int argc, char **argv) {
         }
         auto device = std::make_unique<loader::Device>(**opened, gvm["trace"].as<bool>());
         device->timeouts() = settings->timeouts;
-        device->setHardResetSequence(settings->hard_reset);
+        if (settings->custom_hard_reset) device->setHardResetSequence(*settings->custom_hard_reset);
         llvm::outs() << "esp-loader (esptool v5 compatible)\nSerial port " << candidate
                      << ":\nConnecting...";
         llvm::outs().flush();
@@ -930,7 +930,8 @@ int main(int argc, char **argv) {
     const bool usb_serial_jtag = *console == loader::Console::UsbSerialJtag;
     if (auto failure = loader::printChipInfo(device)) return fail(std::move(failure));
     // The monitor that follows picks the ROM ELF of this revision (read now: then the app runs).
-    loader_cli::MonitoredChip watched{std::string((*chip)->name), std::nullopt};
+    loader_cli::MonitorSetup watched{std::string((*chip)->name), std::nullopt,
+                                     settings->custom_hard_reset, false};
     if (loader_cli::monitorRequested(vm) && std::getenv("ESP_ROM_ELF_DIR")) {
         auto revision = loader::chipRevision(device);
         if (!revision) return fail(revision.takeError());

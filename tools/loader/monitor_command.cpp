@@ -9,6 +9,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstdlib>
+#include <thread>
 
 #include <poll.h>
 #include <termios.h>
@@ -69,25 +70,25 @@ std::string revisionText(uint32_t revision) {
 
 // The ROM ELF from $ESP_ROM_ELF_DIR (set by ESP-IDF's export scripts) for the chip watched, with a
 // line saying which, or why none: a panic in ROM code is named only with it.
-std::optional<std::string> romElfFor(const po::variables_map &vm, const MonitoredChip &chip,
+std::optional<std::string> romElfFor(const po::variables_map &vm, const MonitorSetup &setup,
                                      std::vector<std::string> &notes) {
     const char *directory = std::getenv("ESP_ROM_ELF_DIR");
     if (!directory || !*directory) return std::nullopt;
-    std::optional<uint32_t> revision = chip.revision;
+    std::optional<uint32_t> revision = setup.revision;
     if (vm.count("revision")) revision = vm["revision"].as<uint32_t>();
-    if (chip.name.empty() || !revision) {
+    if (setup.chip.empty() || !revision) {
         notes.push_back("ROM addresses are not named: give --chip and --revision to pick a ROM "
                         "ELF from $ESP_ROM_ELF_DIR");
         return std::nullopt;
     }
-    auto found = loader::findRomElf(directory, chip.name, *revision);
+    auto found = loader::findRomElf(directory, setup.chip, *revision);
     if (!found) {
         notes.push_back("warning: " + llvm::toString(found.takeError()) +
                         " ($ESP_ROM_ELF_DIR); ROM addresses are not named");
         return std::nullopt;
     }
     if (!*found) {
-        notes.push_back("no ROM ELF for " + chip.name + " " + revisionText(*revision) + " in " +
+        notes.push_back("no ROM ELF for " + setup.chip + " " + revisionText(*revision) + " in " +
                         directory + "; ROM addresses are not named");
         return std::nullopt;
     }
@@ -135,8 +136,12 @@ llvm::Error checkMonitorOptions(const po::variables_map &vm) {
     return llvm::Error::success();
 }
 
+// How long a port that went away may take to come back: a chip on its own USB is back within
+// esptool's 0.2 s after a reset; a network bridge may take seconds to restart.
+constexpr std::chrono::seconds kComeBackWithin{10};
+
 int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_view initial,
-                const MonitoredChip &chip) {
+                const MonitorSetup &setup) {
     loader::MonitorOptions options;
     auto until = regexOption(vm, "until");
     if (!until) return cli::reportError(kTool, until.takeError());
@@ -155,7 +160,7 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
 
     std::vector<std::string> elf_files, notes;
     if (vm.count("elf")) elf_files = vm["elf"].as<std::vector<std::string>>();
-    if (auto rom = romElfFor(vm, chip, notes)) elf_files.push_back(*rom);
+    if (auto rom = romElfFor(vm, setup, notes)) elf_files.push_back(*rom);
     std::optional<loader::AddressDecoder> decoder;
     if (!elf_files.empty()) {
         auto opened = loader::AddressDecoder::open(elf_files);
@@ -180,6 +185,20 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
         llvm::outs() << "--- Quit: Ctrl+] | Reset: Ctrl+T followed by Ctrl+R ---\n";
     llvm::outs().flush();
 
+    // A chip on Espressif's own USB (USB-Serial-JTAG or USB-OTG, vendor 303a) is reset as esptool
+    // resets one that leaves the bus: the port may be gone for a moment.
+    loader::Port *current = &port;
+    std::unique_ptr<loader::Port> reopened;
+    auto resetIntoApp = [&] {
+        constexpr uint16_t kEspressifVendorId = 0x303A;
+        auto usb = current->usbId();
+        loader::playResetSequence(*current,
+                                  setup.custom_hard_reset
+                                      ? *setup.custom_hard_reset
+                                      : loader::hardReset(usb && usb->vid == kEspressifVendorId));
+    };
+    if (setup.reset_first && port.hasControlLines()) resetIntoApp();
+
     loader::MonitorEvents events;
     events.output = [&](std::string_view text) {
         llvm::outs() << text;
@@ -193,7 +212,26 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
     };
     events.reset = [&] {
         llvm::outs() << "\n--- Resetting the chip ---\n";
-        loader::playResetSequence(port, loader::hardReset());
+        if (current->hasControlLines()) resetIntoApp();
+    };
+    events.reconnect = [&]() -> loader::Port * {
+        const std::string name = current->name();
+        events.note("--- " + name + " went away; waiting up to " +
+                    std::to_string(kComeBackWithin.count()) + " s for it to come back ---");
+        const auto deadline = std::chrono::steady_clock::now() + kComeBackWithin;
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            auto again = loader::openPort(name, baud);
+            if (!again) {
+                llvm::consumeError(again.takeError());
+                continue;
+            }
+            reopened = std::move(*again);
+            current = reopened.get();
+            events.note("--- " + name + " is back ---");
+            return current;
+        }
+        return nullptr;
     };
     events.keys = typedKeys;
     std::optional<RawTerminal> terminal;
@@ -225,7 +263,9 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
                      << "\n";
         return 1;
     case loader::MonitorEnd::PortClosed:
-        llvm::errs() << kTool << ": error: " << port.name() << " stopped answering\n";
+        llvm::errs() << kTool << ": error: " << port.name()
+                     << " went away and did not come back within " << kComeBackWithin.count()
+                     << " s\n";
         return 1;
     }
     return 1;

@@ -656,6 +656,7 @@ constexpr ChipDescription kChips[] = {
         .flash_4byte_addresses = true,
         .uart_reg_update = 0x98,
         .usb_serial_jtag_base = 0x6000F000,
+        .usb_serial_jtag_leaves_bus_in_reset = true,
         .usb_serial_jtag_interrupt = {0x600100D8, 16},
         .rom_console = {.word = {0x4085F514, 3}}, // esptool v5.2 targets/esp32c5.py
         .watchdogs = kEsp32c5Watchdogs,

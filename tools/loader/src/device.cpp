@@ -412,7 +412,13 @@ llvm::Error Device::reset(AfterReset after) {
             if (watchdog && chip_->watchdogs.reset_supported) return reset(AfterReset::Watchdog);
         }
         llvm::outs() << "Hard resetting via RTS pin...\n";
-        if (port_.hasControlLines()) playResetSequence(port_, hard_reset_);
+        if (port_.hasControlLines()) {
+            const bool over_usb =
+                console_ == Console::UsbOtg ||
+                (console_ == Console::UsbSerialJtag && chip_->usb_serial_jtag_leaves_bus_in_reset);
+            playResetSequence(port_,
+                              custom_hard_reset_ ? *custom_hard_reset_ : hardReset(over_usb));
+        }
         return llvm::Error::success();
     case AfterReset::Soft: {
         llvm::outs() << "Soft resetting...\n";

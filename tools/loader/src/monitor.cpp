@@ -20,19 +20,20 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
                                       AddressDecoder *decoder, const MonitorEvents &events,
                                       std::string_view initial) {
     using Clock = std::chrono::steady_clock;
+    Port *current = &port;
     const auto start = Clock::now();
     std::optional<Clock::time_point> panic_deadline;
     std::string line;
     bool ctrl_t = false;
 
-    // Returns an end when the line (complete or not) decides one.
-    // Shows the text a line at a time, each line followed by the names of its code addresses, and
-    // returns an end when a line (complete or not) decides one.
+    // The end a line (or a decoded name) decides, if any.
     auto decides = [&](const std::string &text) -> std::optional<MonitorEnd> {
         if (options.fail_on && std::regex_search(text, *options.fail_on)) return MonitorEnd::FailOn;
         if (options.until && std::regex_search(text, *options.until)) return MonitorEnd::Until;
         return std::nullopt;
     };
+    // Shows the text a line at a time, each line followed by the names of its code addresses, and
+    // returns an end when a line (complete or not) decides one.
     auto take = [&](std::string_view text) -> std::optional<MonitorEnd> {
         size_t shown = 0;
         auto show = [&](size_t upto) {
@@ -71,10 +72,12 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
         auto now = Clock::now();
         if (panic_deadline && now >= *panic_deadline) return MonitorEnd::Panic;
         if (options.timeout && now - start >= *options.timeout) return MonitorEnd::Timeout;
-        auto got = port.read(buffer, std::chrono::milliseconds(options.interactive ? 10 : 50));
+        auto got = current->read(buffer, std::chrono::milliseconds(options.interactive ? 10 : 50));
         if (!got) {
             llvm::consumeError(got.takeError());
-            return MonitorEnd::PortClosed;
+            current = events.reconnect ? events.reconnect() : nullptr;
+            if (!current) return MonitorEnd::PortClosed;
+            continue;
         }
         if (*got)
             if (auto end = take({reinterpret_cast<const char *>(buffer.data()), *got})) return *end;
@@ -101,8 +104,8 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
             if (key == '\n') to_chip.push_back('\n');
         }
         if (!to_chip.empty())
-            if (auto failure =
-                    port.write({reinterpret_cast<const uint8_t *>(to_chip.data()), to_chip.size()}))
+            if (auto failure = current->write(
+                    {reinterpret_cast<const uint8_t *>(to_chip.data()), to_chip.size()}))
                 return failure;
     }
 }

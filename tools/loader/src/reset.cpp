@@ -81,7 +81,8 @@ ResetSequence usbJtagSerialReset() {
             rts(true),  dtr(false), rts(true), wait(0.1), dtr(false), rts(false)};
 }
 
-ResetSequence hardReset() {
+ResetSequence hardReset(bool over_usb) {
+    if (over_usb) return {rts(true), wait(0.2), rts(false), wait(0.2)};
     return {rts(true), wait(0.1), rts(false)};
 }
 

@@ -282,6 +282,10 @@ struct ChipDescription {
     // EP1 +0x00 (FIFO byte), EP1_CONF +0x04 (WR_DONE bit 0, IN data free bit 1, OUT data
     // available bit 2), INT_RAW/ST/ENA/CLR +0x08/0x0C/0x10/0x14. 0: the chip has none.
     uint32_t usb_serial_jtag_base = 0;
+    // The chip's USB-Serial-JTAG leaves the bus while the chip is held in reset, so a hard reset
+    // over it waits as one over USB-OTG does (esptool targets/esp32c5.py hard_reset passes
+    // uses_usb_jtag_serial(); the C3, C6, C61, H2 and P4 do not).
+    bool usb_serial_jtag_leaves_bus_in_reset = false;
     // Where code routes USB-Serial-JTAG's interrupt to a CPU line: the interrupt matrix's map
     // register for it (ESP-IDF interrupt_core0_reg.h / interrupt_matrix_reg.h), which takes the
     // line plus line_offset (CLIC_EXT_INTR_NUM_OFFSET on the CLIC chips). 0: not modelled.

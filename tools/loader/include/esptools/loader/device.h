@@ -54,7 +54,8 @@ public:
     // Up to `attempts` times (0: forever): plays the next reset sequence in turn (none: no reset)
     // and tries to sync.
     llvm::Error connect(const std::vector<ResetSequence> &resets, int attempts);
-    void setHardResetSequence(ResetSequence steps) { hard_reset_ = std::move(steps); }
+    // A custom_hard_reset_sequence from the configuration file, in place of esptool's.
+    void setHardResetSequence(ResetSequence steps) { custom_hard_reset_ = std::move(steps); }
     // SPI_ATTACH's pin word (--spi-connection); nullopt: the ROM's default.
     void setSpiConnection(std::optional<uint32_t> pins) { spi_connection_ = pins; }
     // GET_SECURITY_INFO's chip id, else the magic word; checks `expected` when given.
@@ -170,7 +171,7 @@ private:
     std::vector<uint8_t> pending_;
     Timeouts timeouts_;
     std::optional<std::array<uint32_t, 1>> cached_flash_id_;
-    ResetSequence hard_reset_ = hardReset();
+    std::optional<ResetSequence> custom_hard_reset_;
     std::optional<uint32_t> spi_connection_;
     std::optional<StubImage> stub_;
     bool stub_answered_sync_ = false;

@@ -24,7 +24,7 @@ enum class MonitorEnd {
     Panic,      // a panic dump ended (or the time after it ran out)
     Timeout,    // --timeout passed
     UserExit,   // Ctrl-]
-    PortClosed, // the port stopped answering
+    PortClosed, // the port went away and did not come back
 };
 
 struct MonitorOptions {
@@ -40,6 +40,8 @@ struct MonitorEvents {
     std::function<void(std::string_view text)> output; // the chip's bytes, as they come
     std::function<void(const std::string &note)> note; // decoded addresses, the monitor's own lines
     std::function<void()> reset;                       // Ctrl-T Ctrl-R
+    // The port went away: the same port opened again, or null when it did not come back.
+    std::function<Port *()> reconnect;
     // Keys typed (interactive only): waits up to the given time, returns what was typed.
     std::function<std::string(std::chrono::milliseconds)> keys;
 };

@@ -25,7 +25,11 @@ llvm::Expected<ResetSequence> parseResetSequence(const std::string &text);
 ResetSequence classicReset(double delay);
 ResetSequence unixTightReset(double delay);
 ResetSequence usbJtagSerialReset();
-ResetSequence hardReset();
+// EN pulsed with IO0 released: the chip starts its app. A chip that talks over its own USB
+// (USB-OTG, or the ESP32-C5's USB-Serial-JTAG) leaves the bus while in reset: over_usb holds EN
+// longer and waits after it, so that the device is back before the next write (esptool reset.py
+// HardReset with uses_usb: 0.2 s and 0.2 s; targets/esp32s2.py, esp32s3.py, esp32c5.py).
+ResetSequence hardReset(bool over_usb = false);
 
 // Plays the steps on the port. Every RTS change re-writes DTR, as esptool does, because some
 // drivers pass RTS on only then. Waits are skipped on ports without real time (the vchip).
