@@ -3,6 +3,7 @@
 #include <llvm/DebugInfo/Symbolize/Symbolize.h>
 #include <llvm/Object/ELFObjectFile.h>
 
+#include <map>
 #include <regex>
 
 namespace esptools::loader {
@@ -17,6 +18,19 @@ struct AddressDecoder::State {
     // Only addresses in an ELF's executable sections are named: a register or stack word that
     // holds a data pointer or a small number is not code, whatever symbol lies below it.
     std::vector<CodeRange> code;
+    // Each file's code labels by address, assembler-local ones (".L...") left out: assembly code
+    // has line tables but no DWARF functions, and the symbol LLVM finds below an address there
+    // may be a local label (RISC-V keeps ".Lpcrel_hi" ones for relaxation).
+    std::vector<std::map<uint64_t, std::string>> labels;
+
+    // The label at or below the address, in the same file and code range.
+    std::string labelBelow(const CodeRange &range, uint64_t address) const {
+        const auto &file_labels = labels[range.file];
+        auto above = file_labels.upper_bound(address);
+        if (above == file_labels.begin()) return {};
+        --above;
+        return above->first >= range.start ? above->second : std::string();
+    }
 };
 
 AddressDecoder::AddressDecoder() : state_(std::make_unique<State>()) {}
@@ -42,6 +56,25 @@ llvm::Expected<AddressDecoder> AddressDecoder::open(std::vector<std::string> elf
             if (section.isText() && section.getSize() != 0)
                 decoder.state_->code.push_back(
                     {section.getAddress(), section.getAddress() + section.getSize(), index});
+        auto &labels = decoder.state_->labels.emplace_back();
+        for (const llvm::object::SymbolRef &symbol : object->symbols()) {
+            auto name = symbol.getName();
+            auto address = symbol.getAddress();
+            auto type = symbol.getType();
+            auto section = symbol.getSection();
+            if (!name || !address || !type || !section) {
+                llvm::consumeError(name.takeError());
+                llvm::consumeError(address.takeError());
+                llvm::consumeError(type.takeError());
+                llvm::consumeError(section.takeError());
+                continue;
+            }
+            const bool code_label = *type == llvm::object::SymbolRef::ST_Function ||
+                                    *type == llvm::object::SymbolRef::ST_Unknown;
+            if (code_label && *section != object->section_end() && (*section)->isText() &&
+                !name->empty() && !name->startswith(".L"))
+                labels.emplace(*address, name->str());
+        }
     }
     decoder.state_->elf_files = std::move(elf_files);
     return decoder;
@@ -63,7 +96,7 @@ std::optional<std::string> AddressDecoder::describe(uint64_t address) {
             // An assembler's local label (".Lpcrel_hi2") names no function.
             std::string function = frame.FunctionName;
             if (function == llvm::DILineInfo::BadString || function.rfind(".L", 0) == 0)
-                function.clear();
+                function = state_->labelBelow(range, address);
             std::string where;
             if (frame.FileName != llvm::DILineInfo::BadString && frame.Line != 0)
                 where = frame.FileName + ":" + std::to_string(frame.Line);
