@@ -182,7 +182,7 @@ TEST_P(Monitor, NamesRomAddressesFromTheRomElfOfTheChipsRevision) {
         SCOPED_TRACE(std::string("--revision ") + expected.revision + "\n" + monitor.out);
         EXPECT_EQ(monitor.exit_code, 1);
         EXPECT_NE(monitor.out.find("--- ROM ELF " + romElfDir() + "/" + expected.rom_file +
-                                   " (ROM " + expected.rom_version + ") ---"),
+                                   " (ROM " + expected.rom_version + ") for esp32c3 "),
                   std::string::npos);
         EXPECT_NE(monitor.out.find(std::string("--- 0x40000210: ") + expected.mepc_function),
                   std::string::npos);
@@ -192,6 +192,23 @@ TEST_P(Monitor, NamesRomAddressesFromTheRomElfOfTheChipsRevision) {
     }
 }
 
+// Without --revision, the revision ESP-IDF's bootloader prints at boot ("chip revision: v0.4")
+// picks the ROM ELF for the panic that follows.
+TEST_P(Monitor, TheBootLogsChipRevisionPicksTheRomElf) {
+    PlaybackPort board("ESP-ROM:esp32c3-api1-20210207\r\nI (29) boot: ESP-IDF v6.0.2 2nd stage "
+                       "bootloader\r\nI (30) boot: chip revision: v0.4\r\nI (31) boot: efuse "
+                       "block revision: v1.3\r\n" +
+                       romPanic());
+    LoaderRun monitor = run(
+        {"--chip", "esp32c3", "--port", board.spec(), "monitor", "--timeout", "20"}, romElfDir());
+    EXPECT_EQ(monitor.exit_code, 1) << monitor.out;
+    const size_t boot_line = monitor.out.find("chip revision: v0.4"),
+                 picked = monitor.out.find("--- ROM ELF " + romElfDir() +
+                                           "/esp32c3_rev3_rom.elf (ROM v0.3) for esp32c3 v0.4 ---"),
+                 named = monitor.out.find("--- 0x40000210: ets_printf");
+    EXPECT_TRUE(boot_line < picked && picked < named && named != std::string::npos) << monitor.out;
+}
+
 // Without what picks a ROM ELF, the monitor says why ROM addresses go unnamed, and watches anyway.
 TEST_P(Monitor, SaysWhyRomAddressesAreNotNamed) {
     struct Case {
@@ -199,8 +216,9 @@ TEST_P(Monitor, SaysWhyRomAddressesAreNotNamed) {
         std::string says;
     };
     for (const Case &expected :
-         {Case{{"--chip", "esp32c3", "monitor"}, "give --chip and --revision"},
-          Case{{"monitor", "--revision", "3"}, "give --chip and --revision"},
+         {Case{{"--chip", "esp32c3", "monitor"},
+               "the ROM ELF is picked when the bootloader prints the chip revision"},
+          Case{{"monitor", "--revision", "3"}, "give --chip to pick a ROM ELF"},
           Case{{"--chip", "esp32c6", "monitor", "--revision", "0"},
                "no ROM ELF for esp32c6 v0.0 in " + romElfDir()}}) {
         PlaybackPort board(romPanic());
@@ -228,9 +246,9 @@ TEST_P(Monitor, AfterWriteFlashTheSessionsRevisionPicksTheRomElf) {
     LoaderRun flashed = run({"--port", port("&rev=4"), "write-flash", "0x10000", path("app.bin"),
                              "--monitor", "--timeout", "0.5"},
                             romElfDir());
-    EXPECT_NE(
-        flashed.out.find("--- ROM ELF " + romElfDir() + "/esp32c3_rev3_rom.elf (ROM v0.3) ---"),
-        std::string::npos)
+    EXPECT_NE(flashed.out.find("--- ROM ELF " + romElfDir() +
+                               "/esp32c3_rev3_rom.elf (ROM v0.3) for esp32c3 v0.4 ---"),
+              std::string::npos)
         << flashed.out;
 }
 

@@ -68,33 +68,40 @@ std::string revisionText(uint32_t revision) {
     return "v" + std::to_string(revision / 100) + "." + std::to_string(revision % 100);
 }
 
-// The ROM ELF from $ESP_ROM_ELF_DIR (set by ESP-IDF's export scripts) for the chip watched, with a
-// line saying which, or why none: a panic in ROM code is named only with it.
-std::optional<std::string> romElfFor(const po::variables_map &vm, const MonitorSetup &setup,
-                                     std::vector<std::string> &notes) {
+// $ESP_ROM_ELF_DIR (ESP-IDF's export scripts set it to esp-rom-elfs), or empty.
+std::string romElfDirectory() {
     const char *directory = std::getenv("ESP_ROM_ELF_DIR");
-    if (!directory || !*directory) return std::nullopt;
-    std::optional<uint32_t> revision = setup.revision;
-    if (vm.count("revision")) revision = vm["revision"].as<uint32_t>();
-    if (setup.chip.empty() || !revision) {
-        notes.push_back("ROM addresses are not named: give --chip and --revision to pick a ROM "
-                        "ELF from $ESP_ROM_ELF_DIR");
-        return std::nullopt;
-    }
-    auto found = loader::findRomElf(directory, setup.chip, *revision);
+    return directory ? directory : "";
+}
+
+// The ROM ELF in $ESP_ROM_ELF_DIR for the chip and revision, with a line saying which, or why
+// none: a panic in ROM code is named only with it.
+std::optional<std::string> romElfFor(const std::string &chip, uint32_t revision,
+                                     std::vector<std::string> &notes) {
+    const std::string directory = romElfDirectory();
+    auto found = loader::findRomElf(directory, chip, revision);
     if (!found) {
         notes.push_back("warning: " + llvm::toString(found.takeError()) +
                         " ($ESP_ROM_ELF_DIR); ROM addresses are not named");
         return std::nullopt;
     }
     if (!*found) {
-        notes.push_back("no ROM ELF for " + setup.chip + " " + revisionText(*revision) + " in " +
+        notes.push_back("no ROM ELF for " + chip + " " + revisionText(revision) + " in " +
                         directory + "; ROM addresses are not named");
         return std::nullopt;
     }
     notes.push_back("ROM ELF " + (*found)->path + " (ROM " + revisionText((*found)->revision) +
-                    ")");
+                    ") for " + chip + " " + revisionText(revision));
     return (*found)->path;
+}
+
+// ESP-IDF's bootloader prints the revision at every boot (bootloader_support/src/
+// bootloader_init.c: "chip revision: v%d.%d", major and minor).
+std::optional<uint32_t> revisionInBootLog(const std::string &line) {
+    static const std::regex kRevision("chip revision: v([0-9]+)\\.([0-9]+)");
+    std::smatch match;
+    if (!std::regex_search(line, match, kRevision)) return std::nullopt;
+    return uint32_t(std::stoul(match[1].str()) * 100 + std::stoul(match[2].str()));
 }
 
 } // namespace
@@ -160,13 +167,25 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
 
     std::vector<std::string> elf_files, notes;
     if (vm.count("elf")) elf_files = vm["elf"].as<std::vector<std::string>>();
-    if (auto rom = romElfFor(vm, setup, notes)) elf_files.push_back(*rom);
-    std::optional<loader::AddressDecoder> decoder;
-    if (!elf_files.empty()) {
-        auto opened = loader::AddressDecoder::open(elf_files);
-        if (!opened) return cli::reportError(kTool, opened.takeError());
-        decoder = std::move(*opened);
+    // The ROM ELF needs the chip and its revision: from the session before, --revision, or else
+    // the bootloader's line when the chip boots.
+    std::optional<uint32_t> revision = setup.revision;
+    if (vm.count("revision")) revision = vm["revision"].as<uint32_t>();
+    bool rom_elf_awaits_revision = false;
+    if (!romElfDirectory().empty()) {
+        if (setup.chip.empty())
+            notes.push_back("ROM addresses are not named: give --chip to pick a ROM ELF from "
+                            "$ESP_ROM_ELF_DIR");
+        else if (revision) {
+            if (auto rom = romElfFor(setup.chip, *revision, notes)) elf_files.push_back(*rom);
+        } else {
+            rom_elf_awaits_revision = true;
+            notes.push_back("the ROM ELF is picked when the bootloader prints the chip revision "
+                            "(or give --revision)");
+        }
     }
+    auto decoder = loader::AddressDecoder::open(elf_files);
+    if (!decoder) return cli::reportError(kTool, decoder.takeError());
     std::unique_ptr<llvm::raw_fd_ostream> log;
     if (vm.count("log")) {
         std::error_code error;
@@ -236,7 +255,19 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
     events.keys = typedKeys;
     std::optional<RawTerminal> terminal;
     if (options.interactive) terminal.emplace();
-    auto end = loader::runMonitor(port, options, decoder ? &*decoder : nullptr, events, initial);
+    events.line = [&](const std::string &line) {
+        if (!rom_elf_awaits_revision) return;
+        auto booted = revisionInBootLog(line);
+        if (!booted) return;
+        rom_elf_awaits_revision = false;
+        std::vector<std::string> found;
+        if (auto rom = romElfFor(setup.chip, *booted, found))
+            if (auto failure = decoder->add(*rom)) {
+                found = {"warning: " + llvm::toString(std::move(failure))};
+            }
+        for (const std::string &note : found) events.note("--- " + note + " ---");
+    };
+    auto end = loader::runMonitor(port, options, &*decoder, events, initial);
     terminal.reset();
     llvm::outs() << "\n";
     llvm::outs().flush();

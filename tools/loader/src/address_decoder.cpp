@@ -38,46 +38,49 @@ AddressDecoder::AddressDecoder(AddressDecoder &&) noexcept = default;
 AddressDecoder &AddressDecoder::operator=(AddressDecoder &&) noexcept = default;
 AddressDecoder::~AddressDecoder() = default;
 
-llvm::Expected<AddressDecoder> AddressDecoder::open(std::vector<std::string> elf_files) {
+llvm::Expected<AddressDecoder> AddressDecoder::open(const std::vector<std::string> &elf_files) {
     AddressDecoder decoder;
-    for (size_t index = 0; index < elf_files.size(); ++index) {
-        const std::string &file = elf_files[index];
-        // Read here, so that a wrong path is an error before the port is touched.
-        auto binary = llvm::object::createBinary(file);
-        if (!binary)
-            return llvm::createStringError(llvm::inconvertibleErrorCode(), "--elf %s: %s",
-                                           file.c_str(),
-                                           llvm::toString(binary.takeError()).c_str());
-        auto *object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(binary->getBinary());
-        if (!object)
-            return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                           "--elf %s: not an ELF file", file.c_str());
-        for (const llvm::object::SectionRef &section : object->sections())
-            if (section.isText() && section.getSize() != 0)
-                decoder.state_->code.push_back(
-                    {section.getAddress(), section.getAddress() + section.getSize(), index});
-        auto &labels = decoder.state_->labels.emplace_back();
-        for (const llvm::object::SymbolRef &symbol : object->symbols()) {
-            auto name = symbol.getName();
-            auto address = symbol.getAddress();
-            auto type = symbol.getType();
-            auto section = symbol.getSection();
-            if (!name || !address || !type || !section) {
-                llvm::consumeError(name.takeError());
-                llvm::consumeError(address.takeError());
-                llvm::consumeError(type.takeError());
-                llvm::consumeError(section.takeError());
-                continue;
-            }
-            const bool code_label = *type == llvm::object::SymbolRef::ST_Function ||
-                                    *type == llvm::object::SymbolRef::ST_Unknown;
-            if (code_label && *section != object->section_end() && (*section)->isText() &&
-                !name->empty() && !name->startswith(".L"))
-                labels.emplace(*address, name->str());
-        }
-    }
-    decoder.state_->elf_files = std::move(elf_files);
+    for (const std::string &file : elf_files)
+        if (auto failure = decoder.add(file)) return failure;
     return decoder;
+}
+
+llvm::Error AddressDecoder::add(const std::string &file) {
+    // Read here, so that a wrong path is an error before the port is touched.
+    auto binary = llvm::object::createBinary(file);
+    if (!binary)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(), "--elf %s: %s", file.c_str(),
+                                       llvm::toString(binary.takeError()).c_str());
+    auto *object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(binary->getBinary());
+    if (!object)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(), "--elf %s: not an ELF file",
+                                       file.c_str());
+    const size_t index = state_->elf_files.size();
+    for (const llvm::object::SectionRef &section : object->sections())
+        if (section.isText() && section.getSize() != 0)
+            state_->code.push_back(
+                {section.getAddress(), section.getAddress() + section.getSize(), index});
+    auto &labels = state_->labels.emplace_back();
+    for (const llvm::object::SymbolRef &symbol : object->symbols()) {
+        auto name = symbol.getName();
+        auto address = symbol.getAddress();
+        auto type = symbol.getType();
+        auto section = symbol.getSection();
+        if (!name || !address || !type || !section) {
+            llvm::consumeError(name.takeError());
+            llvm::consumeError(address.takeError());
+            llvm::consumeError(type.takeError());
+            llvm::consumeError(section.takeError());
+            continue;
+        }
+        const bool code_label = *type == llvm::object::SymbolRef::ST_Function ||
+                                *type == llvm::object::SymbolRef::ST_Unknown;
+        if (code_label && *section != object->section_end() && (*section)->isText() &&
+            !name->empty() && !name->startswith(".L"))
+            labels.emplace(*address, name->str());
+    }
+    state_->elf_files.push_back(file);
+    return llvm::Error::success();
 }
 
 std::optional<std::string> AddressDecoder::describe(uint64_t address) {

@@ -48,6 +48,7 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
             show(i + 1);
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (auto end = decides(line)) return end;
+            if (events.line) events.line(line);
             // The decoded names are output too: a test may look for a function in a panic.
             if (decoder)
                 for (const std::string &note : decoder->describeLine(line)) {

@@ -18,7 +18,9 @@ namespace esptools::loader {
 // Names code addresses from ELF files' symbols and DWARF line tables (LLVM's Symbolize).
 class AddressDecoder {
 public:
-    static llvm::Expected<AddressDecoder> open(std::vector<std::string> elf_files);
+    static llvm::Expected<AddressDecoder> open(const std::vector<std::string> &elf_files);
+    // One more ELF file, searched after those before it.
+    llvm::Error add(const std::string &elf_file);
     AddressDecoder(AddressDecoder &&) noexcept;
     AddressDecoder &operator=(AddressDecoder &&) noexcept;
     ~AddressDecoder();

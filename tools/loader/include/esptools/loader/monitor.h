@@ -39,7 +39,9 @@ struct MonitorOptions {
 struct MonitorEvents {
     std::function<void(std::string_view text)> output; // the chip's bytes, as they come
     std::function<void(const std::string &note)> note; // decoded addresses, the monitor's own lines
-    std::function<void()> reset;                       // Ctrl-T Ctrl-R
+    // Each complete line, before its addresses are named (the boot log tells the chip revision).
+    std::function<void(const std::string &line)> line;
+    std::function<void()> reset; // Ctrl-T Ctrl-R
     // The port went away: the same port opened again, or null when it did not come back.
     std::function<Port *()> reconnect;
     // Keys typed (interactive only): waits up to the given time, returns what was typed.
