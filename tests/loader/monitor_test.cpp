@@ -240,6 +240,22 @@ TEST_P(Monitor, SaysWhyRomAddressesAreNotNamed) {
         EXPECT_NE(monitor.out.find("the chip panicked"), std::string::npos);
         EXPECT_EQ(monitor.out.find("--- 0x40000210:"), std::string::npos);
     }
+    // A ROM ELF that does not load is named as such, not as an --elf the user gave, and the
+    // monitor goes on without ROM names.
+    {
+        const std::string broken = path("broken_rom_elfs");
+        ASSERT_FALSE(llvm::sys::fs::create_directory(broken));
+        std::ofstream(broken + "/esp32c3_rev3_rom.elf") << "not an ELF file";
+        PlaybackPort board(romPanic());
+        LoaderRun monitor = run({"--chip", "esp32c3", "--port", board.spec(), "monitor",
+                                 "--revision", "3", "--timeout", "20"},
+                                broken);
+        SCOPED_TRACE(monitor.out);
+        EXPECT_NE(monitor.out.find("warning: ROM ELF " + broken + "/esp32c3_rev3_rom.elf: "),
+                  std::string::npos);
+        EXPECT_EQ(monitor.out.find("--elf"), std::string::npos);
+        EXPECT_NE(monitor.out.find("the chip panicked"), std::string::npos);
+    }
     // Without $ESP_ROM_ELF_DIR nothing is said about ROM ELFs.
     PlaybackPort board(romPanic());
     LoaderRun monitor = run({"--chip", "esp32c3", "--port", board.spec(), "monitor", "--revision",
@@ -286,6 +302,19 @@ TEST_P(Monitor, APortThatDoesNotComeBackEndsItWithAnError) {
               std::string::npos)
         << monitor.out;
     EXPECT_LT(took, std::chrono::seconds(30)); // not the --timeout
+}
+
+// Waiting for the port to come back ends with --timeout when that comes first: a CI job that
+// gave the monitor 2 s is not held for the 10 s a port gets to come back.
+TEST_P(Monitor, WaitingForAPortEndsAtTheTimeout) {
+    PlaybackPort board(std::vector<std::string>{"I (10) app: booted\r\n"}, false);
+    const auto start = std::chrono::steady_clock::now();
+    LoaderRun monitor = run({"--port", board.spec(), "monitor", "--timeout", "2"});
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(monitor.exit_code, 1) << monitor.out;
+    EXPECT_NE(monitor.out.find("went away; waiting up to 10 s"), std::string::npos) << monitor.out;
+    EXPECT_NE(monitor.out.find("--timeout 2 s passed"), std::string::npos) << monitor.out;
+    EXPECT_LT(took, std::chrono::seconds(8));
 }
 
 // A terminal session: the monitor in a pseudo-terminal, keys typed as a user types them.

@@ -129,6 +129,25 @@ bool monitorRequested(const po::variables_map &vm) {
     return vm.count("monitor") && vm["monitor"].as<bool>();
 }
 
+// The app's ELF files, as --elf named them.
+llvm::Expected<loader::AddressDecoder> openElfOption(const po::variables_map &vm) {
+    std::vector<std::string> elf_files;
+    if (vm.count("elf")) elf_files = vm["elf"].as<std::vector<std::string>>();
+    auto decoder = loader::AddressDecoder::open(elf_files);
+    if (!decoder) return cli::makeError("--elf %s", llvm::toString(decoder.takeError()).c_str());
+    return decoder;
+}
+
+// Adds the ROM ELF picked for the chip; a file that does not load costs only the ROM's names.
+void addRomElf(loader::AddressDecoder &decoder, const std::string &chip, uint32_t revision,
+               std::vector<std::string> &notes) {
+    auto rom = romElfFor(chip, revision, notes);
+    if (!rom) return;
+    if (auto failure = decoder.add(*rom))
+        notes.push_back("warning: ROM ELF " + llvm::toString(std::move(failure)) +
+                        "; ROM addresses are not named");
+}
+
 llvm::Error checkMonitorOptions(const po::variables_map &vm) {
     for (const char *name : {"until", "fail-on"}) {
         auto regex = regexOption(vm, name);
@@ -136,10 +155,7 @@ llvm::Error checkMonitorOptions(const po::variables_map &vm) {
     }
     if (vm.count("timeout") && !(vm["timeout"].as<double>() > 0))
         return cli::makeError("--timeout must be a number of seconds above 0");
-    if (vm.count("elf")) {
-        auto decoder = loader::AddressDecoder::open(vm["elf"].as<std::vector<std::string>>());
-        if (!decoder) return decoder.takeError();
-    }
+    if (auto decoder = openElfOption(vm); !decoder) return decoder.takeError();
     return llvm::Error::success();
 }
 
@@ -165,8 +181,9 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
         vm.count("until") || vm.count("fail-on") || vm.count("timeout") || vm.count("log");
     options.interactive = !scripted && isatty(0);
 
-    std::vector<std::string> elf_files, notes;
-    if (vm.count("elf")) elf_files = vm["elf"].as<std::vector<std::string>>();
+    auto decoder = openElfOption(vm);
+    if (!decoder) return cli::reportError(kTool, decoder.takeError());
+    std::vector<std::string> notes;
     // The ROM ELF needs the chip and its revision: from the session before, --revision, or else
     // the bootloader's line when the chip boots.
     std::optional<uint32_t> revision = setup.revision;
@@ -177,15 +194,13 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
             notes.push_back("ROM addresses are not named: give --chip to pick a ROM ELF from "
                             "$ESP_ROM_ELF_DIR");
         else if (revision) {
-            if (auto rom = romElfFor(setup.chip, *revision, notes)) elf_files.push_back(*rom);
+            addRomElf(*decoder, setup.chip, *revision, notes);
         } else {
             rom_elf_awaits_revision = true;
             notes.push_back("the ROM ELF is picked when the bootloader prints the chip revision "
                             "(or give --revision)");
         }
     }
-    auto decoder = loader::AddressDecoder::open(elf_files);
-    if (!decoder) return cli::reportError(kTool, decoder.takeError());
     std::unique_ptr<llvm::raw_fd_ostream> log;
     if (vm.count("log")) {
         std::error_code error;
@@ -209,12 +224,10 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
     loader::Port *current = &port;
     std::unique_ptr<loader::Port> reopened;
     auto resetIntoApp = [&] {
-        constexpr uint16_t kEspressifVendorId = 0x303A;
         auto usb = current->usbId();
-        loader::playResetSequence(*current,
-                                  setup.custom_hard_reset
-                                      ? *setup.custom_hard_reset
-                                      : loader::hardReset(usb && usb->vid == kEspressifVendorId));
+        loader::playResetSequence(*current, setup.custom_hard_reset
+                                                ? *setup.custom_hard_reset
+                                                : loader::hardReset(usb && usb->espressif()));
     };
     if (setup.reset_first && port.hasControlLines()) resetIntoApp();
 
@@ -233,11 +246,12 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
         llvm::outs() << "\n--- Resetting the chip ---\n";
         if (current->hasControlLines()) resetIntoApp();
     };
-    events.reconnect = [&]() -> loader::Port * {
+    events.reconnect = [&](std::chrono::steady_clock::time_point give_up_at) -> loader::Port * {
         const std::string name = current->name();
         events.note("--- " + name + " went away; waiting up to " +
                     std::to_string(kComeBackWithin.count()) + " s for it to come back ---");
-        const auto deadline = std::chrono::steady_clock::now() + kComeBackWithin;
+        const auto deadline =
+            std::min(give_up_at, std::chrono::steady_clock::now() + kComeBackWithin);
         while (std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
             auto again = loader::openPort(name, baud);
@@ -261,10 +275,7 @@ int monitorPort(loader::Port &port, const po::variables_map &vm, std::string_vie
         if (!booted) return;
         rom_elf_awaits_revision = false;
         std::vector<std::string> found;
-        if (auto rom = romElfFor(setup.chip, *booted, found))
-            if (auto failure = decoder->add(*rom)) {
-                found = {"warning: " + llvm::toString(std::move(failure))};
-            }
+        addRomElf(*decoder, setup.chip, *booted, found);
         for (const std::string &note : found) events.note("--- " + note + " ---");
     };
     auto end = loader::runMonitor(port, options, &*decoder, events, initial);

@@ -49,11 +49,11 @@ llvm::Error AddressDecoder::add(const std::string &file) {
     // Read here, so that a wrong path is an error before the port is touched.
     auto binary = llvm::object::createBinary(file);
     if (!binary)
-        return llvm::createStringError(llvm::inconvertibleErrorCode(), "--elf %s: %s", file.c_str(),
+        return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", file.c_str(),
                                        llvm::toString(binary.takeError()).c_str());
     auto *object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(binary->getBinary());
     if (!object)
-        return llvm::createStringError(llvm::inconvertibleErrorCode(), "--elf %s: not an ELF file",
+        return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: not an ELF file",
                                        file.c_str());
     const size_t index = state_->elf_files.size();
     for (const llvm::object::SectionRef &section : object->sections())

@@ -100,10 +100,9 @@ llvm::Expected<Console> romConsole(Device &device) {
     const auto otg_value = chipdb::romConsoleWord(chip, 0).usb_otg_value;
     // Espressif's CDC-ACM devices on a USB port (esptool v5.3's test): USB-Serial-JTAG's PID, or
     // the chip's image id for USB-OTG.
-    constexpr uint16_t kEspressifVid = 0x303A, kUsbSerialJtagPid = 0x1001;
     if (auto usb = device.port().usbId()) {
-        if (usb->vid != kEspressifVid) return Console::Uart;
-        if (usb->pid == kUsbSerialJtagPid) return Console::UsbSerialJtag;
+        if (!usb->espressif()) return Console::Uart;
+        if (usb->pid == UsbId::kUsbSerialJtagPid) return Console::UsbSerialJtag;
         if (otg_value && chip.image_chip_id && usb->pid == *chip.image_chip_id)
             return Console::UsbOtg;
         return Console::Uart;

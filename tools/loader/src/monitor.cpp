@@ -76,8 +76,11 @@ llvm::Expected<MonitorEnd> runMonitor(Port &port, const MonitorOptions &options,
         auto got = current->read(buffer, std::chrono::milliseconds(options.interactive ? 10 : 50));
         if (!got) {
             llvm::consumeError(got.takeError());
-            current = events.reconnect ? events.reconnect() : nullptr;
-            if (!current) return MonitorEnd::PortClosed;
+            const auto give_up_at =
+                options.timeout ? start + *options.timeout : Clock::time_point::max();
+            current = events.reconnect ? events.reconnect(give_up_at) : nullptr;
+            if (!current)
+                return Clock::now() >= give_up_at ? MonitorEnd::Timeout : MonitorEnd::PortClosed;
             continue;
         }
         if (*got)

@@ -286,8 +286,9 @@ public:
     bool hasControlLines() const override { return true; }
     // A chip whose console is its own USB peripheral shows up as Espressif's CDC-ACM device.
     std::optional<UsbId> usbId() const override {
-        if (console_ == vchip::Console::UsbSerialJtag) return UsbId{0x303A, 0x1001};
-        if (console_ == vchip::Console::UsbOtg) return UsbId{0x303A, chip_id_};
+        if (console_ == vchip::Console::UsbSerialJtag)
+            return UsbId{UsbId::kEspressifVid, UsbId::kUsbSerialJtagPid};
+        if (console_ == vchip::Console::UsbOtg) return UsbId{UsbId::kEspressifVid, chip_id_};
         return std::nullopt;
     }
     // With its timing model on, the chip lives in real time, reset pulses included.

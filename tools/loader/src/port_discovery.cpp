@@ -12,8 +12,6 @@
 namespace esptools::loader {
 namespace {
 
-constexpr uint16_t kEspressifVid = 0x303A;
-
 std::string readAttribute(const std::string &directory, const char *name) {
     auto contents = llvm::MemoryBuffer::getFile(directory + "/" + name);
     if (!contents) return "";
@@ -53,7 +51,7 @@ std::vector<SerialPortInfo> listUsbSerialPorts(const std::string &sysfs_tty,
                          readAttribute(*usb_directory, "serial")});
     }
     auto rank = [](const SerialPortInfo &port) {
-        bool espressif = port.usb && port.usb->vid == kEspressifVid;
+        bool espressif = port.usb && port.usb->espressif();
         bool usb_uart = port.device.find("ttyUSB") != std::string::npos;
         return std::make_tuple(espressif ? 0 : 1, usb_uart ? 0 : 1, port.device);
     };

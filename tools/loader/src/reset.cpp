@@ -115,9 +115,9 @@ llvm::Expected<std::vector<ResetSequence>> resetStrategies(const Port &port,
         if (!custom) return custom.takeError();
         return std::vector<ResetSequence>{*custom};
     }
-    constexpr uint16_t kEspressifUsbJtagSerialPid = 0x1001;
+    // esptool's reset choice looks at the product id alone.
     auto usb = port.usbId();
-    if (settings.usb_reset || (usb && usb->pid == kEspressifUsbJtagSerialPid))
+    if (settings.usb_reset || (usb && usb->pid == UsbId::kUsbSerialJtagPid))
         return std::vector<ResetSequence>{usbJtagSerialReset()};
     std::vector<ResetSequence> strategies;
     if (port.setsBothLinesAtOnce()) {

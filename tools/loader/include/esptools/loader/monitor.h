@@ -42,8 +42,9 @@ struct MonitorEvents {
     // Each complete line, before its addresses are named (the boot log tells the chip revision).
     std::function<void(const std::string &line)> line;
     std::function<void()> reset; // Ctrl-T Ctrl-R
-    // The port went away: the same port opened again, or null when it did not come back.
-    std::function<Port *()> reconnect;
+    // The port went away: the same port opened again, or null when it did not come back by
+    // `give_up_at` (when --timeout ends the monitor) or the reconnect's own limit.
+    std::function<Port *(std::chrono::steady_clock::time_point give_up_at)> reconnect;
     // Keys typed (interactive only): waits up to the given time, returns what was typed.
     std::function<std::string(std::chrono::milliseconds)> keys;
 };

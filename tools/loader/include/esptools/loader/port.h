@@ -15,8 +15,17 @@
 namespace esptools::loader {
 
 struct UsbId {
+    // Espressif's USB vendor id, and the product id of the chips' USB-Serial-JTAG (esptool v5.3
+    // uses both to tell a chip's own USB from a USB-UART bridge; USB-OTG's product id is the
+    // chip's image id).
+    static constexpr uint16_t kEspressifVid = 0x303A;
+    static constexpr uint16_t kUsbSerialJtagPid = 0x1001;
+
     uint16_t vid = 0;
     uint16_t pid = 0;
+
+    // The chip's own USB peripheral, which leaves the bus when the chip resets.
+    bool espressif() const { return vid == kEspressifVid; }
 };
 
 class Port {
